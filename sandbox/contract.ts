@@ -1,0 +1,157 @@
+/**
+ * The contract between the sandbox engine (`sandbox/engine/*`) and the resource providers
+ * (`sandbox/providers/*`). The engine owns transport, TLS, identity, throttling, long-running
+ * operations, faults, the request log and the child processes; a provider owns the state and
+ * REST shapes of one Azure resource type or data plane.
+ */
+import type { IncomingHttpHeaders } from 'node:http';
+
+/** Which host a route is served on. */
+export type RouteHost =
+  /** Azure Resource Manager: `https://127.0.0.1:{port}/subscriptions/...` */
+  | 'arm'
+  /** Key Vault data plane: `https://127.0.0.1:{port}/vaults/{vaultName}/secrets/...` */
+  | 'keyvault'
+  /** ACR data plane: `https://127.0.0.1:{port}/registries/{registryName}/acr/v1/...`, `/v2/...`, `/oauth2/...` */
+  | 'acr'
+  /** Emulated apps' own endpoints: `https://127.0.0.1:{port}/_hosts/{hostname}/{path}` */
+  | 'apphost';
+
+/**
+ * ARM throttling class of a request. Reads and writes/deletes draw on separate token buckets,
+ * as in ARM; `none` is not throttled (e.g. app health endpoints).
+ */
+export type ThrottleClass = 'read' | 'write' | 'none';
+
+/** A parsed request handed to a route handler. */
+export interface SandboxRequest {
+  readonly method: string;
+  /** The path after the host prefix (e.g. after `/vaults/{vaultName}`), with no query string. */
+  readonly path: string;
+  readonly query: URLSearchParams;
+  readonly headers: IncomingHttpHeaders;
+  /** Parsed JSON body, or undefined. Form bodies (OAuth) are in `form`. */
+  readonly body: unknown;
+  readonly form: URLSearchParams | undefined;
+  readonly rawBody: Buffer;
+  /** Named route parameters from the pattern, e.g. `{ subscriptionId, resourceGroup, name }`. */
+  readonly params: Readonly<Record<string, string>>;
+  /** For host-prefixed routes, the prefix value: vault name, registry name or app hostname. */
+  readonly hostName: string | undefined;
+  /** Claims of the bearer token, when one was presented and verified by the engine. */
+  readonly principal: { readonly oid: string; readonly aud: string; readonly scp?: string } | undefined;
+}
+
+/** What a handler returns; the engine serialises it. */
+export interface SandboxResponse {
+  readonly status: number;
+  readonly headers?: Readonly<Record<string, string>>;
+  /** JSON-serialised unless `rawBody` is set. */
+  readonly body?: unknown;
+  readonly rawBody?: Buffer | string;
+}
+
+/** A route a provider registers. Patterns use `{name}` segments, matched case-insensitively for ARM. */
+export interface RouteDefinition {
+  readonly host: RouteHost;
+  readonly method: 'GET' | 'PUT' | 'PATCH' | 'POST' | 'DELETE' | 'HEAD';
+  /** e.g. `/subscriptions/{subscriptionId}/resourceGroups/{resourceGroup}/providers/Microsoft.Web/sites/{name}` */
+  readonly pattern: string;
+  readonly throttle: ThrottleClass;
+  /** Name used by fault injection and the request log, e.g. `Microsoft.Web/sites.restart`. */
+  readonly operationId: string;
+  /** When false the engine does not demand a bearer token (OAuth endpoints, app health). Default true. */
+  readonly requiresAuth?: boolean;
+  readonly handler: (request: SandboxRequest, context: ProviderContext) => SandboxResponse | Promise<SandboxResponse>;
+}
+
+/** Handle on a long-running operation started by a provider. */
+export interface LongRunningOperation {
+  readonly id: string;
+  /** Builds the 202/201 response with `Azure-AsyncOperation` and `Location` headers. */
+  accepted(options?: { status?: 201 | 202; body?: unknown }): SandboxResponse;
+}
+
+/** Engine services available to providers. */
+export interface ProviderContext {
+  /** The sandbox's clock. Tests may shift it; providers must not call `Date.now()` directly. */
+  now(): Date;
+  /** Base URL of the sandbox, e.g. `https://127.0.0.1:8443`. */
+  readonly baseUrl: string;
+  /**
+   * Starts a long-running operation. `run` performs the mutation when the operation completes
+   * (after the configured duration); if it throws, or a fault is injected, the operation ends
+   * `Failed` and the mutation is not applied. `resourceId` is used in errors and the log.
+   */
+  startOperation(options: {
+    operationId: string;
+    resourceId: string;
+    /** Called when the operation starts, e.g. to set `provisioningState` to `Updating`. */
+    onStart?: () => void;
+    run: () => void | Promise<void>;
+    /** Optional final body served at the `Location` URL once the operation succeeded. */
+    result?: () => unknown;
+  }): LongRunningOperation;
+  /** Builds an ARM error response: `{ error: { code, message } }`. */
+  armError(status: number, code: string, message: string): SandboxResponse;
+  /** The embedded PostgreSQL, for providers that back servers with real databases. */
+  readonly postgres: PostgresBackend | undefined;
+  /** Records an event in the sandbox state log (visible at `GET /_sandbox/state`). */
+  event(kind: string, details: Record<string, unknown>): void;
+}
+
+/** The real PostgreSQL behind emulated flexible servers: one database and role per server. */
+export interface PostgresBackend {
+  readonly host: string;
+  readonly port: number;
+  /** Creates (idempotently) a database and admin role for a server and runs `seedSql`. */
+  ensureServer(options: { serverName: string; adminUser: string; adminPassword: string; seedSql?: string }): Promise<{ database: string }>;
+  /** Changes a server's admin password. */
+  setAdminPassword(serverName: string, adminUser: string, password: string): Promise<void>;
+  /** Copies a server's database into a new one (point-in-time restore). */
+  cloneServer(sourceServer: string, targetServer: string, adminUser: string, adminPassword: string): Promise<{ database: string }>;
+  /** Runs SQL as the superuser against a server's database. */
+  query(serverName: string, sql: string): Promise<Record<string, unknown>[]>;
+}
+
+/** One resource provider or data plane. */
+export interface SandboxProvider {
+  /** e.g. `Microsoft.Web`. */
+  readonly name: string;
+  /**
+   * Seeds state from the world. `resources` holds the world entries whose `type` this provider
+   * declared in `types`; the provider validates their `spec` itself and throws naming the
+   * world file path on error.
+   */
+  readonly types: readonly string[];
+  seed(world: WorldFile, resources: readonly WorldResource[], context: ProviderContext): Promise<void> | void;
+  routes(): readonly RouteDefinition[];
+  /** A JSON-serialisable snapshot for `GET /_sandbox/state`. */
+  snapshot(): unknown;
+}
+
+/** A world file (`sandbox/worlds/*.yaml`). */
+export interface WorldFile {
+  /** Short name, e.g. `xshopai`. */
+  readonly name: string;
+  readonly description: string;
+  readonly tenantId: string;
+  readonly subscriptionId: string;
+  /** Path, relative to the repository root, of the example estate config this world backs. */
+  readonly exampleConfig?: string;
+  /** Problems planted on purpose, for humans reading the demo. */
+  readonly plantedProblems: readonly string[];
+  readonly resources: readonly WorldResource[];
+}
+
+/** One resource in a world. */
+export interface WorldResource {
+  /** ARM type, e.g. `Microsoft.Web/sites`, or a data-plane type such as `Microsoft.ContainerRegistry/registries`. */
+  readonly type: string;
+  readonly resourceGroup: string;
+  readonly name: string;
+  readonly location: string;
+  readonly tags?: Readonly<Record<string, string>>;
+  /** Provider-specific description (ages are relative, e.g. `createdDaysAgo: 40`). */
+  readonly spec: Readonly<Record<string, unknown>>;
+}

@@ -1,0 +1,426 @@
+/**
+ * The estate configuration: which Azure resources Ops Autopilot looks after, which runbooks
+ * apply to each, and with what policy.
+ *
+ * The schema is the single source of truth: TypeScript types are inferred from it and
+ * `schema/estate.schema.json` is generated from it (`npm run build` and the schema test keep
+ * the file current), so an editor can complete the YAML.
+ */
+import { z } from 'zod';
+import { kindOfType, parseResourceId, RESOURCE_TYPES, type ResourceKind } from '../azure/resource-id.ts';
+
+const positiveInt = z.number().int().positive();
+const hostnameIsLoopback = (host: string): boolean =>
+  host === 'localhost' || host === '[::1]' || host === '::1' || /^127\.\d{1,3}\.\d{1,3}\.\d{1,3}$/.test(host);
+
+/** An absolute https URL. Plain http is refused: credentials travel on these connections. */
+const httpsUrl = z
+  .string()
+  .url()
+  .refine((value) => value.startsWith('https://'), { message: 'expected an https:// URL' });
+
+/** A URL template with a `{name}` placeholder, e.g. `https://{name}.vault.azure.net`. */
+const urlTemplate = z
+  .string()
+  .refine((value) => value.startsWith('https://') && value.includes('{name}'), {
+    message: 'expected an https:// URL template containing {name}',
+  });
+
+const durationHours = z.number().positive().max(24 * 366);
+
+// ---------------------------------------------------------------------------------------------
+// Azure connection settings
+// ---------------------------------------------------------------------------------------------
+
+/** ARM token-bucket parameters; the defaults are ARM's documented per-principal limits. */
+export const requestBudgetSchema = z
+  .object({
+    armReadsPerSecond: z.number().positive().max(1000).default(25),
+    armReadBurst: positiveInt.max(10_000).default(250),
+    armWritesPerSecond: z.number().positive().max(1000).default(10),
+    armWriteBurst: positiveInt.max(10_000).default(200),
+    /** Per registry: ACR data-plane operations per second. */
+    acrPerSecond: z.number().positive().max(1000).default(10),
+    acrBurst: positiveInt.max(10_000).default(20),
+    /** Per vault: Key Vault allows 4,000 secret operations per 10 s; we stay far below it. */
+    keyVaultPerSecond: z.number().positive().max(1000).default(50),
+    keyVaultBurst: positiveInt.max(10_000).default(100),
+    /** Largest number of concurrent requests one budget lets through. */
+    maxConcurrency: positiveInt.max(256).default(8),
+  })
+  .strict();
+
+export const azureSettingsSchema = z
+  .object({
+    /** The Azure cloud. Its endpoints are used unless overridden below. */
+    cloud: z.enum(['AzureCloud', 'AzureUSGovernment', 'AzureChinaCloud']).default('AzureCloud'),
+    /** Override of the Resource Manager endpoint, for sovereign clouds or the local sandbox. */
+    resourceManagerEndpoint: httpsUrl.optional(),
+    /** Override of the Entra ID authority host. */
+    authorityHost: httpsUrl.optional(),
+    /** Key Vault data-plane URL per vault name. Defaults to the cloud's vault DNS suffix. */
+    keyVaultUrlTemplate: urlTemplate.optional(),
+    /** ACR data-plane (login server) URL per registry name. */
+    containerRegistryUrlTemplate: urlTemplate.optional(),
+    /** Blob endpoint per storage account name. */
+    blobUrlTemplate: urlTemplate.optional(),
+    /**
+     * How to reach an app by its Azure host name (`defaultHostName`, ingress FQDN) for health
+     * checks. Defaults to `https://{host}`; a gateway or the sandbox can map hosts elsewhere.
+     */
+    appHostUrlTemplate: z
+      .string()
+      .refine((value) => value.startsWith('https://') && value.includes('{host}'), {
+        message: 'expected an https:// URL template containing {host}',
+      })
+      .optional(),
+    /** PEM file of extra CA certificates to trust, in addition to the system roots. */
+    caFile: z.string().min(1).optional(),
+    /** Client id of a user-assigned managed identity; omit for the system-assigned one. */
+    managedIdentityClientId: z.string().uuid().optional(),
+    /**
+     * Whether the Key Vault challenge's resource must be a parent domain of the vault host.
+     * Only loopback vault URLs may turn this off, because a loopback host can never be a
+     * subdomain of `vault.azure.net`.
+     */
+    keyVaultChallengeResourceVerification: z.boolean().default(true),
+    /**
+     * Local sandbox only: the token endpoint of the sandbox's identity emulation. Allowed only
+     * when every endpoint above is a loopback address, so a sandbox credential can never be
+     * used against real Azure.
+     */
+    sandboxTokenEndpoint: httpsUrl.optional(),
+    requestBudget: requestBudgetSchema.default(requestBudgetSchema.parse({})),
+  })
+  .strict()
+  .superRefine((azure, ctx) => {
+    const endpoints: [string, string | undefined][] = [
+      ['resourceManagerEndpoint', azure.resourceManagerEndpoint],
+      ['authorityHost', azure.authorityHost],
+      ['keyVaultUrlTemplate', azure.keyVaultUrlTemplate],
+      ['containerRegistryUrlTemplate', azure.containerRegistryUrlTemplate],
+      ['blobUrlTemplate', azure.blobUrlTemplate],
+      ['appHostUrlTemplate', azure.appHostUrlTemplate],
+    ];
+    const loopback = (value: string): boolean =>
+      hostnameIsLoopback(new URL(value.replace('{name}', 'x').replace('{host}', 'x')).hostname);
+    if (azure.sandboxTokenEndpoint !== undefined) {
+      for (const [field, value] of [['sandboxTokenEndpoint', azure.sandboxTokenEndpoint] as const, ...endpoints]) {
+        if (value === undefined) {
+          if (field !== 'authorityHost') {
+            ctx.addIssue({
+              code: 'custom',
+              path: [field],
+              message: 'expected a loopback override when sandboxTokenEndpoint is set, found none (it would default to real Azure)',
+            });
+          }
+        } else if (!loopback(value)) {
+          ctx.addIssue({
+            code: 'custom',
+            path: [field],
+            message: `expected a loopback address when sandboxTokenEndpoint is set, found "${value}"`,
+          });
+        }
+      }
+    }
+    if (!azure.keyVaultChallengeResourceVerification) {
+      const template = azure.keyVaultUrlTemplate;
+      if (template === undefined || !loopback(template)) {
+        ctx.addIssue({
+          code: 'custom',
+          path: ['keyVaultChallengeResourceVerification'],
+          message: 'expected true unless keyVaultUrlTemplate is a loopback address, found false',
+        });
+      }
+    }
+  });
+
+// ---------------------------------------------------------------------------------------------
+// Runbook policies, per runbook
+// ---------------------------------------------------------------------------------------------
+
+/** `backup-verify` for a PostgreSQL flexible server. */
+export const postgresBackupPolicySchema = z
+  .object({
+    minRetentionDays: positiveInt.min(1).max(35).default(7),
+    /** Newest completed backup may be at most this old. */
+    maxBackupAgeHours: durationHours.default(26),
+    requireGeoRedundantBackup: z.boolean().default(false),
+  })
+  .strict();
+
+/** `backup-verify` for a storage account. */
+export const storageProtectionPolicySchema = z
+  .object({
+    minBlobSoftDeleteDays: positiveInt.max(365).default(7),
+    requireContainerSoftDelete: z.boolean().default(true),
+    minContainerSoftDeleteDays: positiveInt.max(365).default(7),
+    requireVersioning: z.boolean().default(false),
+    requireGeoRedundancy: z.boolean().default(false),
+  })
+  .strict();
+
+/** `backup-verify` for a Key Vault. */
+export const keyVaultProtectionPolicySchema = z
+  .object({
+    requireSoftDelete: z.boolean().default(true),
+    requirePurgeProtection: z.boolean().default(true),
+  })
+  .strict();
+
+/** `keyvault-backup`: where secret backups go and how long they stay. */
+export const keyVaultBackupPolicySchema = z
+  .object({
+    /** ARM ID of the storage account that receives the backups. */
+    storageAccountId: z.string(),
+    container: z
+      .string()
+      .regex(/^[a-z0-9](?!.*--)[a-z0-9-]{1,61}[a-z0-9]$/, 'expected a valid blob container name')
+      .default('keyvault-backups'),
+    retentionDays: positiveInt.max(3650).default(30),
+    skipCertificateBackedSecrets: z.boolean().default(true),
+  })
+  .strict();
+
+/** `revision-cleanup`: deactivate old Container Apps revisions. */
+export const revisionCleanupPolicySchema = z
+  .object({
+    /** Active revisions to keep, newest first. At least 1, so cleanup can never empty an app. */
+    keep: positiveInt.max(100).default(5),
+    /** Never deactivate a revision younger than this. */
+    minAgeHours: z.number().min(0).max(24 * 366).default(24),
+  })
+  .strict();
+
+/** `image-purge`: old tags in an Azure Container Registry. */
+export const imagePurgePolicySchema = z
+  .object({
+    /** Repositories to purge, as regular expressions over the repository name. */
+    repositories: z.array(z.string().min(1)).min(1).default(['.*']),
+    /** Only tags matching this regular expression are candidates. */
+    tagFilter: z.string().min(1).default('.*'),
+    /** Newest tags to keep per repository. At least 1. */
+    keep: positiveInt.max(10_000).default(10),
+    /** Candidates must also be older than this. */
+    olderThanDays: z.number().min(0).max(3650).default(30),
+    deleteUntaggedManifests: z.boolean().default(false),
+    /** Also delete locked tags and manifests (deleteEnabled or writeEnabled false). */
+    includeLocked: z.boolean().default(false),
+    /** A plan with more deletions than this is refused unless forced. */
+    maxDeletionsPerRun: positiveInt.max(100_000).default(500),
+    /**
+     * ARM IDs of Container Apps and web apps whose images count as in use, besides every such
+     * target in this configuration.
+     */
+    inUseScope: z.array(z.string()).default([]),
+  })
+  .strict();
+
+/** `secret-expiry`: secrets and certificate-backed secrets near expiry. */
+export const secretExpiryPolicySchema = z
+  .object({
+    warnWithinDays: positiveInt.max(3650).default(30),
+    requireExpiry: z.boolean().default(false),
+  })
+  .strict();
+
+/** Health endpoint of a web app or container app, used by inventory and remediation checks. */
+export const healthCheckSchema = z
+  .object({
+    path: z.string().startsWith('/').default('/healthz'),
+    /** Optional readiness path, e.g. `/readyz`. */
+    readinessPath: z.string().startsWith('/').optional(),
+    expectStatus: z.number().int().min(100).max(599).default(200),
+    timeoutSeconds: z.number().positive().max(120).default(10),
+  })
+  .strict();
+
+/** Runbook names and the resource kinds each applies to. */
+export const RUNBOOK_KINDS = {
+  'backup-verify': ['postgresFlexibleServer', 'storageAccount', 'keyVault'],
+  'keyvault-backup': ['keyVault'],
+  'revision-cleanup': ['containerApp'],
+  'image-purge': ['containerRegistry'],
+  'secret-expiry': ['keyVault'],
+} as const satisfies Record<string, readonly ResourceKind[]>;
+
+/** A runbook that a target can opt into. */
+export type RunbookName = keyof typeof RUNBOOK_KINDS;
+
+const runbooksSchema = z
+  .object({
+    'backup-verify': z
+      .union([postgresBackupPolicySchema, storageProtectionPolicySchema, keyVaultProtectionPolicySchema])
+      .optional(),
+    'keyvault-backup': keyVaultBackupPolicySchema.optional(),
+    'revision-cleanup': revisionCleanupPolicySchema.optional(),
+    'image-purge': imagePurgePolicySchema.optional(),
+    'secret-expiry': secretExpiryPolicySchema.optional(),
+  })
+  .strict();
+
+const BACKUP_VERIFY_BY_KIND = {
+  postgresFlexibleServer: postgresBackupPolicySchema,
+  storageAccount: storageProtectionPolicySchema,
+  keyVault: keyVaultProtectionPolicySchema,
+} as const;
+
+export const targetSchema = z
+  .object({
+    /** Full ARM resource ID. */
+    id: z.string(),
+    /** Display name; defaults to the resource name. */
+    displayName: z.string().min(1).optional(),
+    /** Health endpoint, for web apps and container apps. */
+    health: healthCheckSchema.optional(),
+    runbooks: runbooksSchema.default({}),
+  })
+  .strict()
+  .superRefine((target, ctx) => {
+    let kind: ResourceKind | undefined;
+    try {
+      const parsed = parseResourceId(target.id);
+      kind = parsed.kind;
+      if (kind === undefined) {
+        ctx.addIssue({
+          code: 'custom',
+          path: ['id'],
+          message: `expected a resource of type ${Object.values(RESOURCE_TYPES).join(', ')}, found "${parsed.type}"`,
+        });
+        return;
+      }
+    } catch (error) {
+      ctx.addIssue({ code: 'custom', path: ['id'], message: (error as Error).message });
+      return;
+    }
+    for (const [runbook, kinds] of Object.entries(RUNBOOK_KINDS) as [RunbookName, readonly ResourceKind[]][]) {
+      if (target.runbooks[runbook] !== undefined && !kinds.includes(kind)) {
+        ctx.addIssue({
+          code: 'custom',
+          path: ['runbooks', runbook],
+          message: `expected a target of kind ${kinds.join(' or ')} for ${runbook}, found ${kind}`,
+        });
+      }
+    }
+    const backup = target.runbooks['backup-verify'];
+    if (backup !== undefined && kind in BACKUP_VERIFY_BY_KIND) {
+      // The union above accepts any of the three shapes; re-check with the one for this kind
+      // so that a storage field on a PostgreSQL target is reported, not silently dropped.
+      const strict = BACKUP_VERIFY_BY_KIND[kind as keyof typeof BACKUP_VERIFY_BY_KIND].safeParse(backup);
+      if (!strict.success) {
+        for (const issue of strict.error.issues) {
+          ctx.addIssue({ ...issue, path: ['runbooks', 'backup-verify', ...issue.path] } as z.core.$ZodRawIssue);
+        }
+      }
+    }
+    if (target.health !== undefined && kind !== 'webSite' && kind !== 'containerApp') {
+      ctx.addIssue({
+        code: 'custom',
+        path: ['health'],
+        message: `expected a web site or container app for a health check, found ${kind}`,
+      });
+    }
+    const kvBackup = target.runbooks['keyvault-backup'];
+    if (kvBackup !== undefined) {
+      try {
+        if (parseResourceId(kvBackup.storageAccountId).kind !== 'storageAccount') {
+          ctx.addIssue({
+            code: 'custom',
+            path: ['runbooks', 'keyvault-backup', 'storageAccountId'],
+            message: `expected a Microsoft.Storage/storageAccounts ID, found "${kvBackup.storageAccountId}"`,
+          });
+        }
+      } catch (error) {
+        ctx.addIssue({
+          code: 'custom',
+          path: ['runbooks', 'keyvault-backup', 'storageAccountId'],
+          message: (error as Error).message,
+        });
+      }
+    }
+  });
+
+// ---------------------------------------------------------------------------------------------
+// Run records and notifications
+// ---------------------------------------------------------------------------------------------
+
+export const runRecordSettingsSchema = z
+  .object({
+    /** ARM ID of the storage account that holds run records. */
+    storageAccountId: z.string().optional(),
+    /** Direct blob service URL; wins over storageAccountId (e.g. Azurite). */
+    blobServiceUrl: httpsUrl.or(z.string().url().refine((v) => v.startsWith('http://127.0.0.1'), {
+      message: 'expected an https:// URL (plain http only for Azurite on 127.0.0.1)',
+    })).optional(),
+    container: z.string().default('autopilot-runs'),
+  })
+  .strict();
+
+export const webhookSchema = z
+  .object({
+    name: z.string().min(1),
+    url: httpsUrl,
+    /** Teams (MessageCard/Adaptive-compatible `text`) and Slack both read `text`. */
+    format: z.enum(['teams', 'slack', 'generic']).default('generic'),
+    on: z.array(z.enum(['fail', 'warn', 'destructive'])).min(1).default(['fail', 'warn', 'destructive']),
+  })
+  .strict();
+
+// ---------------------------------------------------------------------------------------------
+// The whole file
+// ---------------------------------------------------------------------------------------------
+
+export const estateConfigSchema = z
+  .object({
+    /** Format version of this file. */
+    version: z.literal(1),
+    /** A short name for the estate, used in run records and notifications. */
+    estate: z.string().regex(/^[a-z0-9][a-z0-9-]{0,62}$/, 'expected lower-case letters, digits and dashes'),
+    /**
+     * Global dry-run: when true, every trigger plans and records but applies nothing. The
+     * safe default; turning it off is a deliberate act.
+     */
+    dryRun: z.boolean().default(true),
+    azure: azureSettingsSchema.default(azureSettingsSchema.parse({})),
+    runRecords: runRecordSettingsSchema.default(runRecordSettingsSchema.parse({})),
+    notifications: z
+      .object({ webhooks: z.array(webhookSchema).default([]) })
+      .strict()
+      .default({ webhooks: [] }),
+    targets: z.array(targetSchema).min(1),
+  })
+  .strict()
+  .superRefine((config, ctx) => {
+    const seen = new Map<string, number>();
+    config.targets.forEach((target, index) => {
+      const key = target.id.toLowerCase().replace(/\/+$/, '');
+      const first = seen.get(key);
+      if (first !== undefined) {
+        ctx.addIssue({
+          code: 'custom',
+          path: ['targets', index, 'id'],
+          message: `expected each target once, found a duplicate of targets[${first}]`,
+        });
+      } else {
+        seen.set(key, index);
+      }
+    });
+  });
+
+/** A validated estate configuration, with defaults filled in. */
+export type EstateConfig = z.output<typeof estateConfigSchema>;
+/** The estate configuration as written in a file, before defaults. */
+export type EstateConfigInput = z.input<typeof estateConfigSchema>;
+/** One configured target. */
+export type TargetConfig = z.output<typeof targetSchema>;
+/** Azure connection settings. */
+export type AzureSettings = z.output<typeof azureSettingsSchema>;
+/** Token-bucket settings. */
+export type RequestBudgetSettings = z.output<typeof requestBudgetSchema>;
+
+/** Returns the kind of a target whose ID has already been validated. */
+export function targetKind(target: TargetConfig): ResourceKind {
+  const kind = kindOfType(parseResourceId(target.id).type);
+  if (kind === undefined) throw new Error(`target ${target.id} has no supported kind`);
+  return kind;
+}
