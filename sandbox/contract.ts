@@ -98,6 +98,29 @@ export interface ProviderContext {
   readonly postgres: PostgresBackend | undefined;
   /** Records an event in the sandbox state log (visible at `GET /_sandbox/state`). */
   event(kind: string, details: Record<string, unknown>): void;
+  /**
+   * Verifies an Entra ID access token minted by the sandbox identity endpoint (signature and
+   * expiry against the sandbox clock) and returns its claims, or undefined when it is not valid.
+   * Data planes with their own authentication flow register routes with `requiresAuth: false`
+   * and call this themselves: the Key Vault challenge (401 + `WWW-Authenticate` before any token
+   * is sent) and the ACR token exchange (the AAD token arrives in a form field).
+   */
+  verifyAccessToken(token: string): VerifiedPrincipal | undefined;
+  /**
+   * Azurite's blob endpoint for a storage account, `https://127.0.0.1:{blobPort}/{accountName}`,
+   * or undefined when the sandbox runs without Azurite. Storage accounts report it as
+   * `primaryEndpoints.blob`.
+   */
+  blobEndpointFor(accountName: string): string | undefined;
+}
+
+/** Claims of a verified sandbox access token. */
+export interface VerifiedPrincipal {
+  readonly oid: string;
+  /** Audience, e.g. `https://vault.azure.net` or `https://management.azure.com`. */
+  readonly aud: string;
+  readonly tid?: string;
+  readonly scp?: string;
 }
 
 /** The real PostgreSQL behind emulated flexible servers: one database and role per server. */
