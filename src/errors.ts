@@ -78,5 +78,8 @@ export class ConfigError extends OpsAutopilotError {
 /** Returns the message of anything thrown, for one-line reports. */
 export function errorMessage(error: unknown): string {
   if (error instanceof Error) return error.message;
-  return typeof error === 'string' ? error : JSON.stringify(error) ?? 'unknown error';
+  if (typeof error === 'string') return error;
+  // JSON.stringify returns undefined for undefined and functions despite its declared type.
+  const json = JSON.stringify(error) as string | undefined;
+  return json ?? 'unknown error';
 }

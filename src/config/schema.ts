@@ -9,7 +9,8 @@
 import { z } from 'zod';
 import { kindOfType, parseResourceId, RESOURCE_TYPES, type ResourceKind } from '../azure/resource-id.ts';
 
-const positiveInt = z.number().int().positive();
+// `min(1)` rather than `positive()`, so errors and the JSON Schema read ">= 1" for counts.
+const positiveInt = z.number().int().min(1);
 const hostnameIsLoopback = (host: string): boolean =>
   host === 'localhost' || host === '[::1]' || host === '::1' || /^127\.\d{1,3}\.\d{1,3}\.\d{1,3}$/.test(host);
 
