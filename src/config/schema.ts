@@ -16,7 +16,6 @@ const hostnameIsLoopback = (host: string): boolean =>
 
 /** An absolute https URL. Plain http is refused: credentials travel on these connections. */
 const httpsUrl = z
-  .string()
   .url()
   .refine((value) => value.startsWith('https://'), { message: 'expected an https:// URL' });
 
@@ -78,7 +77,7 @@ export const azureSettingsSchema = z
     /** PEM file of extra CA certificates to trust, in addition to the system roots. */
     caFile: z.string().min(1).optional(),
     /** Client id of a user-assigned managed identity; omit for the system-assigned one. */
-    managedIdentityClientId: z.string().uuid().optional(),
+    managedIdentityClientId: z.uuid().optional(),
     /**
      * Whether the Key Vault challenge's resource must be a parent domain of the vault host.
      * Only loopback vault URLs may turn this off, because a loopback host can never be a
@@ -310,7 +309,7 @@ export const targetSchema = z
       const strict = BACKUP_VERIFY_BY_KIND[kind as keyof typeof BACKUP_VERIFY_BY_KIND].safeParse(backup);
       if (!strict.success) {
         for (const issue of strict.error.issues) {
-          ctx.addIssue({ ...issue, path: ['runbooks', 'backup-verify', ...issue.path] } as z.core.$ZodRawIssue);
+          ctx.addIssue({ ...issue, path: ['runbooks', 'backup-verify', ...issue.path] });
         }
       }
     }
@@ -350,7 +349,7 @@ export const runRecordSettingsSchema = z
     /** ARM ID of the storage account that holds run records. */
     storageAccountId: z.string().optional(),
     /** Direct blob service URL; wins over storageAccountId (e.g. Azurite). */
-    blobServiceUrl: httpsUrl.or(z.string().url().refine((v) => v.startsWith('http://127.0.0.1'), {
+    blobServiceUrl: httpsUrl.or(z.url().refine((v) => v.startsWith('http://127.0.0.1'), {
       message: 'expected an https:// URL (plain http only for Azurite on 127.0.0.1)',
     })).optional(),
     container: z.string().default('autopilot-runs'),
