@@ -1,0 +1,246 @@
+/**
+ * Typed errors for Azure calls.
+ *
+ * Every SDK failure that leaves the client layer is an {@link AzureOperationError} (or one of
+ * its subclasses) carrying the resource ID and the operation, so a runbook can decide by type
+ * (missing, conflicting, throttled, forbidden) instead of by parsing messages. Messages never
+ * carry request bodies, tokens or signatures: only the operation, the resource ID, the status,
+ * the Azure error code and the service's own (sanitised) message.
+ */
+import { isRestError, type RestError } from '@azure/core-rest-pipeline';
+import { OpsAutopilotError } from '../errors.ts';
+
+/** What was being attempted when an Azure call failed. */
+export interface AzureCallContext {
+  /** ARM resource ID, or a data-plane name such as `kv-xshopai-prod/secrets/JWT-SECRET`. */
+  readonly resourceId: string;
+  /** Short operation name, e.g. `get web app` or `Microsoft.Web/sites.restart`. */
+  readonly operation: string;
+  /** What a successful call would have shown, e.g. `the server to exist`; defaults per status. */
+  readonly expected?: string;
+}
+
+interface AzureErrorDetails {
+  readonly resourceId: string;
+  readonly operation: string;
+  readonly statusCode: number | undefined;
+  readonly code: string | undefined;
+  readonly requestId: string | undefined;
+  readonly cause?: unknown;
+}
+
+/** Base class of every failed Azure call. */
+export class AzureOperationError extends OpsAutopilotError {
+  override readonly name: string = 'AzureOperationError';
+  /** The resource the call was about. */
+  readonly resourceId: string;
+  /** What was attempted. */
+  readonly operation: string;
+  /** HTTP status, or undefined when no response arrived (network error, abort). */
+  readonly statusCode: number | undefined;
+  /** Azure error code from the response body (`ResourceNotFound`) or the network error code (`ECONNRESET`). */
+  readonly code: string | undefined;
+  /** `x-ms-request-id` of the failed response, or the client request ID; for support tickets. */
+  readonly requestId: string | undefined;
+
+  constructor(message: string, details: AzureErrorDetails) {
+    super(message, {
+      context: {
+        resourceId: details.resourceId,
+        operation: details.operation,
+        statusCode: details.statusCode,
+        code: details.code,
+        requestId: details.requestId,
+      },
+      cause: details.cause,
+    });
+    this.resourceId = details.resourceId;
+    this.operation = details.operation;
+    this.statusCode = details.statusCode;
+    this.code = details.code;
+    this.requestId = details.requestId;
+  }
+}
+
+/** HTTP 404: the resource (or the parent it lives in) does not exist. */
+export class ResourceNotFoundError extends AzureOperationError {
+  override readonly name: string = 'ResourceNotFoundError';
+}
+
+/** HTTP 409 or 412: the resource is in a state that does not allow the operation, or changed meanwhile. */
+export class ResourceConflictError extends AzureOperationError {
+  override readonly name: string = 'ResourceConflictError';
+}
+
+/** HTTP 401 or 403: the identity may not do this. Retrying will not help. */
+export class AuthorizationFailedError extends AzureOperationError {
+  override readonly name: string = 'AuthorizationFailedError';
+}
+
+/** HTTP 408, 429, 5xx or a network failure, still failing after the SDK's own retries. */
+export class TransientAzureError extends AzureOperationError {
+  override readonly name: string = 'TransientAzureError';
+  /** How long the service asked us to wait, when it said so. */
+  readonly retryAfterMs: number | undefined;
+
+  constructor(message: string, details: AzureErrorDetails & { retryAfterMs: number | undefined }) {
+    super(message, details);
+    this.retryAfterMs = details.retryAfterMs;
+  }
+}
+
+const NETWORK_ERROR_CODES = new Set([
+  'ECONNRESET',
+  'ECONNREFUSED',
+  'ECONNABORTED',
+  'ETIMEDOUT',
+  'ESOCKETTIMEDOUT',
+  'EPIPE',
+  'EAI_AGAIN',
+  'ENOTFOUND',
+  'EHOSTUNREACH',
+  'ENETUNREACH',
+  'REQUEST_SEND_ERROR',
+]);
+
+/**
+ * Parses the retry hints Azure sends: `retry-after-ms` and `x-ms-retry-after-ms` in
+ * milliseconds, `Retry-After` in seconds or as an HTTP date. Returns undefined when none is valid.
+ */
+export function parseRetryAfterMs(get: (name: string) => string | undefined, nowMs: number = Date.now()): number | undefined {
+  for (const name of ['retry-after-ms', 'x-ms-retry-after-ms']) {
+    const value = get(name);
+    if (value !== undefined && /^\s*\d+(\.\d+)?\s*$/.test(value)) return Math.ceil(Number(value));
+  }
+  const retryAfter = get('retry-after');
+  if (retryAfter === undefined) return undefined;
+  if (/^\s*\d+(\.\d+)?\s*$/.test(retryAfter)) return Math.ceil(Number(retryAfter) * 1000);
+  const date = Date.parse(retryAfter);
+  if (Number.isNaN(date)) return undefined;
+  return Math.max(0, date - nowMs);
+}
+
+/**
+ * Removes anything credential-shaped from a service message before it goes into an error:
+ * SAS signatures, bearer tokens, JWTs, `password=` and `AccountKey=` pairs.
+ */
+export function redactSecrets(text: string): string {
+  return text
+    .replace(/\b(sig|se|skoid|sktid|skt|ske|sks|skv|code|client_secret|access_token|refresh_token)=[^&\s"']+/gi, '$1=REDACTED')
+    .replace(/\bBearer\s+[A-Za-z0-9._~+/=-]+/gi, 'Bearer REDACTED')
+    .replace(/\beyJ[A-Za-z0-9_-]{8,}\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]*/g, 'REDACTED_JWT')
+    .replace(/\b(AccountKey|Password|Pwd|SharedAccessKey)=[^;\s"']+/gi, '$1=REDACTED');
+}
+
+/** Service messages can be long (ARM includes whole policy documents); keep errors one screen long. */
+function shorten(text: string, max = 500): string {
+  const oneLine = text.replace(/\s+/g, ' ').trim();
+  return oneLine.length > max ? `${oneLine.slice(0, max)}…` : oneLine;
+}
+
+function defaultExpectation(status: number | undefined): string {
+  if (status === 404) return 'the resource to exist';
+  if (status === 409 || status === 412) return 'the resource to accept the change';
+  if (status === 401 || status === 403) return 'the identity to be authorised';
+  return 'a successful response';
+}
+
+function headerOf(error: RestError, name: string): string | undefined {
+  return error.response?.headers.get(name) ?? undefined;
+}
+
+/** Reads an Azure `{ error: { code, message } }` or `{ code, message }` body, if the SDK did not. */
+function bodyError(error: RestError): { code?: string; message?: string } {
+  const text = error.response?.bodyAsText;
+  if (text === undefined || text === null || text === '') return {};
+  try {
+    const parsed: unknown = JSON.parse(text);
+    if (typeof parsed !== 'object' || parsed === null) return {};
+    const inner: unknown = 'error' in parsed ? parsed.error : parsed;
+    if (typeof inner !== 'object' || inner === null) return {};
+    const code = 'code' in inner && typeof inner.code === 'string' ? inner.code : undefined;
+    const message = 'message' in inner && typeof inner.message === 'string' ? inner.message : undefined;
+    return { ...(code === undefined ? {} : { code }), ...(message === undefined ? {} : { message }) };
+  } catch {
+    // Not JSON (an HTML gateway page, XML from storage): the SDK's own message is all we have.
+    return {};
+  }
+}
+
+function errorCodeOf(error: unknown): string | undefined {
+  if (typeof error !== 'object' || error === null || !('code' in error)) return undefined;
+  return typeof error.code === 'string' ? error.code : undefined;
+}
+
+function build(
+  ctx: AzureCallContext,
+  statusCode: number | undefined,
+  code: string | undefined,
+  serviceMessage: string,
+  requestId: string | undefined,
+  retryAfterMs: number | undefined,
+  cause: unknown,
+): AzureOperationError {
+  const network = statusCode === undefined && code !== undefined && NETWORK_ERROR_CODES.has(code);
+  const suffix = code === undefined ? '' : ` ${code}`;
+  const found = statusCode !== undefined ? `HTTP ${statusCode}${suffix}` : network ? `network error${suffix}` : `error${suffix}`;
+  const detail = shorten(redactSecrets(serviceMessage));
+  const message = `${ctx.operation} on ${ctx.resourceId} failed: expected ${ctx.expected ?? defaultExpectation(statusCode)}, found ${found}${detail === '' ? '' : `: ${detail}`}`;
+  const details = { resourceId: ctx.resourceId, operation: ctx.operation, statusCode, code, requestId, cause };
+  if (statusCode === 404) return new ResourceNotFoundError(message, details);
+  if (statusCode === 409 || statusCode === 412) return new ResourceConflictError(message, details);
+  if (statusCode === 401 || statusCode === 403) return new AuthorizationFailedError(message, details);
+  if (
+    statusCode === 408 ||
+    statusCode === 429 ||
+    (statusCode !== undefined && statusCode >= 500) ||
+    network
+  ) {
+    return new TransientAzureError(message, { ...details, retryAfterMs });
+  }
+  return new AzureOperationError(message, details);
+}
+
+/**
+ * Maps anything an Azure SDK call threw to a typed {@link AzureOperationError}.
+ * An error that already is one is returned unchanged.
+ */
+export function toAzureError(error: unknown, ctx: AzureCallContext): AzureOperationError {
+  if (error instanceof AzureOperationError) return error;
+  if (isRestError(error)) {
+    const statusCode = error.statusCode ?? error.response?.status;
+    const fromBody = bodyError(error);
+    // core-client puts the body's code in `code`; the modular clients sometimes leave the
+    // generic REQUEST_SEND_ERROR there even for HTTP failures, so prefer the body when present.
+    const code =
+      fromBody.code ??
+      (error.code !== undefined && !(statusCode !== undefined && error.code === 'REQUEST_SEND_ERROR') ? error.code : undefined) ??
+      headerOf(error, 'x-ms-error-code');
+    const causeCode = errorCodeOf(error.cause);
+    const requestId = headerOf(error, 'x-ms-request-id') ?? error.request?.requestId;
+    const retryAfterMs = error.response === undefined ? undefined : parseRetryAfterMs((name) => headerOf(error, name));
+    const networkCode = statusCode === undefined ? (causeCode ?? code) : code;
+    return build(ctx, statusCode, networkCode, fromBody.message ?? error.message, requestId, retryAfterMs, error);
+  }
+  if (error instanceof Error) {
+    const code = errorCodeOf(error);
+    // LRO pollers report a failed operation as a plain Error; it still carries a code when the
+    // operation status body had one.
+    return build(ctx, undefined, code, error.message, undefined, undefined, error);
+  }
+  return build(ctx, undefined, undefined, typeof error === 'string' ? error : 'non-error value thrown', undefined, undefined, error);
+}
+
+/**
+ * Runs an Azure SDK call and rethrows its failure as a typed {@link AzureOperationError}.
+ *
+ * @example
+ * const site = await callAzure({ resourceId, operation: 'get web app' }, () => web.webApps.get(rg, name));
+ */
+export async function callAzure<T>(ctx: AzureCallContext, fn: () => Promise<T>): Promise<T> {
+  try {
+    return await fn();
+  } catch (error) {
+    throw toAzureError(error, ctx);
+  }
+}

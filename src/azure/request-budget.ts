@@ -1,0 +1,481 @@
+/**
+ * Client-side request budgets, so the autopilot never becomes the reason a subscription is
+ * throttled.
+ *
+ * ARM limits each principal per subscription with token buckets (reads; writes and deletes),
+ * ACR and Key Vault limit per registry and per vault. A {@link RequestBudget} mirrors that: one
+ * token bucket per throttle class, a cap on concurrent requests, a pause of the whole budget
+ * when the service answers 429 with a retry hint, and a lower rate when ARM's
+ * `x-ms-ratelimit-remaining-*` headers say the shared quota runs low.
+ *
+ * A budget is used as a core-rest-pipeline policy placed inside the SDK's retry loop, so every
+ * attempt (including the SDK's own retries and LRO polls) draws a token. The policy never
+ * retries by itself; it only delays, so the SDK's retry count stays the only one.
+ */
+import type { PipelinePolicy, PipelineRequest, PipelineResponse } from '@azure/core-rest-pipeline';
+import { isRestError } from '@azure/core-rest-pipeline';
+import type { RequestBudgetSettings } from '../config/schema.ts';
+import { parseRetryAfterMs } from './errors.ts';
+
+/** The part of an abort signal the budget uses; SDK requests carry an `AbortSignalLike`. */
+export interface BudgetAbortSignal {
+  readonly aborted: boolean;
+  readonly reason?: unknown;
+  addEventListener(type: 'abort', listener: () => void, options?: { once?: boolean }): void;
+  removeEventListener(type: 'abort', listener: () => void): void;
+}
+
+/** Time source and sleeper; tests inject a fake one. */
+export interface BudgetClock {
+  /** Milliseconds since the epoch (or any monotonic origin). */
+  now(): number;
+  /** Resolves after `ms`; rejects with the signal's reason when aborted. */
+  sleep(ms: number, signal?: BudgetAbortSignal): Promise<void>;
+}
+
+/** The real clock. */
+export const systemClock: BudgetClock = {
+  now: () => Date.now(),
+  sleep: (ms, signal) =>
+    new Promise<void>((resolve, reject) => {
+      if (signal?.aborted === true) {
+        reject(abortReason(signal));
+        return;
+      }
+      const onAbort = (): void => {
+        clearTimeout(timer);
+        reject(abortReason(signal));
+      };
+      const timer = setTimeout(() => {
+        signal?.removeEventListener('abort', onAbort);
+        resolve();
+      }, ms);
+      signal?.addEventListener('abort', onAbort, { once: true });
+    }),
+};
+
+function abortReason(signal: BudgetAbortSignal | undefined): Error {
+  const reason: unknown = signal?.reason;
+  if (reason instanceof Error) return reason;
+  const error = new Error('The request was aborted while waiting for the request budget');
+  error.name = 'AbortError';
+  return error;
+}
+
+/** Refill rate and size of one token bucket. */
+export interface BucketSettings {
+  readonly ratePerSecond: number;
+  readonly burst: number;
+}
+
+/** Observable counters of one budget, for tests and benchmarks. */
+export interface BudgetStats {
+  readonly key: string;
+  /** Requests let through, including SDK retries and LRO polls. */
+  readonly requests: number;
+  /** Requests per throttle class. */
+  readonly requestsByClass: Readonly<Record<string, number>>;
+  /** Requests that had to wait (for a token, a concurrency slot or a pause). */
+  readonly waits: number;
+  /** Total milliseconds requests spent waiting. */
+  readonly waitedMs: number;
+  /** 429 responses seen. */
+  readonly throttledResponses: number;
+  /** Times a low `x-ms-ratelimit-remaining-*` header lowered a bucket's rate. */
+  readonly rateReductions: number;
+  /** Requests in flight now. */
+  readonly inFlight: number;
+  /** Most requests ever in flight at once. */
+  readonly peakInFlight: number;
+  /** Current refill rate per class (lowered while the service reports little headroom). */
+  readonly ratePerSecond: Readonly<Record<string, number>>;
+  /** Epoch ms until which the budget is paused after a 429, or undefined. */
+  readonly pausedUntil: number | undefined;
+}
+
+/** Options of one {@link RequestBudget}. */
+export interface RequestBudgetOptions {
+  /** Buckets by throttle class, e.g. `{ read: ..., write: ... }` or `{ all: ... }`. */
+  readonly buckets: Readonly<Record<string, BucketSettings>>;
+  /** Maps a request to a key of `buckets`. Defaults to the only bucket. */
+  readonly classify?: (request: PipelineRequest) => string;
+  readonly maxConcurrency: number;
+  readonly clock?: BudgetClock;
+  /** Pause after a 429 that carries no retry hint. Default 1 s. */
+  readonly defaultThrottlePauseMs?: number;
+  /** Remaining-quota headers below this fraction of the bucket lower the rate. Default 0.1. */
+  readonly lowHeadroomFraction?: number;
+  /**
+   * Response headers reporting remaining quota, per class: e.g. `read` →
+   * `x-ms-ratelimit-remaining-subscription-reads`. The lowest present value counts.
+   */
+  readonly remainingHeaders?: Readonly<Record<string, readonly string[]>>;
+}
+
+class TokenBucket {
+  tokens: number;
+  rate: number;
+  private last: number;
+
+  constructor(
+    readonly settings: BucketSettings,
+    now: number,
+  ) {
+    this.tokens = settings.burst;
+    this.rate = settings.ratePerSecond;
+    this.last = now;
+  }
+
+  refill(now: number): void {
+    if (now > this.last) {
+      this.tokens = Math.min(this.settings.burst, this.tokens + ((now - this.last) / 1000) * this.rate);
+    }
+    this.last = Math.max(this.last, now);
+  }
+
+  /** Milliseconds until one whole token is available (0 when one is). */
+  msUntilToken(): number {
+    return this.tokens >= 1 ? 0 : Math.ceil(((1 - this.tokens) / this.rate) * 1000);
+  }
+}
+
+/** FIFO async mutex: acquisitions within a class are served in arrival order. */
+class Mutex {
+  private tail: Promise<void> = Promise.resolve();
+
+  async run<T>(fn: () => Promise<T>): Promise<T> {
+    const previous = this.tail;
+    let release!: () => void;
+    this.tail = new Promise<void>((resolve) => {
+      release = resolve;
+    });
+    await previous;
+    try {
+      return await fn();
+    } finally {
+      release();
+    }
+  }
+}
+
+/** Name of the pipeline policy a budget installs. */
+export const requestBudgetPolicyName = 'opsAutopilotRequestBudget';
+
+/**
+ * Token buckets plus a concurrency cap for one throttling scope (a subscription and principal,
+ * a registry, a vault). Share one instance across every client of that scope: see
+ * {@link BudgetRegistry}.
+ */
+export class RequestBudget {
+  readonly key: string;
+  private readonly clock: BudgetClock;
+  private readonly buckets = new Map<string, TokenBucket>();
+  private readonly mutexes = new Map<string, Mutex>();
+  private readonly classify: (request: PipelineRequest) => string;
+  private readonly maxConcurrency: number;
+  private readonly defaultThrottlePauseMs: number;
+  private readonly lowHeadroomFraction: number;
+  private readonly remainingHeaders: Readonly<Record<string, readonly string[]>>;
+  private readonly slotWaiters: (() => void)[] = [];
+  private pausedUntil = 0;
+  private counters = {
+    requests: 0,
+    waits: 0,
+    waitedMs: 0,
+    throttledResponses: 0,
+    rateReductions: 0,
+    inFlight: 0,
+    peakInFlight: 0,
+  };
+  private readonly requestsByClass: Record<string, number> = {};
+
+  constructor(key: string, options: RequestBudgetOptions) {
+    this.key = key;
+    this.clock = options.clock ?? systemClock;
+    const names = Object.keys(options.buckets);
+    const only = names[0];
+    if (only === undefined) throw new RangeError(`request budget ${key}: expected at least one bucket, found none`);
+    for (const [name, settings] of Object.entries(options.buckets)) {
+      if (!(settings.ratePerSecond > 0) || !(settings.burst >= 1)) {
+        throw new RangeError(
+          `request budget ${key}: expected bucket ${name} to have a positive rate and a burst of at least 1, found ${settings.ratePerSecond}/s burst ${settings.burst}`,
+        );
+      }
+      this.buckets.set(name, new TokenBucket(settings, this.clock.now()));
+      this.mutexes.set(name, new Mutex());
+      this.requestsByClass[name] = 0;
+    }
+    if (!Number.isInteger(options.maxConcurrency) || options.maxConcurrency < 1) {
+      throw new RangeError(`request budget ${key}: expected maxConcurrency >= 1, found ${options.maxConcurrency}`);
+    }
+    this.classify = options.classify ?? (() => only);
+    this.maxConcurrency = options.maxConcurrency;
+    this.defaultThrottlePauseMs = options.defaultThrottlePauseMs ?? 1000;
+    this.lowHeadroomFraction = options.lowHeadroomFraction ?? 0.1;
+    this.remainingHeaders = options.remainingHeaders ?? {};
+  }
+
+  /** A snapshot of the counters. */
+  stats(): BudgetStats {
+    const ratePerSecond: Record<string, number> = {};
+    for (const [name, bucket] of this.buckets) ratePerSecond[name] = bucket.rate;
+    return {
+      key: this.key,
+      ...this.counters,
+      requestsByClass: { ...this.requestsByClass },
+      ratePerSecond,
+      pausedUntil: this.pausedUntil > this.clock.now() ? this.pausedUntil : undefined,
+    };
+  }
+
+  /**
+   * Waits for a concurrency slot and a token of `throttleClass`, then returns a function that
+   * gives the slot back. Call it exactly once, after the response arrived.
+   */
+  async acquire(throttleClass: string, signal?: BudgetAbortSignal): Promise<() => void> {
+    const bucket = this.buckets.get(throttleClass);
+    const mutex = this.mutexes.get(throttleClass);
+    if (bucket === undefined || mutex === undefined) {
+      throw new RangeError(`request budget ${this.key}: expected one of ${[...this.buckets.keys()].join(', ')}, found class "${throttleClass}"`);
+    }
+    const started = this.clock.now();
+    let waited = false;
+    // Slot first, token second: a request never holds a token it cannot use yet, so tokens
+    // are spent at the moment of sending and the bucket bounds the real send rate.
+    if (this.counters.inFlight >= this.maxConcurrency) {
+      waited = true;
+      await this.waitForSlot(signal);
+    } else {
+      this.counters.inFlight += 1;
+    }
+    try {
+      await mutex.run(async () => {
+        for (;;) {
+          if (signal?.aborted === true) throw abortReason(signal);
+          const now = this.clock.now();
+          if (this.pausedUntil > now) {
+            waited = true;
+            await this.clock.sleep(this.pausedUntil - now, signal);
+            continue;
+          }
+          bucket.refill(now);
+          const wait = bucket.msUntilToken();
+          if (wait === 0) {
+            bucket.tokens -= 1;
+            return;
+          }
+          waited = true;
+          await this.clock.sleep(wait, signal);
+        }
+      });
+    } catch (error) {
+      this.releaseSlot();
+      throw error;
+    }
+    this.counters.requests += 1;
+    this.requestsByClass[throttleClass] = (this.requestsByClass[throttleClass] ?? 0) + 1;
+    this.counters.peakInFlight = Math.max(this.counters.peakInFlight, this.counters.inFlight);
+    if (waited) {
+      this.counters.waits += 1;
+      this.counters.waitedMs += this.clock.now() - started;
+    }
+    let released = false;
+    return () => {
+      if (released) return;
+      released = true;
+      this.releaseSlot();
+    };
+  }
+
+  /**
+   * Feeds a response back: a 429 pauses the whole budget for the service's retry hint, and low
+   * remaining-quota headers lower the class's refill rate until headroom returns.
+   */
+  observe(throttleClass: string, status: number, header: (name: string) => string | undefined): void {
+    const now = this.clock.now();
+    const bucket = this.buckets.get(throttleClass);
+    if (status === 429) {
+      this.counters.throttledResponses += 1;
+      const pause = parseRetryAfterMs(header, now) ?? this.defaultThrottlePauseMs;
+      this.pausedUntil = Math.max(this.pausedUntil, now + pause);
+      // The service has just said we are over; starting again with a full burst would
+      // earn another 429 straight away.
+      if (bucket !== undefined) {
+        bucket.refill(now);
+        bucket.tokens = Math.min(bucket.tokens, 0);
+      }
+      return;
+    }
+    if (bucket === undefined) return;
+    let remaining: number | undefined;
+    for (const name of this.remainingHeaders[throttleClass] ?? []) {
+      const value = header(name);
+      if (value === undefined || !/^\s*\d+\s*$/.test(value)) continue;
+      const parsed = Number(value);
+      remaining = remaining === undefined ? parsed : Math.min(remaining, parsed);
+    }
+    if (remaining === undefined) return;
+    const threshold = bucket.settings.burst * this.lowHeadroomFraction;
+    if (remaining < threshold) {
+      // Scale the rate with the headroom left, but never below a tenth of the configured
+      // rate, so the budget slows down without stalling.
+      const floor = bucket.settings.ratePerSecond / 10;
+      const scaled = Math.max(floor, bucket.settings.ratePerSecond * (remaining / Math.max(threshold, 1)));
+      if (scaled < bucket.rate) {
+        bucket.refill(now);
+        bucket.rate = scaled;
+        this.counters.rateReductions += 1;
+      }
+      bucket.tokens = Math.min(bucket.tokens, remaining);
+    } else if (bucket.rate < bucket.settings.ratePerSecond) {
+      bucket.refill(now);
+      bucket.rate = bucket.settings.ratePerSecond;
+    }
+  }
+
+  /**
+   * The pipeline policy. Install it per retry (inside the SDK's retry loop), e.g. via
+   * `additionalPolicies: [{ policy, position: 'perRetry' }]`.
+   */
+  policy(): PipelinePolicy {
+    return {
+      name: requestBudgetPolicyName,
+      sendRequest: async (request, next): Promise<PipelineResponse> => {
+        const throttleClass = this.classify(request);
+        const release = await this.acquire(throttleClass, request.abortSignal);
+        try {
+          const response = await next(request);
+          this.observe(throttleClass, response.status, (name) => response.headers.get(name));
+          return response;
+        } catch (error) {
+          // Some policies turn error responses into throws; the response still carries the hints.
+          if (isRestError(error) && error.response !== undefined) {
+            const response = error.response;
+            this.observe(throttleClass, response.status, (name) => response.headers.get(name));
+          }
+          throw error;
+        } finally {
+          release();
+        }
+      },
+    };
+  }
+
+  private waitForSlot(signal: BudgetAbortSignal | undefined): Promise<void> {
+    return new Promise<void>((resolve, reject) => {
+      const grant = (): void => {
+        signal?.removeEventListener('abort', onAbort);
+        resolve();
+      };
+      const onAbort = (): void => {
+        const index = this.slotWaiters.indexOf(grant);
+        if (index >= 0) this.slotWaiters.splice(index, 1);
+        reject(abortReason(signal));
+      };
+      if (signal?.aborted === true) {
+        reject(abortReason(signal));
+        return;
+      }
+      this.slotWaiters.push(grant);
+      signal?.addEventListener('abort', onAbort, { once: true });
+    });
+  }
+
+  private releaseSlot(): void {
+    const next = this.slotWaiters.shift();
+    // Hand the slot straight to the next waiter, so inFlight never dips and lets a newcomer
+    // overtake the queue.
+    if (next !== undefined) next();
+    else this.counters.inFlight -= 1;
+  }
+}
+
+/** ARM's throttle class of a request: GET and HEAD are reads, everything else writes. */
+export function armThrottleClass(request: PipelineRequest): 'read' | 'write' {
+  return request.method === 'GET' || request.method === 'HEAD' ? 'read' : 'write';
+}
+
+const ARM_REMAINING_HEADERS = {
+  read: ['x-ms-ratelimit-remaining-subscription-reads', 'x-ms-ratelimit-remaining-subscription-global-reads'],
+  write: [
+    'x-ms-ratelimit-remaining-subscription-writes',
+    'x-ms-ratelimit-remaining-subscription-deletes',
+    'x-ms-ratelimit-remaining-subscription-global-writes',
+    'x-ms-ratelimit-remaining-subscription-global-deletes',
+  ],
+} as const;
+
+/**
+ * Hands out one {@link RequestBudget} per throttling scope, the same object for the same key,
+ * so every client of a subscription, registry or vault shares one budget.
+ */
+export class BudgetRegistry {
+  private readonly budgets = new Map<string, RequestBudget>();
+
+  constructor(
+    readonly settings: RequestBudgetSettings,
+    private readonly options: { clock?: BudgetClock; defaultThrottlePauseMs?: number } = {},
+  ) {}
+
+  /** Budget of ARM calls for one subscription and principal. */
+  arm(subscriptionId: string, principal: string): RequestBudget {
+    return this.getOrCreate(`arm:${subscriptionId.toLowerCase()}:${principal.toLowerCase()}`, (key) =>
+      new RequestBudget(key, {
+        ...this.common(),
+        buckets: {
+          read: { ratePerSecond: this.settings.armReadsPerSecond, burst: this.settings.armReadBurst },
+          write: { ratePerSecond: this.settings.armWritesPerSecond, burst: this.settings.armWriteBurst },
+        },
+        classify: armThrottleClass,
+        remainingHeaders: ARM_REMAINING_HEADERS,
+      }),
+    );
+  }
+
+  /** Budget of one container registry's data plane (including its token exchange). */
+  acr(registryName: string): RequestBudget {
+    return this.getOrCreate(`acr:${registryName.toLowerCase()}`, (key) =>
+      new RequestBudget(key, {
+        ...this.common(),
+        buckets: { all: { ratePerSecond: this.settings.acrPerSecond, burst: this.settings.acrBurst } },
+      }),
+    );
+  }
+
+  /** Budget of one Key Vault's data plane. */
+  keyVault(vaultName: string): RequestBudget {
+    return this.getOrCreate(`keyvault:${vaultName.toLowerCase()}`, (key) =>
+      new RequestBudget(key, {
+        ...this.common(),
+        buckets: { all: { ratePerSecond: this.settings.keyVaultPerSecond, burst: this.settings.keyVaultBurst } },
+      }),
+    );
+  }
+
+  /** The budget with this key, if one was handed out. */
+  get(key: string): RequestBudget | undefined {
+    return this.budgets.get(key);
+  }
+
+  /** Every budget handed out so far. */
+  all(): RequestBudget[] {
+    return [...this.budgets.values()];
+  }
+
+  private common(): { maxConcurrency: number; clock?: BudgetClock; defaultThrottlePauseMs?: number } {
+    return {
+      maxConcurrency: this.settings.maxConcurrency,
+      ...(this.options.clock === undefined ? {} : { clock: this.options.clock }),
+      ...(this.options.defaultThrottlePauseMs === undefined ? {} : { defaultThrottlePauseMs: this.options.defaultThrottlePauseMs }),
+    };
+  }
+
+  private getOrCreate(key: string, create: (key: string) => RequestBudget): RequestBudget {
+    let budget = this.budgets.get(key);
+    if (budget === undefined) {
+      budget = create(key);
+      this.budgets.set(key, budget);
+    }
+    return budget;
+  }
+}
