@@ -38,13 +38,16 @@ export interface ConfigIssue {
   readonly message: string;
   /** What was found, already rendered and redacted (e.g. `0`, `"http://x"`, `a string`). */
   readonly found?: string;
+  /** 1-based line in the YAML/JSON source, when known. */
+  readonly line?: number;
 }
 
-/** Formats one issue as a single line: `path: message, found X`. */
+/** Formats one issue as a single line: `path: message, found X (line N)`. */
 export function formatConfigIssue(issue: ConfigIssue): string {
   const where = issue.path === '' ? '(root)' : issue.path;
   const found = issue.found === undefined || /\bfound\b/.test(issue.message) ? '' : `, found ${issue.found}`;
-  return `${where}: ${issue.message}${found}`;
+  const line = issue.line === undefined ? '' : ` (line ${issue.line})`;
+  return `${where}: ${issue.message}${found}${line}`;
 }
 
 /**
