@@ -1,0 +1,360 @@
+/**
+ * The Azure client layer: one factory per SDK client, all built the same way.
+ *
+ * Every client gets the shared credential, the request budget of its throttling scope (ARM
+ * subscription and principal, registry, vault), the extra CA from `settings.caFile` (in
+ * addition to the system roots) and the endpoints of the configured cloud or their overrides.
+ * The SDK's own retry policy stays in place; the budget only delays requests. Each SDK package
+ * is imported on first use, so a function pays only for the clients it touches.
+ */
+import { Agent as HttpsAgent, request as httpsRequest } from 'node:https';
+import { rootCertificates } from 'node:tls';
+import type { TokenCredential } from '@azure/core-auth';
+import type { PipelinePolicy } from '@azure/core-rest-pipeline';
+import type { ContainerAppsAPIClient } from '@azure/arm-appcontainers';
+import type { WebSiteManagementClient } from '@azure/arm-appservice';
+import type { KeyVaultManagementClient } from '@azure/arm-keyvault';
+import type { PostgreSQLManagementFlexibleServerClient } from '@azure/arm-postgresql-flexible';
+import type { StorageManagementClient } from '@azure/arm-storage';
+import type { ContainerRegistryClient } from '@azure/container-registry';
+import type { SecretClient } from '@azure/keyvault-secrets';
+import type { BlobServiceClient, StoragePipelineOptions } from '@azure/storage-blob';
+import type { AzureSettings } from '../config/schema.ts';
+import { OpsAutopilotError } from '../errors.ts';
+import { resolveAppUrl as resolveAppUrlFromSettings, resolveEndpoints, type ResolvedEndpoints } from './cloud.ts';
+import { createCredential, readCaFile } from './credential.ts';
+import { BudgetRegistry, type RequestBudget } from './request-budget.ts';
+
+export { resolveAppUrl } from './cloud.ts';
+
+/** Options of {@link createAzureClients}. */
+export interface AzureClientsOptions {
+  /** Use this credential instead of the one the settings select. */
+  readonly credential?: TokenCredential;
+  /** Share budgets with other client sets (e.g. one registry per process). */
+  readonly budgets?: BudgetRegistry;
+  /**
+   * Identifies the principal for ARM budgets (ARM throttles per subscription and principal).
+   * Defaults to `managedIdentityClientId` or `default`.
+   */
+  readonly principal?: string;
+  /** Environment used to pick the credential; defaults to `process.env`. */
+  readonly env?: NodeJS.ProcessEnv;
+}
+
+/** Result of {@link httpsGet}. */
+export interface HttpsGetResult {
+  readonly url: string;
+  readonly status: number;
+  readonly headers: Readonly<Record<string, string | string[] | undefined>>;
+  /** The start of the body (at most `maxBodyBytes`), as UTF-8. */
+  readonly body: string;
+  /** True when the body was longer than what `body` holds. */
+  readonly truncated: boolean;
+}
+
+/** Thrown when a health-check request gets no HTTP response (refused, TLS failure, timeout). */
+export class HttpsGetError extends OpsAutopilotError {
+  override readonly name: string = 'HttpsGetError';
+}
+
+/** Options of {@link httpsGet}. */
+export interface HttpsGetOptions {
+  readonly timeoutMs: number;
+  /** Agent carrying the trusted CAs; the default agent trusts the system roots only. */
+  readonly agent?: HttpsAgent;
+  /** Default 4096. */
+  readonly maxBodyBytes?: number;
+  readonly headers?: Readonly<Record<string, string>>;
+  readonly signal?: AbortSignal;
+}
+
+/**
+ * GETs an https URL and returns the status and the start of the body; redirects are not
+ * followed (a health endpoint that redirects is reported as such).
+ *
+ * @throws {@link HttpsGetError} when no response arrives within `timeoutMs` or the connection fails.
+ */
+export function httpsGet(url: string, options: HttpsGetOptions): Promise<HttpsGetResult> {
+  const parsed = new URL(url);
+  if (parsed.protocol !== 'https:') {
+    return Promise.reject(new HttpsGetError(`GET ${url}: expected an https:// URL, found ${parsed.protocol}`, { context: { url } }));
+  }
+  const maxBodyBytes = options.maxBodyBytes ?? 4096;
+  return new Promise<HttpsGetResult>((resolve, reject) => {
+    const chunks: Buffer[] = [];
+    let received = 0;
+    let truncated = false;
+    let settled = false;
+    const fail = (reason: string, cause?: unknown): void => {
+      if (settled) return;
+      settled = true;
+      reject(new HttpsGetError(`GET ${url} failed: expected an HTTP response within ${options.timeoutMs} ms, found ${reason}`, { context: { url }, cause }));
+    };
+    const req = httpsRequest(
+      parsed,
+      {
+        method: 'GET',
+        headers: { accept: '*/*', 'user-agent': 'ops-autopilot-health', ...options.headers },
+        ...(options.agent === undefined ? {} : { agent: options.agent }),
+        ...(options.signal === undefined ? {} : { signal: options.signal }),
+      },
+      (res) => {
+        res.on('data', (chunk: Buffer) => {
+          if (received < maxBodyBytes) chunks.push(chunk.subarray(0, maxBodyBytes - received));
+          if (received + chunk.length > maxBodyBytes) truncated = true;
+          received += chunk.length;
+          // The start of the body is all a health check reads; stop downloading the rest.
+          if (truncated) res.destroy();
+        });
+        const finish = (): void => {
+          if (settled) return;
+          settled = true;
+          clearTimeout(timer);
+          resolve({
+            url,
+            status: res.statusCode ?? 0,
+            headers: { ...res.headers },
+            body: Buffer.concat(chunks).toString('utf8'),
+            truncated,
+          });
+        };
+        res.on('end', finish);
+        res.on('close', finish);
+        res.on('error', (error) => {
+          if (!truncated) fail(error.message, error);
+        });
+      },
+    );
+    const timer = setTimeout(() => {
+      fail('no response (timed out)');
+      req.destroy();
+    }, options.timeoutMs);
+    req.on('error', (error: NodeJS.ErrnoException) => {
+      clearTimeout(timer);
+      fail(error.code === undefined ? error.message : `${error.code}: ${error.message}`, error);
+    });
+    req.end();
+  });
+}
+
+/** What every SDK client's options receive. */
+interface CommonOptions {
+  agent?: HttpsAgent;
+  additionalPolicies: { policy: PipelinePolicy; position: 'perRetry' }[];
+}
+
+/**
+ * The client layer of one estate: builds and caches one SDK client per key, all sharing a
+ * credential, CA trust and request budgets.
+ */
+export class AzureClients {
+  /** The endpoints in use, after the cloud and the overrides. */
+  readonly endpoints: ResolvedEndpoints;
+  /** The budgets handed to the clients; read their `stats()` in tests and benchmarks. */
+  readonly budgets: BudgetRegistry;
+  private readonly principal: string;
+  private readonly cache = new Map<string, Promise<unknown>>();
+  private credentialPromise: Promise<TokenCredential> | undefined;
+  private agentPromise: Promise<HttpsAgent | undefined> | undefined;
+  private caPromise: Promise<string | undefined> | undefined;
+
+  constructor(
+    readonly settings: AzureSettings,
+    private readonly options: AzureClientsOptions = {},
+  ) {
+    this.endpoints = resolveEndpoints(settings);
+    this.budgets = options.budgets ?? new BudgetRegistry(settings.requestBudget);
+    this.principal = options.principal ?? settings.managedIdentityClientId ?? 'default';
+  }
+
+  /** The shared credential (built on first use). */
+  credential(): Promise<TokenCredential> {
+    this.credentialPromise ??= this.buildCredential();
+    return this.credentialPromise;
+  }
+
+  /**
+   * The https agent trusting the system roots plus `settings.caFile`, or undefined when no CA
+   * file is configured (the SDK's default agent then applies). The file is read once.
+   */
+  agent(): Promise<HttpsAgent | undefined> {
+    this.agentPromise ??= (async () => {
+      const pem = await this.caPem();
+      return pem === undefined ? undefined : new HttpsAgent({ keepAlive: true, ca: [...rootCertificates, pem] });
+    })();
+    return this.agentPromise;
+  }
+
+  /** The PEM of `settings.caFile`, read once. */
+  private caPem(): Promise<string | undefined> {
+    this.caPromise ??= this.settings.caFile === undefined ? Promise.resolve(undefined) : readCaFile(this.settings.caFile);
+    return this.caPromise;
+  }
+
+  /** The ARM budget of a subscription for this principal. */
+  armBudget(subscriptionId: string): RequestBudget {
+    return this.budgets.arm(subscriptionId, this.principal);
+  }
+
+  /** App Service / Functions management client. */
+  webClient(subscriptionId: string): Promise<WebSiteManagementClient> {
+    return this.cached(`web:${subscriptionId.toLowerCase()}`, async () => {
+      const { WebSiteManagementClient } = await import('@azure/arm-appservice');
+      return new WebSiteManagementClient(await this.credential(), subscriptionId, await this.modularArmOptions(subscriptionId));
+    });
+  }
+
+  /** Container Apps management client. */
+  containerAppsClient(subscriptionId: string): Promise<ContainerAppsAPIClient> {
+    return this.cached(`containerapps:${subscriptionId.toLowerCase()}`, async () => {
+      const { ContainerAppsAPIClient } = await import('@azure/arm-appcontainers');
+      return new ContainerAppsAPIClient(await this.credential(), subscriptionId, await this.classicArmOptions(subscriptionId));
+    });
+  }
+
+  /** PostgreSQL flexible server management client. */
+  postgresClient(subscriptionId: string): Promise<PostgreSQLManagementFlexibleServerClient> {
+    return this.cached(`postgres:${subscriptionId.toLowerCase()}`, async () => {
+      const { PostgreSQLManagementFlexibleServerClient } = await import('@azure/arm-postgresql-flexible');
+      return new PostgreSQLManagementFlexibleServerClient(await this.credential(), subscriptionId, await this.classicArmOptions(subscriptionId));
+    });
+  }
+
+  /** Storage management client. */
+  storageClient(subscriptionId: string): Promise<StorageManagementClient> {
+    return this.cached(`storage:${subscriptionId.toLowerCase()}`, async () => {
+      const { StorageManagementClient } = await import('@azure/arm-storage');
+      return new StorageManagementClient(await this.credential(), subscriptionId, await this.modularArmOptions(subscriptionId));
+    });
+  }
+
+  /** Key Vault management client (vault properties, not secrets). */
+  keyVaultManagementClient(subscriptionId: string): Promise<KeyVaultManagementClient> {
+    return this.cached(`keyvaultmgmt:${subscriptionId.toLowerCase()}`, async () => {
+      const { KeyVaultManagementClient } = await import('@azure/arm-keyvault');
+      return new KeyVaultManagementClient(await this.credential(), subscriptionId, await this.modularArmOptions(subscriptionId));
+    });
+  }
+
+  /** Key Vault secrets data-plane client for a vault. */
+  secretClient(vaultName: string): Promise<SecretClient> {
+    return this.cached(`secrets:${vaultName.toLowerCase()}`, async () => {
+      const { SecretClient } = await import('@azure/keyvault-secrets');
+      const common = await this.common(this.budgets.keyVault(vaultName));
+      return new SecretClient(this.endpoints.keyVaultUrl(vaultName), await this.credential(), {
+        ...common,
+        disableChallengeResourceVerification: !this.settings.keyVaultChallengeResourceVerification,
+      });
+    });
+  }
+
+  /** Container registry data-plane client for a registry (token exchange included). */
+  registryClient(registryName: string): Promise<ContainerRegistryClient> {
+    return this.cached(`acr:${registryName.toLowerCase()}`, async () => {
+      const { ContainerRegistryClient } = await import('@azure/container-registry');
+      const common = await this.common(this.budgets.acr(registryName));
+      return new ContainerRegistryClient(this.endpoints.containerRegistryUrl(registryName), await this.credential(), {
+        ...common,
+        audience: this.endpoints.containerRegistryAudience,
+      });
+    });
+  }
+
+  /**
+   * Blob service client for a storage account name, or for a full blob service URL (e.g. a
+   * run-record store). Blob calls are not budgeted: storage limits are far above our volume.
+   */
+  blobServiceClient(accountNameOrUrl: string): Promise<BlobServiceClient> {
+    const url = accountNameOrUrl.startsWith('https://') ? accountNameOrUrl.replace(/\/+$/, '') : this.endpoints.blobUrl(accountNameOrUrl);
+    return this.cached(`blob:${url.toLowerCase()}`, async () => {
+      const { BlobServiceClient } = await import('@azure/storage-blob');
+      const agent = await this.agent();
+      // StoragePipelineOptions does not declare `agent`, but storage-blob hands its options to
+      // core-rest-pipeline's createPipelineFromOptions, which installs it (checked by the
+      // sandbox tests against Azurite with the sandbox CA).
+      const options: StoragePipelineOptions & { agent?: HttpsAgent } = {
+        audience: this.endpoints.storageScope,
+        ...(agent === undefined ? {} : { agent }),
+      };
+      return new BlobServiceClient(url, await this.credential(), options);
+    });
+  }
+
+  /** The URL of an app path for health checks (see {@link resolveAppUrl}). */
+  appUrl(host: string, path: string): string {
+    return resolveAppUrlFromSettings(this.settings, host, path);
+  }
+
+  /** GETs an app URL trusting the same CAs as the SDK clients. */
+  async httpsGet(url: string, options: Omit<HttpsGetOptions, 'agent'>): Promise<HttpsGetResult> {
+    const agent = await this.agent();
+    return httpsGet(url, { ...options, ...(agent === undefined ? {} : { agent }) });
+  }
+
+  /** Closes idle keep-alive sockets of the CA agent, so a test process can exit promptly. */
+  async close(): Promise<void> {
+    const agent = await this.agentPromise;
+    agent?.destroy();
+  }
+
+  private buildCredential(): Promise<TokenCredential> {
+    if (this.options.credential !== undefined) return Promise.resolve(this.options.credential);
+    return (async () => {
+      const pem = await this.caPem();
+      return createCredential(this.settings, {
+        ...(this.options.env === undefined ? {} : { env: this.options.env }),
+        ...(pem === undefined ? {} : { ca: pem }),
+      });
+    })();
+  }
+
+  private async common(budget: RequestBudget): Promise<CommonOptions> {
+    const agent = await this.agent();
+    return {
+      ...(agent === undefined ? {} : { agent }),
+      // Inside the retry loop (after signing), so every attempt and every LRO poll draws a token.
+      additionalPolicies: [{ policy: budget.policy(), position: 'perRetry' }],
+    };
+  }
+
+  /** Options of the TypeSpec-generated ARM clients (appservice 19, storage 20, keyvault 5). */
+  private async modularArmOptions(subscriptionId: string): Promise<CommonOptions & { endpoint: string; credentials: { scopes: string[] } }> {
+    return {
+      ...(await this.common(this.armBudget(subscriptionId))),
+      endpoint: this.endpoints.resourceManager,
+      // These clients default the scope to public-cloud ARM whatever the endpoint; set it.
+      credentials: { scopes: [this.endpoints.resourceManagerScope] },
+    };
+  }
+
+  /** Options of the AutoRest-generated ARM clients (appcontainers 3, postgresql-flexible 9). */
+  private async classicArmOptions(
+    subscriptionId: string,
+  ): Promise<CommonOptions & { endpoint: string; $host: string; credentialScopes: string[] }> {
+    return {
+      ...(await this.common(this.armBudget(subscriptionId))),
+      endpoint: this.endpoints.resourceManager,
+      $host: this.endpoints.resourceManager,
+      credentialScopes: [this.endpoints.resourceManagerScope],
+    };
+  }
+
+  private cached<T>(key: string, build: () => Promise<T>): Promise<T> {
+    let entry = this.cache.get(key) as Promise<T> | undefined;
+    if (entry === undefined) {
+      entry = build();
+      // A failed build (unreadable CA file, refused credential) must not be cached forever.
+      entry.catch(() => {
+        this.cache.delete(key);
+      });
+      this.cache.set(key, entry);
+    }
+    return entry;
+  }
+}
+
+/** Creates the client layer for these settings. */
+export function createAzureClients(settings: AzureSettings, options?: AzureClientsOptions): AzureClients {
+  return new AzureClients(settings, options);
+}
