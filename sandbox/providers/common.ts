@@ -1,0 +1,191 @@
+/**
+ * Helpers shared by the sandbox resource providers: world-spec validation, ARM IDs and
+ * envelopes, relative ages, paging and stable fake identifiers.
+ */
+import { createHash } from 'node:crypto';
+import { z } from 'zod';
+import type { ProviderContext, SandboxRequest, SandboxResponse, WorldFile, WorldResource } from '../contract.ts';
+
+/** Thrown when a world file's resource spec does not match what its provider expects. */
+export class WorldSpecError extends Error {
+  override readonly name = 'WorldSpecError';
+  constructor(
+    readonly worldFile: string,
+    readonly resourceType: string,
+    readonly resourceName: string,
+    readonly problem: string,
+  ) {
+    super(`${worldFile}: resource ${resourceType} "${resourceName}": ${problem}`);
+  }
+}
+
+/** The repository-relative path of a world's YAML file, used in error messages. */
+export function worldFilePath(world: WorldFile): string {
+  return `sandbox/worlds/${world.name}.yaml`;
+}
+
+/** Validates a resource's `spec` against a zod schema, naming the world file on failure. */
+export function parseSpec<T>(schema: z.ZodType<T>, world: WorldFile, resource: WorldResource): T {
+  const result = schema.safeParse(resource.spec);
+  if (!result.success) {
+    const problems = result.error.issues
+      .map((issue) => `spec.${issue.path.map(String).join('.')}: ${issue.message}`)
+      .join('; ');
+    throw new WorldSpecError(worldFilePath(world), resource.type, resource.name, `expected a valid spec, found: ${problems}`);
+  }
+  return result.data;
+}
+
+/** The ARM ID of a top-level resource. */
+export function armId(subscriptionId: string, resourceGroup: string, type: string, name: string): string {
+  return `/subscriptions/${subscriptionId}/resourceGroups/${resourceGroup}/providers/${type}/${name}`;
+}
+
+/** Lower-cased key for case-insensitive ARM lookups. */
+export function idKey(id: string): string {
+  return id.toLowerCase();
+}
+
+const HOUR_MS = 3_600_000;
+
+/** A time `hours` before `now` (negative hours lie in the future). */
+export function hoursBefore(now: Date, hours: number): Date {
+  return new Date(now.getTime() - hours * HOUR_MS);
+}
+
+/** A time `days` before `now`. */
+export function daysBefore(now: Date, days: number): Date {
+  return hoursBefore(now, days * 24);
+}
+
+/** Whole Unix seconds, as Key Vault attributes use. */
+export function unixSeconds(date: Date): number {
+  return Math.floor(date.getTime() / 1000);
+}
+
+/** A deterministic hex string derived from `seed` (digests, versions, GUID-like IDs). */
+export function stableHex(seed: string, length = 64): string {
+  let out = '';
+  for (let round = 0; out.length < length; round += 1) {
+    out += createHash('sha256').update(`${String(round)}:${seed}`).digest('hex');
+  }
+  return out.slice(0, length);
+}
+
+/** A deterministic GUID derived from `seed`. */
+export function stableGuid(seed: string): string {
+  const hex = stableHex(seed, 32);
+  return `${hex.slice(0, 8)}-${hex.slice(8, 12)}-4${hex.slice(13, 16)}-8${hex.slice(17, 20)}-${hex.slice(20, 32)}`;
+}
+
+/** A JSON response. */
+export function json(status: number, body: unknown, headers?: Record<string, string>): SandboxResponse {
+  return headers === undefined ? { status, body } : { status, body, headers };
+}
+
+/** The ARM 404 for a missing resource, worded as ARM words it. */
+export function resourceNotFound(context: ProviderContext, type: string, name: string, resourceGroup: string): SandboxResponse {
+  return context.armError(
+    404,
+    'ResourceNotFound',
+    `The Resource '${type}/${name}' under resource group '${resourceGroup}' was not found. For more details please go to https://aka.ms/ARMResourceNotFoundFix`,
+  );
+}
+
+/** Reads a required route parameter; the router guarantees it, so absence is a routing bug. */
+export function param(request: SandboxRequest, name: string): string {
+  const value = request.params[name];
+  if (value === undefined) {
+    throw new Error(`Route parameter "${name}" expected in ${request.method} ${request.path}, found none`);
+  }
+  // Path segments may still be percent-encoded (e.g. ACR repository names `a%2Fb`); names never contain '%'.
+  return value.includes('%') ? decodeURIComponent(value) : value;
+}
+
+/** Default ARM page size of the sandbox's list operations; small so paging is exercised. */
+export const ARM_PAGE_SIZE = 10;
+
+/**
+ * One page of an ARM list: `{ value, nextLink }` where nextLink is an absolute URL carrying
+ * `$skiptoken` (an offset) and the caller's api-version.
+ */
+export function armPage(request: SandboxRequest, context: ProviderContext, items: readonly unknown[], pageSize = ARM_PAGE_SIZE): SandboxResponse {
+  const skip = Number.parseInt(request.query.get('$skiptoken') ?? '0', 10);
+  const start = Number.isFinite(skip) && skip > 0 ? skip : 0;
+  const page = items.slice(start, start + pageSize);
+  const body: { value: unknown[]; nextLink?: string } = { value: page };
+  if (start + pageSize < items.length) {
+    const next = new URLSearchParams(request.query);
+    next.set('$skiptoken', String(start + pageSize));
+    body.nextLink = `${context.baseUrl}${request.path}?${next.toString()}`;
+  }
+  return json(200, body);
+}
+
+/** Same subscription and (optionally) resource group, compared case-insensitively as ARM does. */
+export function inScope(resource: { subscriptionId: string; resourceGroup: string }, subscriptionId: string, resourceGroup?: string): boolean {
+  return (
+    resource.subscriptionId.toLowerCase() === subscriptionId.toLowerCase() &&
+    (resourceGroup === undefined || resource.resourceGroup.toLowerCase() === resourceGroup.toLowerCase())
+  );
+}
+
+/** Common identity of a seeded ARM resource. */
+export interface ArmResourceBase {
+  readonly id: string;
+  readonly subscriptionId: string;
+  readonly resourceGroup: string;
+  readonly name: string;
+  readonly location: string;
+  readonly tags: Readonly<Record<string, string>>;
+  readonly tenantId: string;
+}
+
+/** Builds the common identity of a world resource. */
+export function baseOf(world: WorldFile, resource: WorldResource, type: string): ArmResourceBase {
+  return {
+    id: armId(world.subscriptionId, resource.resourceGroup, type, resource.name),
+    subscriptionId: world.subscriptionId,
+    resourceGroup: resource.resourceGroup,
+    name: resource.name,
+    location: resource.location,
+    tags: { ...(resource.tags ?? {}) },
+    tenantId: world.tenantId,
+  };
+}
+
+/** Keyed store of seeded resources with case-insensitive ARM lookups. */
+export class ResourceStore<T extends ArmResourceBase> {
+  private readonly byId = new Map<string, T>();
+
+  add(resource: T): void {
+    this.byId.set(idKey(resource.id), resource);
+  }
+
+  get(subscriptionId: string, resourceGroup: string, type: string, name: string): T | undefined {
+    return this.byId.get(idKey(armId(subscriptionId, resourceGroup, type, name)));
+  }
+
+  list(subscriptionId: string, resourceGroup?: string): T[] {
+    return [...this.byId.values()].filter((resource) => inScope(resource, subscriptionId, resourceGroup));
+  }
+
+  all(): T[] {
+    return [...this.byId.values()];
+  }
+}
+
+/** The `systemData` block ARM attaches to resources. */
+export function systemData(created: Date, modified: Date): Record<string, string> {
+  return {
+    createdBy: 'ops@example.com',
+    createdByType: 'User',
+    createdAt: created.toISOString(),
+    lastModifiedBy: 'ops@example.com',
+    lastModifiedByType: 'User',
+    lastModifiedAt: modified.toISOString(),
+  };
+}
+
+/** A zod schema for string-to-string maps (tags, app settings). */
+export const stringMap = z.record(z.string(), z.string());

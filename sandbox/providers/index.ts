@@ -1,0 +1,35 @@
+/**
+ * The sandbox's resource providers and data planes. The engine registers every provider
+ * returned here, seeds them from the loaded world and serves their routes.
+ */
+import type { SandboxProvider } from '../contract.ts';
+import { createAppHostProvider } from './app-health.ts';
+import { ContainerAppsProvider } from './container-apps.ts';
+import { ContainerRegistriesProvider } from './container-registries.ts';
+import { KeyVaultsProvider } from './key-vaults.ts';
+import { PostgresFlexibleProvider } from './postgres-flexible.ts';
+import { StorageAccountsProvider } from './storage-accounts.ts';
+import { WebSitesProvider } from './web-sites.ts';
+
+export { ContainerAppsProvider } from './container-apps.ts';
+export { ContainerRegistriesProvider } from './container-registries.ts';
+export { KeyVaultsProvider, KEY_VAULT_RESOURCE } from './key-vaults.ts';
+export { PostgresFlexibleProvider } from './postgres-flexible.ts';
+export { StorageAccountsProvider } from './storage-accounts.ts';
+export { WebSitesProvider } from './web-sites.ts';
+export { WorldSpecError } from './common.ts';
+
+/** Fresh provider instances (each sandbox gets its own state). */
+export function defaultProviders(): SandboxProvider[] {
+  const web = new WebSitesProvider();
+  const containerApps = new ContainerAppsProvider();
+  return [
+    web,
+    containerApps,
+    new PostgresFlexibleProvider(),
+    new StorageAccountsProvider(),
+    new KeyVaultsProvider(),
+    new ContainerRegistriesProvider(),
+    createAppHostProvider([web, containerApps]),
+  ];
+}

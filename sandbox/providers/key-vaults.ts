@@ -1,0 +1,386 @@
+/**
+ * Microsoft.KeyVault: vaults (ARM) and the secrets data plane (host `keyvault`), including
+ * Key Vault's challenge authentication, paging, versions and opaque secret backups.
+ */
+import { createCipheriv, randomBytes } from 'node:crypto';
+import { z } from 'zod';
+import type { ProviderContext, RouteDefinition, SandboxProvider, SandboxRequest, SandboxResponse, WorldFile, WorldResource } from '../contract.ts';
+import {
+  armPage,
+  baseOf,
+  daysBefore,
+  json,
+  param,
+  parseSpec,
+  resourceNotFound,
+  ResourceStore,
+  stableHex,
+  stringMap,
+  systemData,
+  unixSeconds,
+  type ArmResourceBase,
+} from './common.ts';
+
+const VAULTS = 'Microsoft.KeyVault/vaults';
+/** The resource Key Vault names in its challenge; tokens must carry it as audience. */
+export const KEY_VAULT_RESOURCE = 'https://vault.azure.net';
+const MAX_PAGE = 25;
+
+const versionSpecSchema = z
+  .object({
+    createdDaysAgo: z.number().min(0).default(30),
+    /** Days until expiry; negative means already expired; omit for no expiry. */
+    expiresInDays: z.number().optional(),
+    /** Days since the not-before date. */
+    notBeforeDaysAgo: z.number().optional(),
+    enabled: z.boolean().default(true),
+  })
+  .strict();
+
+const secretSpecSchema = z
+  .object({
+    name: z.string().regex(/^[0-9a-zA-Z-]{1,127}$/),
+    contentType: z.string().optional(),
+    tags: stringMap.optional(),
+    /** Certificate-backed secrets carry `kid` and `managed: true`. */
+    certificateBacked: z.boolean().default(false),
+    /** Oldest first. */
+    versions: z.array(versionSpecSchema).min(1).default([{ createdDaysAgo: 30, enabled: true }]),
+  })
+  .strict();
+
+const vaultSpecSchema = z
+  .object({
+    sku: z.enum(['standard', 'premium']).default('standard'),
+    enableSoftDelete: z.boolean().default(true),
+    softDeleteRetentionInDays: z.number().int().min(7).max(90).default(90),
+    enablePurgeProtection: z.boolean().default(false),
+    enableRbacAuthorization: z.boolean().default(true),
+    createdDaysAgo: z.number().min(0).default(300),
+    secrets: z.array(secretSpecSchema).default([]),
+  })
+  .strict();
+
+/** One version of a secret. */
+export interface SecretVersionState {
+  readonly version: string;
+  /** Secret: never in snapshot(). */
+  value: string;
+  readonly created: Date;
+  updated: Date;
+  expires: Date | undefined;
+  notBefore: Date | undefined;
+  enabled: boolean;
+  contentType: string | undefined;
+  tags: Record<string, string> | undefined;
+}
+
+/** A secret and its versions (oldest first). */
+export interface SecretState {
+  readonly name: string;
+  readonly certificateBacked: boolean;
+  versions: SecretVersionState[];
+}
+
+/** A vault. */
+export interface VaultState extends ArmResourceBase {
+  readonly created: Date;
+  sku: 'standard' | 'premium';
+  enableSoftDelete: boolean;
+  softDeleteRetentionInDays: number;
+  enablePurgeProtection: boolean;
+  enableRbacAuthorization: boolean;
+  secrets: Map<string, SecretState>;
+}
+
+/** The Microsoft.KeyVault provider: ARM vaults and the secrets data plane. */
+export class KeyVaultsProvider implements SandboxProvider {
+  readonly name = 'Microsoft.KeyVault';
+  readonly types = [VAULTS] as const;
+  private readonly vaults = new ResourceStore<VaultState>();
+  /** Encrypts backups so they are opaque, as Key Vault's are. */
+  private readonly backupKey = randomBytes(32);
+
+  seed(world: WorldFile, resources: readonly WorldResource[], context: ProviderContext): void {
+    const now = context.now();
+    for (const resource of resources) {
+      const spec = parseSpec(vaultSpecSchema, world, resource);
+      const secrets = new Map<string, SecretState>();
+      for (const secret of spec.secrets) {
+        secrets.set(secret.name.toLowerCase(), {
+          name: secret.name,
+          certificateBacked: secret.certificateBacked,
+          versions: secret.versions.map((version, index) => {
+            const created = daysBefore(now, version.createdDaysAgo);
+            return {
+              version: stableHex(`${world.subscriptionId}/${resource.name}/${secret.name}/${String(index)}`, 32),
+              value: randomBytes(32).toString('base64url'),
+              created,
+              updated: created,
+              expires: version.expiresInDays === undefined ? undefined : daysBefore(now, -version.expiresInDays),
+              notBefore: version.notBeforeDaysAgo === undefined ? undefined : daysBefore(now, version.notBeforeDaysAgo),
+              enabled: version.enabled,
+              contentType: secret.contentType ?? (secret.certificateBacked ? 'application/x-pkcs12' : undefined),
+              tags: secret.tags === undefined ? undefined : { ...secret.tags },
+            };
+          }),
+        });
+      }
+      this.vaults.add({
+        ...baseOf(world, resource, VAULTS),
+        created: daysBefore(now, spec.createdDaysAgo),
+        sku: spec.sku,
+        enableSoftDelete: spec.enableSoftDelete,
+        softDeleteRetentionInDays: spec.softDeleteRetentionInDays,
+        enablePurgeProtection: spec.enablePurgeProtection,
+        enableRbacAuthorization: spec.enableRbacAuthorization,
+        secrets,
+      });
+    }
+  }
+
+  /** A vault by name (vault names are globally unique). */
+  getVaultByName(name: string): VaultState | undefined {
+    return this.vaults.all().find((vault) => vault.name.toLowerCase() === name.toLowerCase());
+  }
+
+  routes(): readonly RouteDefinition[] {
+    const rg = '/subscriptions/{subscriptionId}/resourceGroups/{resourceGroup}/providers/Microsoft.KeyVault';
+    const arm = (pattern: string, operationId: string, handler: RouteDefinition['handler']): RouteDefinition => ({
+      host: 'arm',
+      method: 'GET',
+      pattern,
+      throttle: 'read',
+      operationId,
+      handler,
+    });
+    const data = (method: RouteDefinition['method'], pattern: string, operationId: string, handler: DataHandler): RouteDefinition => ({
+      host: 'keyvault',
+      method,
+      pattern,
+      throttle: 'read',
+      operationId,
+      // Key Vault answers an unauthenticated request with its own challenge, so the provider authenticates.
+      requiresAuth: false,
+      handler: (request, context) => this.authenticated(request, context, handler),
+    });
+    return [
+      arm('/subscriptions/{subscriptionId}/providers/Microsoft.KeyVault/vaults', `${VAULTS}.listBySubscription`, (request, context) =>
+        armPage(request, context, this.vaults.list(param(request, 'subscriptionId')).map((v) => this.vaultJson(v, context))),
+      ),
+      arm(`${rg}/vaults`, `${VAULTS}.listByResourceGroup`, (request, context) =>
+        armPage(request, context, this.vaults.list(param(request, 'subscriptionId'), param(request, 'resourceGroup')).map((v) => this.vaultJson(v, context))),
+      ),
+      arm(`${rg}/vaults/{name}`, `${VAULTS}.get`, (request, context) => {
+        const resourceGroup = param(request, 'resourceGroup');
+        const name = param(request, 'name');
+        const vault = this.vaults.get(param(request, 'subscriptionId'), resourceGroup, VAULTS, name);
+        return vault === undefined ? resourceNotFound(context, VAULTS, name, resourceGroup) : json(200, this.vaultJson(vault, context));
+      }),
+      data('GET', '/secrets', 'KeyVault.getSecrets', (request, context, vault) => {
+        const items = [...vault.secrets.values()]
+          .sort((a, b) => a.name.localeCompare(b.name))
+          .flatMap((secret) => {
+            const latest = secret.versions[secret.versions.length - 1];
+            return latest === undefined ? [] : [this.itemJson(context, vault, secret, latest, false)];
+          });
+        return this.page(request, context, vault, '/secrets', items);
+      }),
+      data('GET', '/secrets/{secretName}/versions', 'KeyVault.getSecretVersions', (request, context, vault) =>
+        this.withSecret(request, vault, (secret) =>
+          this.page(
+            request,
+            context,
+            vault,
+            `/secrets/${secret.name}/versions`,
+            secret.versions.map((version) => this.itemJson(context, vault, secret, version, true)),
+          ),
+        ),
+      ),
+      data('GET', '/secrets/{secretName}', 'KeyVault.getSecret', (request, context, vault) =>
+        this.withSecret(request, vault, (secret) => this.bundle(context, vault, secret, undefined)),
+      ),
+      data('GET', '/secrets/{secretName}/{version}', 'KeyVault.getSecret', (request, context, vault) =>
+        this.withSecret(request, vault, (secret) => this.bundle(context, vault, secret, param(request, 'version'))),
+      ),
+      data('POST', '/secrets/{secretName}/backup', 'KeyVault.backupSecret', (request, context, vault) =>
+        this.withSecret(request, vault, (secret) => {
+          context.event('keyvault.backup', { vault: vault.name, secret: secret.name, versions: secret.versions.length });
+          return json(200, { value: this.backupBlob(vault, secret) });
+        }),
+      ),
+    ];
+  }
+
+  /** Key Vault's challenge flow: no or unusable token → 401 with the authority and resource. */
+  private authenticated(request: SandboxRequest, context: ProviderContext, handler: DataHandler): SandboxResponse | Promise<SandboxResponse> {
+    const vault = request.hostName === undefined ? undefined : this.getVaultByName(request.hostName);
+    if (vault === undefined) {
+      return json(404, { error: { code: 'VaultNotFound', message: `No vault named "${request.hostName ?? ''}" exists in the sandbox` } });
+    }
+    const challenge = {
+      'www-authenticate': `Bearer authorization="${context.baseUrl}/${vault.tenantId}", resource="${KEY_VAULT_RESOURCE}"`,
+    };
+    const header = request.headers.authorization;
+    const token = typeof header === 'string' && /^bearer /i.test(header) ? header.slice(7).trim() : undefined;
+    if (token === undefined || token === '') {
+      return json(401, { error: { code: 'Unauthorized', message: 'AKV10000: Request is missing a Bearer or PoP token.' } }, challenge);
+    }
+    const principal = request.principal ?? context.verifyAccessToken(token);
+    if (principal === undefined) {
+      return json(401, { error: { code: 'Unauthorized', message: 'AKV10032: Invalid issuer or signature, or the token has expired.' } }, challenge);
+    }
+    if (principal.aud.replace(/\/$/, '') !== KEY_VAULT_RESOURCE) {
+      return json(
+        401,
+        { error: { code: 'Unauthorized', message: `AKV10022: Invalid audience. Expected ${KEY_VAULT_RESOURCE}, found: ${principal.aud}.` } },
+        challenge,
+      );
+    }
+    return handler(request, context, vault);
+  }
+
+  private withSecret(request: SandboxRequest, vault: VaultState, handle: (secret: SecretState) => SandboxResponse): SandboxResponse {
+    const name = param(request, 'secretName');
+    const secret = vault.secrets.get(name.toLowerCase());
+    if (secret === undefined) {
+      return json(404, {
+        error: { code: 'SecretNotFound', message: `A secret with (name/id) ${name} was not found in this key vault. If you recently deleted this secret you may be able to recover it using the correct recovery command. For help resolving this issue, please see https://go.microsoft.com/fwlink/?linkid=2125182` },
+      });
+    }
+    return handle(secret);
+  }
+
+  /** Secret identifiers: the Key Vault SDKs parse `{origin}/secrets/{name}[/{version}]`, so IDs carry no vault path prefix. */
+  private secretId(context: ProviderContext, secret: SecretState, version?: SecretVersionState): string {
+    return `${context.baseUrl}/secrets/${secret.name}${version === undefined ? '' : `/${version.version}`}`;
+  }
+
+  private attributes(vault: VaultState, version: SecretVersionState): Record<string, unknown> {
+    let recoveryLevel = 'Purgeable';
+    if (vault.enableSoftDelete) recoveryLevel = vault.enablePurgeProtection ? 'Recoverable' : 'Recoverable+Purgeable';
+    if (vault.enableSoftDelete && vault.softDeleteRetentionInDays < 90) recoveryLevel = `Customized${recoveryLevel}`;
+    return {
+      enabled: version.enabled,
+      ...(version.notBefore === undefined ? {} : { nbf: unixSeconds(version.notBefore) }),
+      ...(version.expires === undefined ? {} : { exp: unixSeconds(version.expires) }),
+      created: unixSeconds(version.created),
+      updated: unixSeconds(version.updated),
+      recoveryLevel,
+      ...(vault.enableSoftDelete ? { recoverableDays: vault.softDeleteRetentionInDays } : {}),
+    };
+  }
+
+  private itemJson(context: ProviderContext, vault: VaultState, secret: SecretState, version: SecretVersionState, withVersion: boolean): Record<string, unknown> {
+    return {
+      id: this.secretId(context, secret, withVersion ? version : undefined),
+      attributes: this.attributes(vault, version),
+      ...(version.tags === undefined ? {} : { tags: version.tags }),
+      ...(version.contentType === undefined ? {} : { contentType: version.contentType }),
+      ...(secret.certificateBacked ? { managed: true } : {}),
+    };
+  }
+
+  private bundle(context: ProviderContext, vault: VaultState, secret: SecretState, versionId: string | undefined): SandboxResponse {
+    const version =
+      versionId === undefined || versionId === ''
+        ? secret.versions[secret.versions.length - 1]
+        : secret.versions.find((candidate) => candidate.version === versionId.toLowerCase());
+    if (version === undefined) {
+      return json(404, { error: { code: 'SecretNotFound', message: `A secret with (name/id) ${secret.name}/${versionId ?? ''} was not found in this key vault.` } });
+    }
+    if (!version.enabled) {
+      return json(403, {
+        error: { code: 'Forbidden', message: 'Operation get is not allowed on a disabled secret.', innererror: { code: 'SecretDisabled' } },
+      });
+    }
+    return json(200, {
+      value: version.value,
+      id: this.secretId(context, secret, version),
+      attributes: this.attributes(vault, version),
+      ...(version.tags === undefined ? {} : { tags: version.tags }),
+      ...(version.contentType === undefined ? {} : { contentType: version.contentType }),
+      ...(secret.certificateBacked
+        ? { kid: `${context.baseUrl}/keys/${secret.name}/${version.version}`, managed: true }
+        : {}),
+    });
+  }
+
+  /** Key Vault pages hold at most 25 items; `maxresults` lowers that; `nextLink` is absolute and routable. */
+  private page(request: SandboxRequest, context: ProviderContext, vault: VaultState, path: string, items: readonly unknown[]): SandboxResponse {
+    const requested = Number.parseInt(request.query.get('maxresults') ?? String(MAX_PAGE), 10);
+    if (!Number.isFinite(requested) || requested < 1 || requested > MAX_PAGE) {
+      return json(400, { error: { code: 'BadParameter', message: `maxresults must be between 1 and ${String(MAX_PAGE)}, found "${request.query.get('maxresults') ?? ''}"` } });
+    }
+    const skip = Number.parseInt(request.query.get('$skiptoken') ?? '0', 10);
+    const start = Number.isFinite(skip) && skip > 0 ? skip : 0;
+    const body: { value: unknown[]; nextLink: string | null } = { value: items.slice(start, start + requested), nextLink: null };
+    if (start + requested < items.length) {
+      const next = new URLSearchParams({ 'api-version': request.query.get('api-version') ?? '7.6', $skiptoken: String(start + requested), maxresults: String(requested) });
+      body.nextLink = `${context.baseUrl}/vaults/${vault.name}${path}?${next.toString()}`;
+    }
+    return json(200, body);
+  }
+
+  /** An opaque, encrypted blob of every version of a secret, like Key Vault's backups. */
+  private backupBlob(vault: VaultState, secret: SecretState): string {
+    const iv = randomBytes(12);
+    const cipher = createCipheriv('aes-256-gcm', this.backupKey, iv);
+    const payload = JSON.stringify({
+      vault: vault.name,
+      name: secret.name,
+      versions: secret.versions.map((version) => ({ ...version, created: version.created.toISOString(), updated: version.updated.toISOString(), expires: version.expires?.toISOString(), notBefore: version.notBefore?.toISOString() })),
+    });
+    const sealed = Buffer.concat([cipher.update(payload, 'utf8'), cipher.final()]);
+    return Buffer.concat([Buffer.from('SBXKVBK1'), iv, cipher.getAuthTag(), sealed]).toString('base64url');
+  }
+
+  private vaultJson(vault: VaultState, context: ProviderContext): Record<string, unknown> {
+    return {
+      id: vault.id,
+      name: vault.name,
+      type: VAULTS,
+      location: vault.location,
+      tags: vault.tags,
+      systemData: systemData(vault.created, vault.created),
+      properties: {
+        sku: { family: 'A', name: vault.sku },
+        tenantId: vault.tenantId,
+        accessPolicies: [],
+        enabledForDeployment: false,
+        enabledForDiskEncryption: false,
+        enabledForTemplateDeployment: false,
+        enableSoftDelete: vault.enableSoftDelete,
+        softDeleteRetentionInDays: vault.softDeleteRetentionInDays,
+        enableRbacAuthorization: vault.enableRbacAuthorization,
+        // ARM omits enablePurgeProtection entirely until it has been turned on.
+        ...(vault.enablePurgeProtection ? { enablePurgeProtection: true } : {}),
+        vaultUri: `${context.baseUrl}/vaults/${vault.name}/`,
+        provisioningState: 'Succeeded',
+        publicNetworkAccess: 'Enabled',
+      },
+    };
+  }
+
+  snapshot(): unknown {
+    return this.vaults.all().map((vault) => ({
+      id: vault.id,
+      enableSoftDelete: vault.enableSoftDelete,
+      softDeleteRetentionInDays: vault.softDeleteRetentionInDays,
+      enablePurgeProtection: vault.enablePurgeProtection,
+      // Metadata only: secret values never leave provider state.
+      secrets: [...vault.secrets.values()].map((secret) => ({
+        name: secret.name,
+        certificateBacked: secret.certificateBacked,
+        versions: secret.versions.map((version) => ({
+          version: version.version,
+          enabled: version.enabled,
+          created: version.created.toISOString(),
+          expires: version.expires?.toISOString() ?? null,
+        })),
+      })),
+    }));
+  }
+}
+
+type DataHandler = (request: SandboxRequest, context: ProviderContext, vault: VaultState) => SandboxResponse;

@@ -1,0 +1,271 @@
+/**
+ * Microsoft.DBforPostgreSQL flexible servers and their automatic backups. When the engine
+ * runs the embedded PostgreSQL, every server is backed by a real database (with a little seed
+ * data) so restore and rotation runbooks can connect and query.
+ */
+import { randomBytes } from 'node:crypto';
+import { z } from 'zod';
+import type { ProviderContext, RouteDefinition, SandboxProvider, SandboxRequest, SandboxResponse, WorldFile, WorldResource } from '../contract.ts';
+import {
+  armPage,
+  baseOf,
+  daysBefore,
+  hoursBefore,
+  json,
+  param,
+  parseSpec,
+  resourceNotFound,
+  ResourceStore,
+  systemData,
+  type ArmResourceBase,
+} from './common.ts';
+
+const SERVERS = 'Microsoft.DBforPostgreSQL/flexibleServers';
+
+const backupSpecSchema = z
+  .object({
+    /** Hours since the newest automatic backup completed. */
+    newestHoursAgo: z.number().min(0).default(3),
+    /** Hours between automatic full backups. */
+    intervalHours: z.number().positive().default(24),
+    /** How many backups exist; defaults to one per interval over the retention window. */
+    count: z.number().int().min(0).optional(),
+  })
+  .strict();
+
+const serverSpecSchema = z
+  .object({
+    version: z.string().default('16'),
+    sku: z.object({ name: z.string(), tier: z.enum(['Burstable', 'GeneralPurpose', 'MemoryOptimized']) }).strict().default({ name: 'Standard_B1ms', tier: 'Burstable' }),
+    administratorLogin: z.string().min(1),
+    /** Optional; generated when absent. Kept in provider state only. */
+    administratorPassword: z.string().min(8).optional(),
+    state: z.enum(['Ready', 'Stopped', 'Starting', 'Stopping', 'Updating', 'Disabled']).default('Ready'),
+    storageSizeGB: z.number().int().positive().default(32),
+    backupRetentionDays: z.number().int().min(1).max(35).default(7),
+    geoRedundantBackup: z.enum(['Enabled', 'Disabled']).default('Disabled'),
+    /** Overrides the earliest restore point (hours ago); by default it is the oldest backup. */
+    earliestRestoreHoursAgo: z.number().min(0).optional(),
+    highAvailability: z.enum(['Disabled', 'ZoneRedundant', 'SameZone']).default('Disabled'),
+    publicNetworkAccess: z.enum(['Enabled', 'Disabled']).default('Enabled'),
+    createdDaysAgo: z.number().min(0).default(200),
+    backups: backupSpecSchema.default({ newestHoursAgo: 3, intervalHours: 24 }),
+    /** Application database name inside the server (informational). */
+    databaseName: z.string().default('app'),
+  })
+  .strict();
+
+/** One automatic backup. */
+export interface BackupState {
+  readonly name: string;
+  readonly completed: Date;
+  readonly backupType: 'Full' | 'Customer On-Demand';
+  readonly source: 'Automatic' | 'OnDemand';
+}
+
+/** A PostgreSQL flexible server. */
+export interface PostgresServerState extends ArmResourceBase {
+  readonly created: Date;
+  version: string;
+  sku: { name: string; tier: string };
+  administratorLogin: string;
+  /** Secret: never in snapshot(). */
+  administratorPassword: string;
+  state: string;
+  storageSizeGB: number;
+  backupRetentionDays: number;
+  geoRedundantBackup: 'Enabled' | 'Disabled';
+  earliestRestoreOverride: Date | undefined;
+  highAvailability: string;
+  publicNetworkAccess: string;
+  databaseName: string;
+  /** Newest first. */
+  backups: BackupState[];
+  /** The embedded PostgreSQL database backing this server, when the engine runs one. */
+  sandboxDatabase: { host: string; port: number; database: string } | undefined;
+}
+
+/** Seed data every server gets, so restore drills and rotations can query something. */
+const SEED_SQL = `
+CREATE TABLE IF NOT EXISTS users (id integer PRIMARY KEY, email text NOT NULL UNIQUE, created_at timestamptz NOT NULL DEFAULT now());
+CREATE TABLE IF NOT EXISTS orders (id integer PRIMARY KEY, user_id integer NOT NULL REFERENCES users(id), total_cents integer NOT NULL, status text NOT NULL);
+INSERT INTO users (id, email) VALUES (1, 'thandi@example.com'), (2, 'sipho@example.com'), (3, 'lerato@example.com') ON CONFLICT (id) DO NOTHING;
+INSERT INTO orders (id, user_id, total_cents, status) VALUES (1, 1, 12999, 'paid'), (2, 1, 4500, 'shipped'), (3, 2, 899, 'paid'), (4, 3, 25000, 'refunded') ON CONFLICT (id) DO NOTHING;
+`;
+
+/** .NET ticks, as automatic backup names use them. */
+function ticks(date: Date): string {
+  return (BigInt(date.getTime()) * 10_000n + 621_355_968_000_000_000n).toString();
+}
+
+/** The Microsoft.DBforPostgreSQL provider. */
+export class PostgresFlexibleProvider implements SandboxProvider {
+  readonly name = 'Microsoft.DBforPostgreSQL';
+  readonly types = [SERVERS] as const;
+  private readonly servers = new ResourceStore<PostgresServerState>();
+
+  async seed(world: WorldFile, resources: readonly WorldResource[], context: ProviderContext): Promise<void> {
+    const now = context.now();
+    for (const resource of resources) {
+      const spec = parseSpec(serverSpecSchema, world, resource);
+      const count = spec.backups.count ?? Math.max(1, Math.floor((spec.backupRetentionDays * 24) / spec.backups.intervalHours));
+      const backups: BackupState[] = Array.from({ length: count }, (_, index) => {
+        const completed = hoursBefore(now, spec.backups.newestHoursAgo + index * spec.backups.intervalHours);
+        return { name: `backup_${ticks(completed)}`, completed, backupType: 'Full', source: 'Automatic' };
+      });
+      const server: PostgresServerState = {
+        ...baseOf(world, resource, SERVERS),
+        created: daysBefore(now, spec.createdDaysAgo),
+        version: spec.version,
+        sku: spec.sku,
+        administratorLogin: spec.administratorLogin,
+        administratorPassword: spec.administratorPassword ?? `Sbx-${randomBytes(18).toString('base64url')}`,
+        state: spec.state,
+        storageSizeGB: spec.storageSizeGB,
+        backupRetentionDays: spec.backupRetentionDays,
+        geoRedundantBackup: spec.geoRedundantBackup,
+        earliestRestoreOverride: spec.earliestRestoreHoursAgo === undefined ? undefined : hoursBefore(now, spec.earliestRestoreHoursAgo),
+        highAvailability: spec.highAvailability,
+        publicNetworkAccess: spec.publicNetworkAccess,
+        databaseName: spec.databaseName,
+        backups,
+        sandboxDatabase: undefined,
+      };
+      if (context.postgres !== undefined) {
+        const { database } = await context.postgres.ensureServer({
+          serverName: server.name,
+          adminUser: server.administratorLogin,
+          adminPassword: server.administratorPassword,
+          seedSql: SEED_SQL,
+        });
+        server.sandboxDatabase = { host: context.postgres.host, port: context.postgres.port, database };
+      }
+      this.servers.add(server);
+    }
+  }
+
+  /** A server by ARM coordinates (tests and future mutation handlers). */
+  getServer(subscriptionId: string, resourceGroup: string, name: string): PostgresServerState | undefined {
+    return this.servers.get(subscriptionId, resourceGroup, SERVERS, name);
+  }
+
+  /** The earliest point a restore can target: the override, or the oldest backup inside retention. */
+  earliestRestoreDate(server: PostgresServerState, now: Date): Date {
+    if (server.earliestRestoreOverride !== undefined) return server.earliestRestoreOverride;
+    const windowStart = daysBefore(now, server.backupRetentionDays);
+    const inWindow = server.backups.filter((backup) => backup.completed >= windowStart);
+    const oldest = inWindow[inWindow.length - 1];
+    return oldest?.completed ?? now;
+  }
+
+  routes(): readonly RouteDefinition[] {
+    const rg = '/subscriptions/{subscriptionId}/resourceGroups/{resourceGroup}/providers/Microsoft.DBforPostgreSQL';
+    const server = `${rg}/flexibleServers/{name}`;
+    const read = (pattern: string, operationId: string, handler: RouteDefinition['handler']): RouteDefinition => ({
+      host: 'arm',
+      method: 'GET',
+      pattern,
+      throttle: 'read',
+      operationId,
+      handler,
+    });
+    return [
+      read('/subscriptions/{subscriptionId}/providers/Microsoft.DBforPostgreSQL/flexibleServers', `${SERVERS}.list`, (request, context) =>
+        armPage(request, context, this.servers.list(param(request, 'subscriptionId')).map((s) => this.serverJson(s, context))),
+      ),
+      read(`${rg}/flexibleServers`, `${SERVERS}.listByResourceGroup`, (request, context) =>
+        armPage(
+          request,
+          context,
+          this.servers.list(param(request, 'subscriptionId'), param(request, 'resourceGroup')).map((s) => this.serverJson(s, context)),
+        ),
+      ),
+      read(server, `${SERVERS}.get`, (request, context) => this.withServer(request, context, (found) => json(200, this.serverJson(found, context)))),
+      read(`${server}/backups`, `${SERVERS}/backups.listByServer`, (request, context) =>
+        this.withServer(request, context, (found) => armPage(request, context, found.backups.map((backup) => this.backupJson(found, backup)))),
+      ),
+      read(`${server}/backups/{backupName}`, `${SERVERS}/backups.get`, (request, context) =>
+        this.withServer(request, context, (found) => {
+          const backupName = param(request, 'backupName');
+          const backup = found.backups.find((candidate) => candidate.name === backupName);
+          return backup === undefined
+            ? resourceNotFound(context, `${SERVERS}/backups`, `${found.name}/${backupName}`, found.resourceGroup)
+            : json(200, this.backupJson(found, backup));
+        }),
+      ),
+    ];
+  }
+
+  private withServer(request: SandboxRequest, context: ProviderContext, handle: (server: PostgresServerState) => SandboxResponse): SandboxResponse {
+    const resourceGroup = param(request, 'resourceGroup');
+    const name = param(request, 'name');
+    const found = this.getServer(param(request, 'subscriptionId'), resourceGroup, name);
+    return found === undefined ? resourceNotFound(context, SERVERS, name, resourceGroup) : handle(found);
+  }
+
+  private fqdn(server: PostgresServerState): string {
+    // In the sandbox the server is reachable at the embedded PostgreSQL host; the port is in the snapshot.
+    return server.sandboxDatabase?.host ?? `${server.name}.postgres.database.azure.com`;
+  }
+
+  private serverJson(server: PostgresServerState, context: ProviderContext): Record<string, unknown> {
+    return {
+      id: server.id,
+      name: server.name,
+      type: SERVERS,
+      location: server.location,
+      tags: server.tags,
+      sku: server.sku,
+      systemData: systemData(server.created, server.created),
+      properties: {
+        administratorLogin: server.administratorLogin,
+        version: server.version,
+        minorVersion: '4',
+        state: server.state,
+        fullyQualifiedDomainName: this.fqdn(server),
+        storage: { storageSizeGB: server.storageSizeGB, autoGrow: 'Disabled', tier: 'P4', iops: 120, type: '' },
+        authConfig: { activeDirectoryAuth: 'Disabled', passwordAuth: 'Enabled' },
+        dataEncryption: { type: 'SystemManaged' },
+        backup: {
+          backupRetentionDays: server.backupRetentionDays,
+          geoRedundantBackup: server.geoRedundantBackup,
+          earliestRestoreDate: this.earliestRestoreDate(server, context.now()).toISOString(),
+        },
+        network: { publicNetworkAccess: server.publicNetworkAccess },
+        highAvailability:
+          server.highAvailability === 'Disabled'
+            ? { mode: 'Disabled', state: 'NotEnabled' }
+            : { mode: server.highAvailability, state: 'Healthy', standbyAvailabilityZone: '2' },
+        maintenanceWindow: { customWindow: 'Disabled', dayOfWeek: 0, startHour: 0, startMinute: 0 },
+        availabilityZone: '1',
+        replicationRole: 'Primary',
+        replicaCapacity: 5,
+        replica: { role: 'Primary', capacity: 5 },
+      },
+    };
+  }
+
+  private backupJson(server: PostgresServerState, backup: BackupState): Record<string, unknown> {
+    return {
+      id: `${server.id}/backups/${backup.name}`,
+      name: backup.name,
+      type: `${SERVERS}/backups`,
+      properties: { backupType: backup.backupType, completedTime: backup.completed.toISOString(), source: backup.source },
+    };
+  }
+
+  snapshot(): unknown {
+    return this.servers.all().map((server) => ({
+      id: server.id,
+      state: server.state,
+      version: server.version,
+      administratorLogin: server.administratorLogin,
+      fullyQualifiedDomainName: this.fqdn(server),
+      // Where the sandbox really serves this server (the FQDN above is this host; the port is only here).
+      sandboxDatabase: server.sandboxDatabase ?? null,
+      backupRetentionDays: server.backupRetentionDays,
+      geoRedundantBackup: server.geoRedundantBackup,
+      backups: server.backups.map((backup) => ({ name: backup.name, completed: backup.completed.toISOString() })),
+    }));
+  }
+}
