@@ -18,6 +18,7 @@ import {
   keyVaultProtectionPolicySchema,
   postgresBackupPolicySchema,
   storageProtectionPolicySchema,
+  targetSchema,
   type EstateConfig,
 } from './schema.ts';
 
@@ -135,7 +136,8 @@ function expectation(issue: z.core.$ZodIssue): string {
     case 'not_multiple_of':
       return `expected a multiple of ${String(issue.divisor)}`;
     default:
-      return issue.message.startsWith('expected') ? issue.message : `expected ${issue.message}`;
+      // Custom checks already phrase their message as expected-vs-found.
+      return issue.message;
   }
 }
 
@@ -261,46 +263,88 @@ function withBackupKeyHint(issue: ConfigIssue, schema: z.ZodType): ConfigIssue {
   return { ...issue, message: `unknown field${suggestion(key, knownKeys(schema, []))}` };
 }
 
-/** Checks an SRE would insist on that the schema's shape alone cannot express. */
-function safetyIssues(config: EstateConfig): ConfigIssue[] {
+function asArray(value: unknown): unknown[] {
+  return Array.isArray(value) ? (value as unknown[]) : [];
+}
+
+function asRecord(value: unknown): Record<string, unknown> | undefined {
+  return value !== null && typeof value === 'object' && !Array.isArray(value) ? (value as Record<string, unknown>) : undefined;
+}
+
+/**
+ * Re-checks each target with its runbook policies reduced to defaults. When a policy is
+ * invalid, zod skips the target-level checks (runbook applies to this kind? health check on a
+ * web app?); this pass makes sure those are reported in the same run too.
+ */
+function targetLevelIssues(input: unknown): ConfigIssue[] {
   const issues: ConfigIssue[] = [];
-  if (config.targets.length > MAX_TARGETS) {
+  asArray(asRecord(input)?.targets).forEach((target, index) => {
+    const raw = asRecord(target);
+    if (raw === undefined) return;
+    const runbooks: Record<string, unknown> = {};
+    for (const [name, policy] of Object.entries(asRecord(raw.runbooks) ?? {})) {
+      const storageAccountId = asRecord(policy)?.storageAccountId;
+      runbooks[name] =
+        name === 'keyvault-backup'
+          ? { storageAccountId: typeof storageAccountId === 'string' ? storageAccountId : PLACEHOLDER_STORAGE_ID }
+          : {};
+    }
+    const probe = { id: raw.id, ...(raw.health === undefined ? {} : { health: {} }), runbooks };
+    const result = targetSchema.safeParse(probe);
+    if (result.success) return;
+    // Only judgements about the target as a whole; deeper paths concern the placeholders.
+    const shallow = result.error.issues.filter((issue) => issue.path.length <= 2);
+    issues.push(...toConfigIssues(shallow, input, ['targets', index]));
+  });
+  return issues;
+}
+
+const PLACEHOLDER_STORAGE_ID =
+  '/subscriptions/00000000-0000-4000-8000-000000000000/resourceGroups/placeholder/providers/Microsoft.Storage/storageAccounts/placeholder';
+
+/**
+ * Checks an SRE would insist on that the schema's shape alone cannot express. They read the
+ * raw input defensively, so they are reported together with the schema's own issues.
+ */
+function safetyIssues(input: unknown): ConfigIssue[] {
+  const issues: ConfigIssue[] = [];
+  const root = asRecord(input);
+  if (root === undefined) return issues;
+  const targets = asArray(root.targets);
+  if (targets.length > MAX_TARGETS) {
     issues.push({
       path: 'targets',
       message: `expected at most ${MAX_TARGETS} targets (split the estate)`,
-      found: String(config.targets.length),
+      found: String(targets.length),
     });
   }
   const webhookNames = new Map<string, number>();
-  config.notifications.webhooks.forEach((webhook, index) => {
-    const first = webhookNames.get(webhook.name);
+  asArray(asRecord(root.notifications)?.webhooks).forEach((webhook, index) => {
+    const name = asRecord(webhook)?.name;
+    if (typeof name !== 'string') return;
+    const first = webhookNames.get(name);
     if (first !== undefined) {
       issues.push({
         path: `notifications.webhooks[${index}].name`,
         message: `expected a unique webhook name, found a duplicate of notifications.webhooks[${first}]`,
       });
-    } else webhookNames.set(webhook.name, index);
+    } else webhookNames.set(name, index);
   });
-  const storageId = config.runRecords.storageAccountId;
-  if (storageId !== undefined) {
+  const storageId = asRecord(root.runRecords)?.storageAccountId;
+  if (typeof storageId === 'string') {
     issues.push(...idOfKind(storageId, 'storageAccount', 'runRecords.storageAccountId'));
   }
-  config.targets.forEach((target, index) => {
-    const purge = target.runbooks['image-purge'];
-    if (purge !== undefined) {
-      const at = `targets[${index}].runbooks.image-purge`;
-      purge.repositories.forEach((pattern, r) => {
-        issues.push(...regexIssues(pattern, `${at}.repositories[${r}]`));
-      });
-      issues.push(...regexIssues(purge.tagFilter, `${at}.tagFilter`));
-      purge.inUseScope.forEach((id, s) => {
-        issues.push(...idOfKind(id, ['containerApp', 'webSite'], `${at}.inUseScope[${s}]`));
-      });
-    }
-    const cleanup = target.runbooks['revision-cleanup'];
-    if (cleanup !== undefined && !Number.isInteger(cleanup.keep)) {
-      issues.push({ path: `targets[${index}].runbooks.revision-cleanup.keep`, message: 'expected an integer', found: String(cleanup.keep) });
-    }
+  targets.forEach((target, index) => {
+    const purge = asRecord(asRecord(asRecord(target)?.runbooks)?.['image-purge']);
+    if (purge === undefined) return;
+    const at = `targets[${index}].runbooks.image-purge`;
+    asArray(purge.repositories).forEach((pattern, r) => {
+      if (typeof pattern === 'string') issues.push(...regexIssues(pattern, `${at}.repositories[${r}]`));
+    });
+    if (typeof purge.tagFilter === 'string') issues.push(...regexIssues(purge.tagFilter, `${at}.tagFilter`));
+    asArray(purge.inUseScope).forEach((id, s) => {
+      if (typeof id === 'string') issues.push(...idOfKind(id, ['containerApp', 'webSite'], `${at}.inUseScope[${s}]`));
+    });
   });
   return issues;
 }
@@ -400,7 +444,7 @@ export function parseConfigText(text: string, options: ParseOptions): EstateConf
     }
   }
   // Parse as YAML in both cases: for JSON it only serves to map error paths to lines.
-  doc = parseDocument(text, { lineCounter: counter, prettyErrors: false, uniqueKeys: true, schema: 'core', strict: true });
+  doc = parseDocument(text, { lineCounter: counter, prettyErrors: true, uniqueKeys: true, schema: 'core', strict: true });
   if (options.format !== 'json') {
     if (doc.errors.length > 0) {
       throw new ConfigError(
@@ -409,7 +453,7 @@ export function parseConfigText(text: string, options: ParseOptions): EstateConf
           const pos = error.linePos?.[0];
           return {
             path: pos === undefined ? '' : `line ${pos.line}, column ${pos.col}`,
-            message: `YAML syntax error: ${error.message.split('\n')[0] ?? error.message}`,
+            message: `YAML syntax error: ${(error.message.split('\n')[0] ?? error.message).replace(/ at line \d+, column \d+:?$/, '')}`,
           };
         }),
       );
@@ -432,12 +476,7 @@ export function validateConfig(
   locate: { doc: Document | undefined; counter: LineCounter | undefined } = { doc: undefined, counter: undefined },
 ): EstateConfig {
   const result = estateConfigSchema.safeParse(data);
-  let issues: ConfigIssue[];
-  if (result.success) {
-    issues = safetyIssues(result.data);
-  } else {
-    issues = toConfigIssues(result.error.issues, data);
-  }
+  const issues = [...(result.success ? [] : toConfigIssues(result.error.issues, data)), ...(result.success ? [] : targetLevelIssues(data)), ...safetyIssues(data)];
   if (issues.length === 0 && result.success) return result.data;
   // Two checks can say the same thing (e.g. `positive` and `min(1)`); say it once.
   const seen = new Set<string>();
@@ -451,6 +490,8 @@ export function validateConfig(
     const line = lineOf(locate.doc, locate.counter, issue.path);
     return line === undefined ? issue : { ...issue, line };
   });
+  // Document order reads best; issues without a line keep their relative order at the end.
+  located.sort((a, b) => (a.line ?? Number.MAX_SAFE_INTEGER) - (b.line ?? Number.MAX_SAFE_INTEGER));
   throw new ConfigError(source, located);
 }
 
