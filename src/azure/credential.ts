@@ -154,6 +154,7 @@ export class SandboxCredential implements TokenCredential {
       client_secret: this.clientSecret,
       scope,
     }).toString();
+    this.tokenRequests += 1;
     const where = `${this.endpoint.origin}${this.endpoint.pathname}`;
     return new Promise<AccessToken>((resolve, reject) => {
       const fail = (message: string, cause?: unknown): void => {
