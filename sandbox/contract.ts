@@ -96,11 +96,19 @@ export interface ProviderContext {
   armError(status: number, code: string, message: string): SandboxResponse;
   /** The embedded PostgreSQL, for providers that back servers with real databases. */
   readonly postgres: PostgresBackend | undefined;
+  /**
+   * Azurite, when running: its endpoints and the generated shared key of each account (every
+   * `Microsoft.Storage/storageAccounts` resource of the worlds has one), e.g. for `listKeys`.
+   * Added by the engine (additive).
+   */
+  readonly azurite?: SandboxStorageEndpoints | undefined;
   /** Records an event in the sandbox state log (visible at `GET /_sandbox/state`). */
   event(kind: string, details: Record<string, unknown>): void;
   /**
-   * Verifies an Entra ID access token minted by the sandbox identity endpoint (signature and
-   * expiry against the sandbox clock) and returns its claims, or undefined when it is not valid.
+   * Verifies an Entra ID access token minted by the sandbox identity endpoint (signature, issuer
+   * and expiry) and returns its claims, or undefined when it is not valid. Expiry is checked
+   * against real time, not the sandbox clock: clients and Azurite cache and check tokens by real
+   * time, and the sandbox clock may be shifted by days.
    * Data planes with their own authentication flow register routes with `requiresAuth: false`
    * and call this themselves: the Key Vault challenge (401 + `WWW-Authenticate` before any token
    * is sent) and the ACR token exchange (the AAD token arrives in a form field).
@@ -123,16 +131,31 @@ export interface VerifiedPrincipal {
   readonly scp?: string;
 }
 
-/** The real PostgreSQL behind emulated flexible servers: one database and role per server. */
+/** Azurite as the engine runs it (path-style URLs: the account is the first path segment). */
+export interface SandboxStorageEndpoints {
+  /** e.g. `https://127.0.0.1:41234` */
+  readonly blobEndpoint: string;
+  readonly tableEndpoint: string;
+  /** `${blobEndpoint}/{name}` */
+  readonly blobUrlTemplate: string;
+  /** Base64 shared key per account name. */
+  readonly accountKeys: Readonly<Record<string, string>>;
+}
+
+/**
+ * The real PostgreSQL behind emulated flexible servers: one database and role per server.
+ * Roles are cluster-wide, so a server's admin login `adminUser` is the role
+ * `{adminUser}@{serverName}` (returned as `role`; connect with that user name).
+ */
 export interface PostgresBackend {
   readonly host: string;
   readonly port: number;
   /** Creates (idempotently) a database and admin role for a server and runs `seedSql`. */
-  ensureServer(options: { serverName: string; adminUser: string; adminPassword: string; seedSql?: string }): Promise<{ database: string }>;
+  ensureServer(options: { serverName: string; adminUser: string; adminPassword: string; seedSql?: string }): Promise<{ database: string; role: string }>;
   /** Changes a server's admin password. */
   setAdminPassword(serverName: string, adminUser: string, password: string): Promise<void>;
   /** Copies a server's database into a new one (point-in-time restore). */
-  cloneServer(sourceServer: string, targetServer: string, adminUser: string, adminPassword: string): Promise<{ database: string }>;
+  cloneServer(sourceServer: string, targetServer: string, adminUser: string, adminPassword: string): Promise<{ database: string; role: string }>;
   /** Runs SQL as the superuser against a server's database. */
   query(serverName: string, sql: string): Promise<Record<string, unknown>[]>;
 }

@@ -1,0 +1,129 @@
+/**
+ * Azurite (blob + table, queue unused) as a child process on free loopback ports, serving HTTPS
+ * with the sandbox leaf certificate and accepting sandbox-issued OAuth tokens (`--oauth basic`
+ * checks issuer, audience and lifetime, not the signature).
+ */
+import { spawn, type ChildProcess } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
+import { mkdir } from 'node:fs/promises';
+import { createRequire } from 'node:module';
+import path from 'node:path';
+import type { SandboxStorageEndpoints } from '../contract.ts';
+import { ChildProcessError } from './errors.ts';
+
+/** Endpoints and account keys of a running Azurite (the contract's storage endpoints). */
+export type AzuriteEndpoints = SandboxStorageEndpoints;
+
+const STARTUP_TIMEOUT_MS = 30_000;
+const STOP_TIMEOUT_MS = 5_000;
+
+/** A running Azurite child process. */
+export class AzuriteProcess {
+  private constructor(
+    private readonly child: ChildProcess,
+    readonly endpoints: AzuriteEndpoints,
+  ) {}
+
+  /** Starts Azurite with the given accounts; resolves once blob and table listen. */
+  static async start(options: {
+    dataDir: string;
+    certFile: string;
+    keyFile: string;
+    accounts: readonly string[];
+    log: (line: string) => void;
+  }): Promise<AzuriteProcess> {
+    const workDir = path.join(options.dataDir, 'azurite');
+    await mkdir(workDir, { recursive: true });
+    const require = createRequire(import.meta.url);
+    const entry = path.join(path.dirname(require.resolve('azurite/package.json')), 'dist', 'src', 'azurite.js');
+    const accountKeys: Record<string, string> = {};
+    for (const account of new Set(options.accounts)) accountKeys[account] = randomBytes(64).toString('base64');
+    const args = [
+      entry,
+      '--blobHost', '127.0.0.1', '--blobPort', '0',
+      '--queueHost', '127.0.0.1', '--queuePort', '0',
+      '--tableHost', '127.0.0.1', '--tablePort', '0',
+      '--oauth', 'basic',
+      '--cert', options.certFile,
+      '--key', options.keyFile,
+      '--skipApiVersionCheck',
+      '--loose',
+      '--disableTelemetry',
+      '--inMemoryPersistence',
+      '--extentMemoryLimit', '256',
+    ];
+    const child = spawn(process.execPath, args, {
+      cwd: workDir,
+      env: {
+        ...process.env,
+        AZURITE_ACCOUNTS: Object.entries(accountKeys).map(([name, key]) => `${name}:${key}`).join(';'),
+      },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    const endpoints = await new Promise<{ blob: string; table: string }>((resolve, reject) => {
+      let output = '';
+      let blob: string | undefined;
+      let table: string | undefined;
+      const timer = setTimeout(() => {
+        fail(`expected to listen within ${String(STARTUP_TIMEOUT_MS)} ms, found no ready message`);
+      }, STARTUP_TIMEOUT_MS);
+      const fail = (message: string): void => {
+        clearTimeout(timer);
+        child.kill('SIGKILL');
+        reject(new ChildProcessError('Azurite', `${message}. Output: ${output.slice(-2000)}`));
+      };
+      const onData = (chunk: Buffer): void => {
+        const text = chunk.toString('utf8');
+        output += text;
+        blob ??= /Blob service is successfully listening at (https:\/\/[^\s]+)/.exec(output)?.[1];
+        table ??= /Table service is successfully listening at (https:\/\/[^\s]+)/.exec(output)?.[1];
+        if (blob !== undefined && table !== undefined) {
+          clearTimeout(timer);
+          child.stdout?.off('data', onData);
+          resolve({ blob, table });
+        }
+      };
+      child.stdout?.on('data', onData);
+      child.stderr?.on('data', (chunk: Buffer) => {
+        output += chunk.toString('utf8');
+      });
+      child.once('error', (error) => {
+        fail(`could not be spawned: ${error.message}`);
+      });
+      child.once('exit', (code, signal) => {
+        if (blob === undefined || table === undefined) fail(`exited during start-up (code ${String(code)}, signal ${String(signal)})`);
+      });
+    });
+    // Keep draining output so the child never blocks on a full pipe.
+    child.stdout?.on('data', () => undefined);
+    child.stderr?.on('data', (chunk: Buffer) => {
+      options.log(`azurite: ${chunk.toString('utf8').trim()}`);
+    });
+    options.log(`azurite: blob ${endpoints.blob}, table ${endpoints.table}`);
+    return new AzuriteProcess(child, {
+      blobEndpoint: endpoints.blob,
+      tableEndpoint: endpoints.table,
+      blobUrlTemplate: `${endpoints.blob}/{name}`,
+      accountKeys,
+    });
+  }
+
+  /** The child's process id, for leak checks. */
+  get pid(): number | undefined {
+    return this.child.pid;
+  }
+
+  /** Stops Azurite: SIGTERM, then SIGKILL if it has not exited after a few seconds. */
+  async stop(): Promise<void> {
+    const { child } = this;
+    if (child.exitCode !== null || child.signalCode !== null) return;
+    await new Promise<void>((resolve) => {
+      const timer = setTimeout(() => child.kill('SIGKILL'), STOP_TIMEOUT_MS);
+      child.once('exit', () => {
+        clearTimeout(timer);
+        resolve();
+      });
+      child.kill('SIGTERM');
+    });
+  }
+}

@@ -1,0 +1,194 @@
+/**
+ * Long-running operations as ARM runs them: the request is accepted with `Azure-AsyncOperation`
+ * and `Location` URLs, the operation stays `InProgress` for the configured duration, then the
+ * provider's mutation runs and the operation ends `Succeeded`, or `Failed` with an error and no
+ * mutation.
+ */
+import { randomUUID } from 'node:crypto';
+import type { LongRunningOperation, SandboxResponse } from '../contract.ts';
+import type { FaultSpec, OperationSnapshot } from './types.ts';
+import { defaultErrorCode } from './faults.ts';
+
+/** Where the operation's status URLs live (derived from the request that started it). */
+export interface OperationScope {
+  readonly baseUrl: string;
+  readonly apiVersion: string;
+  readonly subscriptionId: string;
+  readonly namespace: string;
+  readonly location: string;
+}
+
+interface OperationRecord {
+  readonly id: string;
+  readonly operationId: string;
+  readonly resourceId: string;
+  readonly scope: OperationScope;
+  status: 'InProgress' | 'Succeeded' | 'Failed';
+  readonly startTime: Date;
+  endTime: Date | undefined;
+  error: { code: string; message: string } | undefined;
+  failureStatus: number;
+  readonly result: (() => unknown) | undefined;
+}
+
+/** Options of {@link OperationRegistry.start}. */
+export interface StartOperationOptions {
+  readonly operationId: string;
+  readonly resourceId: string;
+  readonly onStart?: () => void;
+  readonly run: () => void | Promise<void>;
+  readonly result?: () => unknown;
+}
+
+/** All long-running operations of one sandbox. */
+export class OperationRegistry {
+  private readonly operations = new Map<string, OperationRecord>();
+  private readonly timers = new Set<NodeJS.Timeout>();
+  private readonly pending = new Set<Promise<void>>();
+  private stopped = false;
+
+  constructor(
+    private readonly durationMs: () => number,
+    private readonly retryAfterSeconds: number,
+    private readonly now: () => Date,
+    private readonly onEvent: (kind: string, details: Record<string, unknown>) => void,
+  ) {}
+
+  /** Starts an operation; `failure` (from an injected fault) makes it fail without running. */
+  start(options: StartOperationOptions, scope: OperationScope, failure: FaultSpec | undefined): LongRunningOperation {
+    const id = randomUUID();
+    const record: OperationRecord = {
+      id,
+      operationId: options.operationId,
+      resourceId: options.resourceId,
+      scope,
+      status: 'InProgress',
+      startTime: this.now(),
+      endTime: undefined,
+      error: undefined,
+      failureStatus: 500,
+      result: options.result,
+    };
+    this.operations.set(id, record);
+    options.onStart?.();
+    this.onEvent('operation.started', { id, operationId: options.operationId, resourceId: options.resourceId });
+    const timer = setTimeout(() => {
+      this.timers.delete(timer);
+      const completion = this.complete(record, options, failure).finally(() => this.pending.delete(completion));
+      this.pending.add(completion);
+    }, this.durationMs());
+    this.timers.add(timer);
+    return {
+      id,
+      accepted: (acceptedOptions) => ({
+        status: acceptedOptions?.status ?? 202,
+        headers: {
+          'Azure-AsyncOperation': this.statusUrl(record, 'operationStatuses'),
+          Location: this.statusUrl(record, 'operationResults'),
+          'Retry-After': String(this.retryAfterSeconds),
+        },
+        body: acceptedOptions?.body,
+      }),
+    };
+  }
+
+  private async complete(record: OperationRecord, options: StartOperationOptions, failure: FaultSpec | undefined): Promise<void> {
+    if (this.stopped) return;
+    if (failure !== undefined) {
+      const status = failure.status ?? 500;
+      record.failureStatus = status;
+      record.error = {
+        code: failure.errorCode ?? defaultErrorCode(status),
+        message: failure.message ?? `The operation ${record.operationId} on ${record.resourceId} failed (injected fault).`,
+      };
+      record.status = 'Failed';
+    } else {
+      try {
+        await options.run();
+        record.status = 'Succeeded';
+      } catch (error) {
+        record.status = 'Failed';
+        record.error = {
+          code: 'OperationFailed',
+          message: `The operation ${record.operationId} on ${record.resourceId} failed: ${error instanceof Error ? error.message : String(error)}`,
+        };
+      }
+    }
+    record.endTime = this.now();
+    this.onEvent('operation.completed', {
+      id: record.id,
+      operationId: record.operationId,
+      resourceId: record.resourceId,
+      status: record.status,
+      ...(record.error === undefined ? {} : { error: record.error }),
+    });
+  }
+
+  private statusUrl(record: OperationRecord, kind: 'operationStatuses' | 'operationResults'): string {
+    const { scope } = record;
+    return `${scope.baseUrl}${this.statusPath(record, kind)}?api-version=${encodeURIComponent(scope.apiVersion)}`;
+  }
+
+  private statusPath(record: OperationRecord, kind: 'operationStatuses' | 'operationResults'): string {
+    const { scope } = record;
+    return `/subscriptions/${scope.subscriptionId}/providers/${scope.namespace}/locations/${scope.location}/${kind}/${record.id}`;
+  }
+
+  /** `GET .../operationStatuses/{id}`: the ARM async-operation status body. */
+  statusResponse(id: string): SandboxResponse | undefined {
+    const record = this.operations.get(id);
+    if (record === undefined) return undefined;
+    const body = {
+      id: this.statusPath(record, 'operationStatuses'),
+      name: record.id,
+      status: record.status,
+      startTime: record.startTime.toISOString(),
+      ...(record.endTime === undefined ? {} : { endTime: record.endTime.toISOString() }),
+      ...(record.error === undefined ? {} : { error: record.error }),
+    };
+    return {
+      status: 200,
+      headers: record.status === 'InProgress' ? { 'Retry-After': String(this.retryAfterSeconds) } : {},
+      body,
+    };
+  }
+
+  /** `GET .../operationResults/{id}`: 202 while running, then the result (200/204) or the error. */
+  resultResponse(id: string): SandboxResponse | undefined {
+    const record = this.operations.get(id);
+    if (record === undefined) return undefined;
+    switch (record.status) {
+      case 'InProgress':
+        return {
+          status: 202,
+          headers: { Location: this.statusUrl(record, 'operationResults'), 'Retry-After': String(this.retryAfterSeconds) },
+        };
+      case 'Failed':
+        return { status: record.failureStatus, body: { error: record.error } };
+      case 'Succeeded': {
+        const result = record.result?.();
+        return result === undefined ? { status: 204 } : { status: 200, body: result };
+      }
+    }
+  }
+
+  snapshot(): OperationSnapshot[] {
+    return [...this.operations.values()].map((record) => ({
+      id: record.id,
+      operationId: record.operationId,
+      resourceId: record.resourceId,
+      status: record.status,
+      startTime: record.startTime.toISOString(),
+      ...(record.endTime === undefined ? {} : { endTime: record.endTime.toISOString() }),
+      ...(record.error === undefined ? {} : { error: record.error }),
+    }));
+  }
+
+  /** Cancels operations that have not completed and waits for running mutations to finish. */
+  async stop(): Promise<void> {
+    this.stopped = true;
+    for (const timer of this.timers) clearTimeout(timer);
+    this.timers.clear();
+    await Promise.allSettled([...this.pending]);
+  }
+}

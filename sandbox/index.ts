@@ -1,0 +1,357 @@
+/**
+ * The local Azure sandbox: an HTTPS server on loopback that real Azure SDK clients talk to,
+ * with embedded PostgreSQL and Azurite beside it. See `sandbox/contract.ts` for how resource
+ * providers plug in.
+ *
+ * ```ts
+ * const sandbox = await startSandbox({ lroDurationMs: 100 });
+ * // point clients at sandbox.baseUrl, trusting sandbox.caPem
+ * await sandbox.stop();
+ * ```
+ */
+import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
+import https from 'node:https';
+import os from 'node:os';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import type { SandboxProvider } from './contract.ts';
+import { AzuriteProcess } from './engine/azurite.ts';
+import { SandboxStartError } from './engine/errors.ts';
+import { RUN_RECORDS_ACCOUNT, sandboxAzureSettings, writeWorldConfig } from './engine/estate-config.ts';
+import { EmbeddedPostgresBackend } from './engine/postgres.ts';
+import { SandboxServer } from './engine/server.ts';
+import { DEFAULT_THROTTLING, type ThrottlingSettings } from './engine/throttle.ts';
+import { generateTlsMaterial } from './engine/tls.ts';
+import type { CapturedWebhook, FaultSpec, RequestLogEntry } from './engine/types.ts';
+import { assignResources, listWorldFiles, loadWorldFile, type LoadedWorld } from './engine/worlds.ts';
+
+export type { CapturedWebhook, FaultSpec, OperationSnapshot, RequestLogEntry, SandboxEvent } from './engine/types.ts';
+export { WorldValidationError, GeneratedConfigError, ChildProcessError, PostgresBackendError, SandboxStartError } from './engine/errors.ts';
+
+/** The tenant of every shipped world; used when no world is loaded. */
+export const DEFAULT_TENANT_ID = '72f988bf-0000-4000-8000-00000000a001';
+
+/** The repository root (this file lives in `sandbox/`). */
+const REPO_ROOT = fileURLToPath(new URL('..', import.meta.url));
+
+/** Options of {@link startSandbox}. */
+export interface SandboxOptions {
+  /** World YAML paths; default: every file in `sandbox/worlds/`. */
+  worlds?: string[];
+  /** 0 = random free port (default 0). */
+  port?: number;
+  /** How long long-running operations stay InProgress (default 1500 ms). */
+  lroDurationMs?: number;
+  /**
+   * `Retry-After` seconds on long-running operation responses (default 1). SDK pollers wait
+   * this long between polls; 0 makes them fall back to their own interval (`updateIntervalInMs`).
+   */
+  lroRetryAfterSeconds?: number;
+  /** Added latency per request (default 0; the benchmark uses 50). */
+  latencyMs?: number;
+  /** Start embedded PostgreSQL (default true). Costs about 1-2 s of start-up and ~40 MB. */
+  postgres?: boolean;
+  /** Start Azurite (default true). Costs about 1-1.5 s of start-up and ~100 MB. */
+  azurite?: boolean;
+  /** Default: a fresh temp dir, removed on stop. A given directory is kept. */
+  dataDir?: string;
+  /** Token-bucket parameters; defaults: ARM's 25/250 reads and 10/200 writes, ACR 10/200. */
+  throttling?: Partial<ThrottlingSettings>;
+  /** Default: `defaultProviders()` from `sandbox/providers/index.ts`. */
+  providers?: SandboxProvider[];
+  /** Receives diagnostic lines (default: discarded). */
+  log?: (line: string) => void;
+}
+
+/** A running sandbox. */
+export interface SandboxHandle {
+  /** `https://127.0.0.1:PORT` */
+  readonly baseUrl: string;
+  readonly tenantId: string;
+  /** `${baseUrl}/${tenantId}/oauth2/v2.0/token` */
+  readonly tokenEndpoint: string;
+  /** The CA certificate (PEM) to trust. */
+  readonly caPem: string;
+  /** Path of the CA PEM on disk. */
+  readonly caFile: string;
+  readonly azurite?: { blobEndpoint: string; tableEndpoint: string; blobUrlTemplate: string };
+  readonly postgres?: { host: string; port: number };
+  /** `configFile` = generated estate config (YAML) pointing at this sandbox. */
+  readonly worlds: readonly { name: string; file: string; configFile: string }[];
+  /** Settings to merge into an estate config's `azure:` block to point it at this sandbox. */
+  azureSettings(): Record<string, unknown>;
+  /** The request log (control endpoints excluded). */
+  requests(): Promise<RequestLogEntry[]>;
+  clearRequests(): Promise<void>;
+  injectFault(fault: FaultSpec): Promise<void>;
+  clearFaults(): Promise<void>;
+  /** Captured webhook bodies, all or for one webhook name. */
+  webhooks(name?: string): Promise<CapturedWebhook[]>;
+  /** Shifts the sandbox clock (`context.now()`). */
+  advanceClock(ms: number): Promise<void>;
+  /** Stops the server and the child processes; removes the temp data dir. Idempotent. */
+  stop(): Promise<void>;
+}
+
+async function loadDefaultProviders(log: (line: string) => void): Promise<SandboxProvider[]> {
+  // Imported lazily so that the engine works (with explicit providers) even without them.
+  const specifier = './providers/index.ts';
+  let module: unknown;
+  try {
+    module = await import(specifier);
+  } catch (error) {
+    const code = (error as NodeJS.ErrnoException).code;
+    if (code === 'ERR_MODULE_NOT_FOUND' && String((error as Error).message).includes('providers/index')) {
+      log('sandbox: sandbox/providers/index.ts not found; running without providers');
+      return [];
+    }
+    throw error;
+  }
+  const factory = (module as { defaultProviders?: unknown }).defaultProviders;
+  if (typeof factory !== 'function') {
+    throw new SandboxStartError('sandbox/providers/index.ts: expected an exported function defaultProviders(), found none');
+  }
+  const providers: unknown = factory();
+  if (!Array.isArray(providers)) throw new SandboxStartError('defaultProviders(): expected an array of providers');
+  return providers as SandboxProvider[];
+}
+
+/** Calls a control endpoint over HTTPS, trusting the sandbox CA. */
+async function controlRequest(request: { baseUrl: string; caPem: string; method: string; path: string; body?: unknown }): Promise<unknown> {
+  const payload = request.body === undefined ? undefined : JSON.stringify(request.body);
+  const { status, text } = await new Promise<{ status: number; text: string }>((resolve, reject) => {
+    const outgoing = https.request(
+      new URL(request.path, request.baseUrl),
+      {
+        method: request.method,
+        ca: request.caPem,
+        headers: payload === undefined ? {} : { 'content-type': 'application/json', 'content-length': String(Buffer.byteLength(payload)) },
+      },
+      (response) => {
+        const chunks: Buffer[] = [];
+        response.on('data', (chunk: Buffer) => chunks.push(chunk));
+        response.on('end', () => {
+          resolve({ status: response.statusCode ?? 0, text: Buffer.concat(chunks).toString('utf8') });
+        });
+        response.on('error', reject);
+      },
+    );
+    outgoing.on('error', reject);
+    outgoing.end(payload);
+  });
+  if (status >= 400) {
+    throw new SandboxControlError(request.method, request.path, status, text);
+  }
+  return text === '' ? undefined : (JSON.parse(text) as unknown);
+}
+
+/** A control endpoint answered with an error. */
+export class SandboxControlError extends Error {
+  override readonly name = 'SandboxControlError';
+  constructor(
+    readonly method: string,
+    readonly path: string,
+    readonly status: number,
+    readonly responseBody: string,
+  ) {
+    super(`${method} ${path}: expected a 2xx response, found ${String(status)}: ${responseBody.slice(0, 500)}`);
+  }
+}
+
+function topLevelId(resourceId: string): string {
+  return resourceId.split('/').slice(0, 9).join('/').toLowerCase();
+}
+
+/** Starts a sandbox; see {@link SandboxOptions}. Everything started is stopped again on failure. */
+export async function startSandbox(options: SandboxOptions = {}): Promise<SandboxHandle> {
+  const log = options.log ?? ((): void => undefined);
+  const ownsDataDir = options.dataDir === undefined;
+  const dataDir = options.dataDir ?? (await mkdtemp(path.join(os.tmpdir(), 'ops-autopilot-sandbox-')));
+  await mkdir(dataDir, { recursive: true });
+  const cleanups: (() => Promise<void>)[] = [];
+  // Child processes still starting when start-up fails must be stopped too, so cleanup waits for them.
+  const starting: Promise<unknown>[] = [];
+  const cleanup = async (): Promise<void> => {
+    await Promise.allSettled(starting);
+    const errors: unknown[] = [];
+    for (const step of cleanups.reverse()) {
+      try {
+        await step();
+      } catch (error) {
+        errors.push(error);
+      }
+    }
+    cleanups.length = 0;
+    if (ownsDataDir) await rm(dataDir, { recursive: true, force: true });
+    if (errors.length > 0) throw new AggregateError(errors, `the sandbox did not stop cleanly: ${errors.map((error) => (error as Error).message).join('; ')}`);
+  };
+
+  try {
+    // PostgreSQL needs nothing else, so it starts first and overlaps with everything below.
+    const postgresStarting = options.postgres === false ? undefined : EmbeddedPostgresBackend.start(dataDir, log);
+    if (postgresStarting !== undefined) {
+      starting.push(
+        postgresStarting.then((backend) => {
+          cleanups.push(() => backend.stop());
+        }),
+      );
+    }
+    const [tls, providers, loaded] = await Promise.all([
+      generateTlsMaterial(),
+      options.providers ?? loadDefaultProviders(log),
+      (async (): Promise<LoadedWorld[]> => {
+        const files = options.worlds ?? (await listWorldFiles(path.join(REPO_ROOT, 'sandbox', 'worlds')));
+        return Promise.all(files.map((file) => loadWorldFile(path.resolve(file))));
+      })(),
+    ]);
+    const assignment = assignResources(loaded, providers);
+    const caFile = path.join(dataDir, 'sandbox-ca.pem');
+    const chain = `${tls.leafCert.trim()}\n${tls.caCert.trim()}\n`;
+    const certFile = path.join(dataDir, 'sandbox-leaf.pem');
+    const keyFile = path.join(dataDir, 'sandbox-leaf-key.pem');
+    await Promise.all([
+      writeFile(caFile, tls.caCert),
+      writeFile(certFile, chain),
+      writeFile(keyFile, tls.leafKey, { mode: 0o600 }),
+    ]);
+
+    const tenantIds = [...new Set(loaded.map((entry) => entry.world.tenantId))];
+    if (tenantIds.length === 0) tenantIds.push(DEFAULT_TENANT_ID);
+    const tenantId = tenantIds[0] ?? DEFAULT_TENANT_ID;
+    const locations = new Map<string, string>();
+    for (const { world } of loaded) {
+      for (const resource of world.resources) {
+        locations.set(topLevelId(`/subscriptions/${world.subscriptionId}/resourceGroups/${resource.resourceGroup}/providers/${resource.type}/${resource.name}`), resource.location);
+      }
+    }
+    const worldsOut: { name: string; file: string; configFile: string }[] = [];
+    const server = new SandboxServer({
+      tenantIds,
+      tls: { cert: chain, key: tls.leafKey },
+      providers,
+      lroDurationMs: options.lroDurationMs ?? 1500,
+      lroRetryAfterSeconds: options.lroRetryAfterSeconds ?? 1,
+      latencyMs: options.latencyMs ?? 0,
+      throttling: { ...DEFAULT_THROTTLING, ...options.throttling },
+      log,
+      locationOf: (resourceId) => locations.get(topLevelId(resourceId)),
+      describeWorlds: () =>
+        loaded.map(({ world, file }) => ({
+          name: world.name,
+          file,
+          configFile: worldsOut.find((entry) => entry.name === world.name)?.configFile,
+          tenantId: world.tenantId,
+          subscriptionId: world.subscriptionId,
+          resources: world.resources.length,
+          plantedProblems: world.plantedProblems,
+        })),
+    });
+
+    const storageAccounts = loaded.flatMap(({ world }) =>
+      world.resources.filter((resource) => resource.type.toLowerCase() === 'microsoft.storage/storageaccounts').map((resource) => resource.name),
+    );
+    const azuriteStarting =
+      options.azurite === false
+        ? undefined
+        : AzuriteProcess.start({ dataDir, certFile, keyFile, accounts: ['devstoreaccount1', RUN_RECORDS_ACCOUNT, ...storageAccounts], log }).then((started) => {
+            cleanups.push(() => started.stop());
+            return started;
+          });
+    if (azuriteStarting !== undefined) starting.push(azuriteStarting);
+    const [, azurite, postgres] = await Promise.all([
+      server.listen(options.port ?? 0).then(() => {
+        cleanups.push(() => server.close());
+      }),
+      azuriteStarting,
+      postgresStarting,
+    ]);
+    server.postgres = postgres;
+    server.azurite = azurite?.endpoints;
+    const baseUrl = server.baseUrl;
+    const tokenEndpoint = `${baseUrl}/${tenantId}/oauth2/v2.0/token`;
+
+    const seedContext = server.seedContext();
+    for (const [entry, byProvider] of assignment) {
+      for (const [provider, resources] of byProvider) {
+        await provider.seed(entry.world, resources, seedContext);
+      }
+    }
+
+    const azure = sandboxAzureSettings({ baseUrl, tokenEndpoint, caFile, blobUrlTemplate: azurite?.endpoints.blobUrlTemplate });
+    const configDir = path.join(dataDir, 'worlds');
+    await mkdir(configDir, { recursive: true });
+    for (const { world, file } of loaded) {
+      const { configFile } = await writeWorldConfig({
+        world,
+        repoRoot: REPO_ROOT,
+        outputDir: configDir,
+        baseUrl,
+        azure,
+        runRecordsBlobServiceUrl: azurite === undefined ? undefined : `${azurite.endpoints.blobEndpoint}/${RUN_RECORDS_ACCOUNT}`,
+        log,
+      });
+      worldsOut.push({ name: world.name, file, configFile });
+    }
+    log(`sandbox: ready at ${baseUrl} (${String(loaded.length)} worlds, ${String(providers.length)} providers)`);
+    return createHandle({ baseUrl, tenantId, tokenEndpoint, caPem: tls.caCert, caFile, azurite, postgres, worlds: worldsOut, azure, cleanup });
+  } catch (error) {
+    try {
+      await cleanup();
+    } catch (cleanupError) {
+      log(`sandbox: cleanup after a failed start also failed: ${(cleanupError as Error).message}`);
+    }
+    throw error;
+  }
+}
+
+function createHandle(parts: {
+  baseUrl: string;
+  tenantId: string;
+  tokenEndpoint: string;
+  caPem: string;
+  caFile: string;
+  azurite: AzuriteProcess | undefined;
+  postgres: EmbeddedPostgresBackend | undefined;
+  worlds: { name: string; file: string; configFile: string }[];
+  azure: Record<string, unknown>;
+  cleanup: () => Promise<void>;
+}): SandboxHandle {
+  let stopping: Promise<void> | undefined;
+  const control = (method: string, controlPath: string, body?: unknown): Promise<unknown> =>
+    controlRequest({ baseUrl: parts.baseUrl, caPem: parts.caPem, method, path: controlPath, body });
+  return {
+    baseUrl: parts.baseUrl,
+    tenantId: parts.tenantId,
+    tokenEndpoint: parts.tokenEndpoint,
+    caPem: parts.caPem,
+    caFile: parts.caFile,
+    ...(parts.azurite === undefined
+      ? {}
+      : {
+          azurite: {
+            blobEndpoint: parts.azurite.endpoints.blobEndpoint,
+            tableEndpoint: parts.azurite.endpoints.tableEndpoint,
+            blobUrlTemplate: parts.azurite.endpoints.blobUrlTemplate,
+          },
+        }),
+    ...(parts.postgres === undefined ? {} : { postgres: { host: parts.postgres.host, port: parts.postgres.port } }),
+    worlds: parts.worlds,
+    azureSettings: () => ({ ...parts.azure }),
+    requests: async () => (await control('GET', '/_sandbox/requests')) as RequestLogEntry[],
+    clearRequests: async () => {
+      await control('DELETE', '/_sandbox/requests');
+    },
+    injectFault: async (fault) => {
+      await control('POST', '/_sandbox/faults', fault);
+    },
+    clearFaults: async () => {
+      await control('DELETE', '/_sandbox/faults');
+    },
+    webhooks: async (name) =>
+      (await control('GET', name === undefined ? '/_sandbox/webhooks' : `/_sandbox/webhooks/${encodeURIComponent(name)}`)) as CapturedWebhook[],
+    advanceClock: async (ms) => {
+      await control('POST', '/_sandbox/clock', { advanceMs: ms });
+    },
+    stop: () => (stopping ??= parts.cleanup()),
+  };
+}
