@@ -64,7 +64,7 @@ export function createAppHostProvider(resolvers: readonly AppHostResolver[]): Sa
 
   const methods = ['GET', 'HEAD', 'POST'] as const;
   const routes: RouteDefinition[] = methods.flatMap((method) =>
-    ['/', '/{p1}', '/{p1}/{p2}', '/{p1}/{p2}/{p3}', '/{p1}/{p2}/{p3}/{p4}'].map((pattern) => ({
+    ['/', '/{path*}'].map((pattern) => ({
       host: 'apphost' as const,
       method,
       pattern,

@@ -263,7 +263,8 @@ export class ContainerRegistriesProvider implements SandboxProvider {
         return handler(request, context, registry);
       },
     });
-    const repo = '/acr/v1/{repository}';
+    // `{repository*}`: repository names may contain slashes, sent encoded (`a%2Fb`) or not.
+    const repo = '/acr/v1/{repository*}';
     return [
       route('POST', '/oauth2/exchange', 'ContainerRegistry.exchangeAadAccessTokenForAcrRefreshToken', (request, context, registry) =>
         this.exchange(request, context, registry),
@@ -352,7 +353,7 @@ export class ContainerRegistriesProvider implements SandboxProvider {
       ),
       route(
         'DELETE',
-        '/v2/{repository}/manifests/{digest}',
+        '/v2/{repository*}/manifests/{digest}',
         'ContainerRegistry.deleteManifest',
         (request, context, registry) =>
           this.withRepository(request, context, registry, 'delete', (repository) => {
