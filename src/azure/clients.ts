@@ -40,6 +40,11 @@ export interface AzureClientsOptions {
   readonly principal?: string;
   /** Environment used to pick the credential; defaults to `process.env`. */
   readonly env?: NodeJS.ProcessEnv;
+  /**
+   * Tuning of the SDK's own retry policy (which stays the only retry). Defaults are the SDK's:
+   * 3 retries, exponential from 1 s; tests shorten the delays.
+   */
+  readonly retryOptions?: { readonly maxRetries?: number; readonly retryDelayInMs?: number; readonly maxRetryDelayInMs?: number };
 }
 
 /** Result of {@link httpsGet}. */
@@ -141,6 +146,7 @@ export function httpsGet(url: string, options: HttpsGetOptions): Promise<HttpsGe
 /** What every SDK client's options receive. */
 interface CommonOptions {
   agent?: HttpsAgent;
+  retryOptions?: { maxRetries?: number; retryDelayInMs?: number; maxRetryDelayInMs?: number };
   additionalPolicies: { policy: PipelinePolicy; position: 'perRetry' }[];
 }
 
@@ -313,6 +319,7 @@ export class AzureClients {
     const agent = await this.agent();
     return {
       ...(agent === undefined ? {} : { agent }),
+      ...(this.options.retryOptions === undefined ? {} : { retryOptions: { ...this.options.retryOptions } }),
       // Inside the retry loop (after signing), so every attempt and every LRO poll draws a token.
       additionalPolicies: [{ policy: budget.policy(), position: 'perRetry' }],
     };
