@@ -1,0 +1,5 @@
+/**
+ * The Functions app entry point (`package.json` `main`, bundled to `dist/functions/index.js`).
+ * Importing a trigger module registers its functions with `@azure/functions`.
+ */
+import './health.ts';

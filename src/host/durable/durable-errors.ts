@@ -1,0 +1,19 @@
+import { LocalHostError } from '../host-errors.ts';
+
+/** An orchestrator's replay diverged from its history (another activity name, order or input). */
+export class NonDeterministicOrchestrationError extends LocalHostError {}
+
+/** An orchestration used a Durable feature the in-memory task hub does not implement (entities, callHttp). */
+export class UnsupportedDurableFeatureError extends LocalHostError {}
+
+/** A client operation named an instance that does not exist, or the instance is in the wrong state. */
+export class OrchestrationInstanceError extends LocalHostError {
+  readonly status: number;
+  constructor(message: string, status: number, context: Record<string, string> = {}) {
+    super(message, context);
+    this.status = status;
+  }
+}
+
+/** A test-requested simulated crash happened; thrown into nothing, recorded on the hub. */
+export class SimulatedCrash extends LocalHostError {}

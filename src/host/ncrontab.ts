@@ -1,0 +1,128 @@
+import { CronExpressionError } from './host-errors.ts';
+
+/**
+ * A parsed six-field NCRONTAB expression (`{second} {minute} {hour} {day} {month} {day-of-week}`),
+ * the format the Functions timer trigger reads. Evaluated in UTC.
+ */
+export interface CronSchedule {
+  readonly expression: string;
+  /** The first occurrence strictly after `after`. */
+  nextAfter(after: Date): Date;
+}
+
+interface FieldSpec {
+  readonly label: string;
+  readonly min: number;
+  readonly max: number;
+  readonly names?: readonly string[];
+}
+
+const FIELDS: readonly FieldSpec[] = [
+  { label: 'second', min: 0, max: 59 },
+  { label: 'minute', min: 0, max: 59 },
+  { label: 'hour', min: 0, max: 23 },
+  { label: 'day', min: 1, max: 31 },
+  { label: 'month', min: 1, max: 12, names: ['JAN', 'FEB', 'MAR', 'APR', 'MAY', 'JUN', 'JUL', 'AUG', 'SEP', 'OCT', 'NOV', 'DEC'] },
+  { label: 'day-of-week', min: 0, max: 6, names: ['SUN', 'MON', 'TUE', 'WED', 'THU', 'FRI', 'SAT'] },
+];
+
+function parseValue(text: string, spec: FieldSpec, expression: string): number {
+  const upper = text.toUpperCase();
+  const named = spec.names?.findIndex((n) => upper === n || (n.length > 3 && upper.startsWith(n))) ?? -1;
+  if (named >= 0) return named + spec.min;
+  if (!/^\d+$/.test(text)) {
+    throw new CronExpressionError(`NCRONTAB "${expression}": ${spec.label} value "${text}" is not a number or name`, { expression });
+  }
+  let value = Number(text);
+  // NCRONTAB accepts 7 as Sunday, like cron.
+  if (spec.label === 'day-of-week' && value === 7) value = 0;
+  if (value < spec.min || value > spec.max) {
+    throw new CronExpressionError(
+      `NCRONTAB "${expression}": ${spec.label} value ${value} is out of range; expected ${spec.min}-${spec.max}`,
+      { expression },
+    );
+  }
+  return value;
+}
+
+function parseField(text: string, spec: FieldSpec, expression: string): ReadonlySet<number> {
+  const values = new Set<number>();
+  for (const part of text.split(',')) {
+    const [rangeText = '', stepText] = part.split('/');
+    const step = stepText === undefined ? 1 : Number(stepText);
+    if (!Number.isInteger(step) || step < 1) {
+      throw new CronExpressionError(`NCRONTAB "${expression}": ${spec.label} step "${stepText ?? ''}" must be a positive integer`, { expression });
+    }
+    let low: number;
+    let high: number;
+    if (rangeText === '*') {
+      low = spec.min;
+      high = spec.max;
+    } else if (rangeText.includes('-')) {
+      const [a = '', b = ''] = rangeText.split('-');
+      low = parseValue(a, spec, expression);
+      high = parseValue(b, spec, expression);
+      if (high < low) {
+        throw new CronExpressionError(`NCRONTAB "${expression}": ${spec.label} range "${rangeText}" runs backwards`, { expression });
+      }
+    } else {
+      low = parseValue(rangeText, spec, expression);
+      high = stepText === undefined ? low : spec.max;
+    }
+    for (let v = low; v <= high; v += step) values.add(v);
+  }
+  return values;
+}
+
+/**
+ * Parses a six-field NCRONTAB expression. Five-field (minute-first) expressions are rejected:
+ * the Functions host requires the seconds field.
+ */
+export function parseNcrontab(expression: string): CronSchedule {
+  const parts = expression.trim().split(/\s+/);
+  if (parts.length !== 6) {
+    throw new CronExpressionError(
+      `NCRONTAB "${expression}" has ${parts.length} fields; expected 6 ({second} {minute} {hour} {day} {month} {day-of-week})`,
+      { expression },
+    );
+  }
+  const sets = FIELDS.map((spec, i) => parseField(parts[i] ?? '', spec, expression));
+  const [seconds, minutes, hours, days, months, weekdays] = sets as [
+    ReadonlySet<number>, ReadonlySet<number>, ReadonlySet<number>, ReadonlySet<number>, ReadonlySet<number>, ReadonlySet<number>,
+  ];
+  return {
+    expression,
+    nextAfter(after: Date): Date {
+      const t = new Date(Math.floor(after.getTime() / 1000) * 1000 + 1000);
+      // Bounded search: an expression such as "0 0 0 31 2 *" never matches.
+      const limit = after.getTime() + 5 * 366 * 24 * 3600 * 1000;
+      while (t.getTime() <= limit) {
+        if (!months.has(t.getUTCMonth() + 1)) {
+          t.setUTCMonth(t.getUTCMonth() + 1, 1);
+          t.setUTCHours(0, 0, 0, 0);
+          continue;
+        }
+        // NCRONTAB requires both day-of-month and day-of-week to match.
+        if (!days.has(t.getUTCDate()) || !weekdays.has(t.getUTCDay())) {
+          t.setUTCDate(t.getUTCDate() + 1);
+          t.setUTCHours(0, 0, 0, 0);
+          continue;
+        }
+        if (!hours.has(t.getUTCHours())) {
+          t.setUTCHours(t.getUTCHours() + 1, 0, 0, 0);
+          continue;
+        }
+        if (!minutes.has(t.getUTCMinutes())) {
+          t.setUTCMinutes(t.getUTCMinutes() + 1, 0, 0);
+          continue;
+        }
+        if (!seconds.has(t.getUTCSeconds())) {
+          t.setUTCSeconds(t.getUTCSeconds() + 1, 0);
+          continue;
+        }
+        return t;
+      }
+      throw new CronExpressionError(`NCRONTAB "${expression}" has no occurrence within five years after ${after.toISOString()}`, { expression });
+    },
+  };
+}
