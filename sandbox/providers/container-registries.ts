@@ -391,7 +391,7 @@ export class ContainerRegistriesProvider implements SandboxProvider {
     if (!ACR_AUDIENCES.includes(principal.aud.replace(/\/$/, ''))) {
       return acrError(401, 'UNAUTHORIZED', `expected an AAD token for ${ACR_AUDIENCES.join(' or ')}, found audience "${principal.aud}"`);
     }
-    const now = unix(context.now());
+    const now = unix(tokenClock());
     const refreshToken = this.sign({
       jti: randomUUID(),
       sub: principal.oid,
@@ -413,12 +413,12 @@ export class ContainerRegistriesProvider implements SandboxProvider {
       return acrError(400, 'UNSUPPORTED', `expected grant_type "refresh_token", found "${form?.get('grant_type') ?? ''}"`);
     }
     const service = form.get('service') ?? '';
-    const claims = this.verify(form.get('refresh_token') ?? '', context.now());
+    const claims = this.verify(form.get('refresh_token') ?? '', tokenClock());
     if (claims?.grant_type !== 'refresh_token' || claims.aud !== service || service !== registry.loginServer) {
       return acrError(401, 'UNAUTHORIZED', 'the refresh token is invalid, expired or issued for another registry');
     }
     const access = parseScopes(form.get('scope') ?? '');
-    const now = unix(context.now());
+    const now = unix(tokenClock());
     const accessToken = this.sign({
       jti: randomUUID(),
       sub: claims.sub,
@@ -449,7 +449,7 @@ export class ContainerRegistriesProvider implements SandboxProvider {
     };
     const header = request.headers.authorization;
     const token = typeof header === 'string' && /^bearer /i.test(header) ? header.slice(7).trim() : '';
-    const claims = token === '' ? undefined : this.verify(token, context.now());
+    const claims = token === '' ? undefined : this.verify(token, tokenClock());
     const granted = claims?.grant_type === 'access_token' && claims.aud === registry.loginServer ? (claims.access ?? []) : undefined;
     const covered =
       granted !== undefined &&
@@ -554,7 +554,7 @@ export class ContainerRegistriesProvider implements SandboxProvider {
   }
 
   private manifestJson(repository: RepositoryState, manifest: ManifestState): Record<string, unknown> {
-    const tags = [...repository.tags.values()].filter((tag) => tag.digest === manifest.digest).map((tag) => tag.name);
+    const tags = [...repository.tags.values()].filter((tag) => tag.digest === manifest.digest).map((tag) => tag.name).sort();
     return {
       digest: manifest.digest,
       imageSize: manifest.imageSize,
@@ -592,6 +592,14 @@ const tokenClaimsSchema = z.object({
 });
 
 type TokenClaims = z.infer<typeof tokenClaimsSchema> & Record<string, unknown>;
+
+/**
+ * Token lifetimes follow real time, not the sandbox clock, as the engine's identity does: the
+ * SDK caches ACR tokens by their `exp` in real time, and tests may shift the sandbox clock by days.
+ */
+function tokenClock(): Date {
+  return new Date();
+}
 
 function unix(date: Date): number {
   return Math.floor(date.getTime() / 1000);

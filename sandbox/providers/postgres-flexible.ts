@@ -81,8 +81,8 @@ export interface PostgresServerState extends ArmResourceBase {
   databaseName: string;
   /** Newest first. */
   backups: BackupState[];
-  /** The embedded PostgreSQL database backing this server, when the engine runs one. */
-  sandboxDatabase: { host: string; port: number; database: string } | undefined;
+  /** The embedded PostgreSQL database backing this server (connect as `role`), when the engine runs one. */
+  sandboxDatabase: { host: string; port: number; database: string; role: string } | undefined;
 }
 
 /** Seed data every server gets, so restore drills and rotations can query something. */
@@ -132,13 +132,13 @@ export class PostgresFlexibleProvider implements SandboxProvider {
         sandboxDatabase: undefined,
       };
       if (context.postgres !== undefined) {
-        const { database } = await context.postgres.ensureServer({
+        const { database, role } = await context.postgres.ensureServer({
           serverName: server.name,
           adminUser: server.administratorLogin,
           adminPassword: server.administratorPassword,
           seedSql: SEED_SQL,
         });
-        server.sandboxDatabase = { host: context.postgres.host, port: context.postgres.port, database };
+        server.sandboxDatabase = { host: context.postgres.host, port: context.postgres.port, database, role };
       }
       this.servers.add(server);
     }
