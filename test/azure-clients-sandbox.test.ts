@@ -56,7 +56,11 @@ let restartServedByProviders = false;
 
 beforeAll(async () => {
   const providers = defaultProviders();
-  restartServedByProviders = providers.some((provider) => provider.routes().some((route) => route.operationId === RESTART_OPERATION));
+  restartServedByProviders = providers.some((provider) =>
+    provider
+      .routes()
+      .some((route) => route.operationId === RESTART_OPERATION || (route.method === 'POST' && /\/flexibleServers\/\{[^}]+\}\/restart$/i.test(route.pattern))),
+  );
   sandbox = await startSandbox({
     postgres: false,
     azurite: true,
@@ -162,12 +166,26 @@ describe('client factories against the sandbox', () => {
     await container.delete();
   });
 
+  it('keeps TLS verification on: without caFile the same clients refuse the sandbox certificate', async () => {
+    const credential = await clients.credential();
+    const untrusting = createAzureClients({ ...settings, caFile: undefined }, { credential, retryOptions: FAST_RETRIES });
+    const web = await untrusting.webClient(LIMPOPO_SUB);
+    const resourceId = `/subscriptions/${LIMPOPO_SUB}/resourceGroups/rg-limpopo-connect-prod/providers/Microsoft.Web/sites/func-limpopo-connect-prod`;
+    await expect(callAzure({ resourceId, operation: 'get web app' }, () => web.webApps.get('rg-limpopo-connect-prod', 'func-limpopo-connect-prod'))).rejects.toThrow(
+      /certificate/i,
+    );
+    const blobs = await untrusting.blobServiceClient('stxshopaiprod');
+    await expect(blobs.getProperties()).rejects.toThrow(/certificate/i);
+    await expect(untrusting.httpsGet(`${sandbox.baseUrl}/_hosts/x/`, { timeoutMs: 5000 })).rejects.toThrow(/certificate/i);
+    await untrusting.close();
+  });
+
   it('polls a long-running operation to completion', async () => {
     const since = Date.now();
     const postgres = await clients.postgresClient(XSHOPAI_SUB);
     await postgres.servers.beginRestartAndWait('rg-xshopai-prod', 'psql-xshopai-prod', { updateIntervalInMs: 50 });
     const log = await logSince(since);
-    const start = log.find((entry) => entry.operationId === RESTART_OPERATION);
+    const start = log.find((entry) => entry.method === 'POST' && entry.path.endsWith('/flexibleServers/psql-xshopai-prod/restart'));
     expect(start?.status).toBe(202);
     expect(log.some((entry) => /operation(Statuses|Results)/.test(entry.path) && entry.status === 200)).toBe(true);
     if (!restartServedByProviders) {
