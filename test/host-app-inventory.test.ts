@@ -1,0 +1,28 @@
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { VirtualClock } from '../src/host/clock.ts';
+import type { LocalHost } from '../src/host/local-host.ts';
+import { startLocalHost } from '../src/host/local-host.ts';
+
+let host: LocalHost;
+beforeAll(async () => {
+  host = await startLocalHost({ entryPoint: 'src/functions/index.ts', port: 0, clock: new VirtualClock() });
+});
+afterAll(async () => {
+  await host.stop();
+});
+
+describe('the real app entry point', () => {
+  it('registers exactly the production functions (no test fixtures leak in)', () => {
+    expect(host.functions.map((f) => ({ name: f.name, trigger: f.triggerType, http: f.http }))).toEqual([
+      { name: 'health', trigger: 'http', http: { route: 'health', methods: ['GET'], authLevel: 'anonymous' } },
+    ]);
+  });
+
+  it('serves GET /api/health anonymously with version and time', async () => {
+    const res = await fetch(`${host.baseUrl}/api/health`);
+    expect(res.status).toBe(200);
+    const body = (await res.json()) as Record<string, unknown>;
+    expect(body).toMatchObject({ status: 'ok', name: 'ops-autopilot', version: '0.1.0' });
+    expect(typeof body.time).toBe('string');
+  });
+});
