@@ -15,7 +15,9 @@ import { ChildProcessError } from './errors.ts';
 export type AzuriteEndpoints = SandboxStorageEndpoints;
 
 const STARTUP_TIMEOUT_MS = 30_000;
-const STOP_TIMEOUT_MS = 5_000;
+// Azurite keeps running for seconds after SIGTERM (timers), and in-memory persistence has
+// nothing to flush, so the grace period is short.
+const STOP_TIMEOUT_MS = 500;
 
 /** A running Azurite child process. */
 export class AzuriteProcess {
