@@ -251,3 +251,38 @@ describe('app health endpoints', () => {
     expect(unknown.status).toBe(404);
   });
 });
+
+describe('broken apps from the world spec', () => {
+  it('answers 503 for an unhealthy container app and a stopped site', async () => {
+    const isolated = defaultProviders();
+    const world: WorldFile = {
+      name: 'broken-apps',
+      description: 'apps broken on purpose',
+      tenantId: '72f988bf-0000-4000-8000-00000000a001',
+      subscriptionId: '3d3e2c74-9f20-4cae-9c77-3e202d803003',
+      plantedProblems: [],
+      resources: [
+        {
+          type: 'Microsoft.App/containerApps',
+          resourceGroup: 'rg',
+          name: 'ca-sick',
+          location: 'eastus',
+          spec: { environment: 'cae', environmentDomain: 'x.eastus.azurecontainerapps.io', revisions: [{ suffix: 'a', image: 'r/i:1', active: true, healthy: false }] },
+        },
+        { type: 'Microsoft.Web/sites', resourceGroup: 'rg', name: 'app-stopped', location: 'eastus', spec: { serverFarm: 'asp', state: 'Stopped' } },
+      ],
+    };
+    for (const provider of isolated) await provider.seed(world, world.resources.filter((resource) => provider.types.includes(resource.type)), context);
+    const route = isolated.flatMap((provider) => [...provider.routes()]).find((candidate) => candidate.host === 'apphost' && candidate.method === 'GET' && candidate.pattern === '/{path*}');
+    if (route === undefined) throw new Error('expected an apphost GET route, found none');
+    const ask = async (hostName: string): Promise<number> =>
+      (
+        await route.handler(
+          { method: 'GET', path: '/health', query: new URLSearchParams(), headers: {}, body: undefined, form: undefined, rawBody: Buffer.alloc(0), params: { path: 'health' }, hostName, principal: undefined },
+          context,
+        )
+      ).status;
+    expect(await ask('ca-sick.x.eastus.azurecontainerapps.io')).toBe(503);
+    expect(await ask('app-stopped.azurewebsites.net')).toBe(503);
+  });
+});
