@@ -159,7 +159,7 @@ export function createHostRequestHandler(ctx: HostServerContext): (req: Incoming
       let input: string | undefined;
       if (raw.trim()) {
         const parsed = JSON.parse(raw) as unknown;
-        const value = typeof parsed === 'object' && parsed !== null && 'input' in parsed ? (parsed as { input: unknown }).input : undefined;
+        const value = typeof parsed === 'object' && parsed !== null && 'input' in parsed ? parsed.input : undefined;
         input = typeof value === 'string' ? value : value === undefined ? undefined : JSON.stringify(value);
       }
       ctx.invokeAdmin(info, input);

@@ -1,6 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import type { CapturedApp, CapturedFunction } from './functions-core-shim.ts';
 import { currentProgrammingModel } from './functions-core-shim.ts';
+import { FunctionInvocationError } from './host-errors.ts';
 import type {
   CoreInvocationContext,
   CoreInvocationResponse,
@@ -91,7 +92,9 @@ export async function invokeCaptured(
     const finalError = postContext.error ?? error;
     if (finalError !== undefined && finalError !== null) {
       observer.finished?.(functionName, invocationId, 'failed', durationMs, finalError);
-      throw finalError;
+      throw finalError instanceof Error
+        ? finalError
+        : new FunctionInvocationError(`function "${functionName}" threw a non-Error value: ${JSON.stringify(finalError)}`, { function: functionName });
     }
   }
   const response = await model.getResponse(context, postContext.result);

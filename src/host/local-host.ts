@@ -106,10 +106,10 @@ export async function startLocalHost(options: LocalHostOptions): Promise<LocalHo
   const pending = new Set<Promise<unknown>>();
   const appHookData: Record<string, unknown> = {};
 
-  let ready: ((req: Parameters<ReturnType<typeof createHostRequestHandler>>[0], res: Parameters<ReturnType<typeof createHostRequestHandler>>[1]) => void) | undefined;
+  const handlerRef: { ready?: ReturnType<typeof createHostRequestHandler> } = {};
   const server = createServer((req, res) => {
-    if (ready) {
-      ready(req, res);
+    if (handlerRef.ready) {
+      handlerRef.ready(req, res);
     } else {
       res.writeHead(503);
       res.end();
@@ -161,7 +161,7 @@ export async function startLocalHost(options: LocalHostOptions): Promise<LocalHo
     },
     finished(functionName, invocationId, outcome, durationMs, error) {
       const triggerType = registry.get(functionName)?.info.triggerType ?? 'unknown';
-      invocations.push({ functionName, invocationId, triggerType, outcome, error: error === undefined ? undefined : error instanceof Error ? error.message : String(error) });
+      invocations.push({ functionName, invocationId, triggerType, outcome, error: error === undefined ? undefined : error instanceof Error ? error.message : JSON.stringify(error) });
       logger(`[${clock.now().toISOString()}] Executed 'Functions.${functionName}' (${outcome === 'succeeded' ? 'Succeeded' : 'Failed'}, Id=${invocationId}, Duration=${Math.round(durationMs)}ms)`);
     },
   };
@@ -272,19 +272,21 @@ export async function startLocalHost(options: LocalHostOptions): Promise<LocalHo
     return decodeReturn(response.returnValue);
   };
 
+  const pendingCount = (): number => pending.size;
   const idle = async (): Promise<void> => {
     for (;;) {
       await hub.whenIdle();
-      if (pending.size === 0) {
+      if (pendingCount() === 0) {
+        // Activities may have started new host invocations meanwhile.
         await hub.whenIdle();
-        if (pending.size === 0) return;
+        if (pendingCount() === 0) return;
       }
       await Promise.allSettled([...pending]);
     }
   };
   if (clock instanceof VirtualClock) clock.settle = idle;
 
-  ready = createHostRequestHandler({
+  handlerRef.ready = createHostRequestHandler({
     routePrefix: options.routePrefix ?? 'api',
     keys,
     functions: registry.functions,

@@ -75,6 +75,10 @@ export class TimerScheduler {
     this.#cancels.clear();
   }
 
+  #isStopped(): boolean {
+    return this.#stopped;
+  }
+
   #arm(functionName: string): void {
     const status = this.#statuses.get(functionName);
     if (!status || this.#stopped) return;
@@ -100,7 +104,7 @@ export class TimerScheduler {
       status.last = scheduledFor;
       status.lastUpdated = now;
       const next = schedule.nextAfter(scheduledFor);
-      if (next.getTime() < now.getTime() && !this.#stopped) {
+      if (next.getTime() < now.getTime() && !this.#isStopped()) {
         // Slots were missed while the invocation ran: one past-due invocation covers them all.
         status.next = schedule.nextAfter(now);
         void this.#fire(functionName, now, true);

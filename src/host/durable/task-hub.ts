@@ -303,9 +303,10 @@ export class InMemoryTaskHub {
    */
   async whenIdle(): Promise<void> {
     for (;;) {
-      if (this.#inFlight.size === 0) {
+      if (this.#inFlightCount() === 0) {
         for (const record of this.#instances.values()) this.#kick(record);
-        if (this.#inFlight.size === 0) return;
+        // #kick may have started episodes for queued messages.
+        if (this.#inFlightCount() === 0) return;
       }
       await Promise.allSettled([...this.#inFlight]);
     }
@@ -364,6 +365,10 @@ export class InMemoryTaskHub {
     this.#generation++;
     for (const cancel of this.#timerCancels) cancel();
     this.#timerCancels = [];
+  }
+
+  #inFlightCount(): number {
+    return this.#inFlight.size;
   }
 
   #require(instanceId: string): InstanceRecord {
