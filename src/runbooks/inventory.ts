@@ -627,9 +627,12 @@ async function readStorage(context: TargetContext, clients: InventoryClients): P
 function imageUsesOfContainerApp(app: ContainerAppInventory): ImageUse[] {
   const uses: ImageUse[] = app.images.map((image) => ({ image, usedBy: app.name }));
   // An active revision still runs its image even when the template moved on.
+  const template = new Set(app.images);
   for (const revision of app.revisions) {
     if (!revision.active) continue;
-    for (const image of revision.images) uses.push({ image, usedBy: `${app.name} (${revision.name})` });
+    for (const image of revision.images) {
+      if (!template.has(image)) uses.push({ image, usedBy: `${app.name} (revision ${revision.name})` });
+    }
   }
   return uses;
 }

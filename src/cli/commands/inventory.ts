@@ -1,0 +1,78 @@
+/**
+ * `ops-autopilot inventory --config <file> [--json]`: every configured target, read-only, as
+ * Azure reports it. Aligned tables for people, one JSON document for machines.
+ */
+import { createAzureClients } from '../../azure/clients.ts';
+import { loadConfigFile } from '../../config/load.ts';
+import type { EstateConfig } from '../../config/schema.ts';
+import { errorMessage } from '../../errors.ts';
+import { emitRunRecord, jsonLineLogger } from '../../runs/run-log.ts';
+import type { RunTrigger } from '../../runs/run-record.ts';
+import { createRunRecordStore, type StoredRunRecord } from '../../runs/run-record-store.ts';
+import { runInventory, type InventoryResult } from '../../runbooks/inventory.ts';
+import { formatInventory } from '../inventory-format.ts';
+import { EXIT, type CliIo } from '../output.ts';
+
+/** Options of {@link inventoryCommand}. */
+export interface InventoryCommandOptions {
+  readonly config: string;
+  readonly json?: boolean;
+  /** Write the run record to the configured store (default true when one is configured). */
+  readonly record?: boolean;
+  /** Emit the run record as JSON log lines on stderr. */
+  readonly log?: boolean;
+}
+
+/** What {@link collectInventory} returns. */
+export interface CollectedInventory {
+  readonly result: InventoryResult;
+  /** Where the run record went, or undefined when not written. */
+  readonly stored: StoredRunRecord | undefined;
+  /** Why the record could not be written, when it could not. */
+  readonly recordError: string | undefined;
+}
+
+/**
+ * Runs the inventory of one estate and, when asked and configured, stores its run record.
+ * Used by `inventory` and `demo`.
+ */
+export async function collectInventory(
+  config: EstateConfig,
+  options: { record: boolean; trigger?: RunTrigger; log?: CliIo['stderr'] },
+): Promise<CollectedInventory> {
+  const clients = createAzureClients(config.azure);
+  try {
+    const result = await runInventory(config, clients, { trigger: options.trigger ?? 'cli' });
+    if (options.log !== undefined) emitRunRecord(result.record, jsonLineLogger(options.log));
+    const hasStore = config.runRecords.blobServiceUrl !== undefined || config.runRecords.storageAccountId !== undefined;
+    if (!options.record || !hasStore) return { result, stored: undefined, recordError: undefined };
+    try {
+      const store = await createRunRecordStore(config, clients);
+      return { result, stored: await store.write(result.record), recordError: undefined };
+    } catch (error) {
+      return { result, stored: undefined, recordError: errorMessage(error) };
+    }
+  } finally {
+    await clients.close();
+  }
+}
+
+/** Runs the command; returns the exit code (0, or 1 when a target or the record failed). */
+export async function inventoryCommand(options: InventoryCommandOptions, io: CliIo): Promise<number> {
+  const config = await loadConfigFile(options.config);
+  const { result, stored, recordError } = await collectInventory(config, {
+    record: options.record !== false,
+    ...(options.log === true ? { log: io.stderr } : {}),
+  });
+  if (options.json === true) {
+    const { record, ...inventory } = result;
+    io.stdout(`${JSON.stringify({ ...inventory, runRecord: { runId: record.runId, status: record.status, blob: stored?.blobName ?? null } }, null, 2)}\n`);
+  } else {
+    io.stdout(`Inventory of estate ${result.estate} (run ${result.runId}, ${result.generatedAt})\n\n`);
+    io.stdout(formatInventory(result));
+    if (stored !== undefined) io.stdout(`\nrun record: ${stored.container}/${stored.blobName}\n`);
+  }
+  for (const error of result.errors) io.stderr(`error: ${error.targetId}: ${error.error.message}\n`);
+  if (recordError !== undefined) io.stderr(`error: run record not written: ${recordError}\n`);
+  return result.errors.length > 0 || recordError !== undefined ? EXIT.failure : EXIT.ok;
+}
