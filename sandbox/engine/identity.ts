@@ -5,7 +5,7 @@
  * Token lifetimes use the real clock, not the sandbox clock: Azurite validates `nbf`/`exp`
  * against real time, and clients cache tokens by real time too.
  */
-import { createHash, createPublicKey, generateKeyPairSync, randomUUID, sign, verify, type KeyObject } from 'node:crypto';
+import { createHash, generateKeyPairSync, randomUUID, sign, verify, type KeyObject } from 'node:crypto';
 
 /** The verified claims the engine hands to providers as `request.principal`. */
 export interface VerifiedPrincipal {
@@ -178,7 +178,7 @@ export class SandboxIdentity {
 
   /** The JSON Web Key Set publishing the signing key. */
   jwks(): { keys: Record<string, unknown>[] } {
-    const jwk = createPublicKey(this.publicKey).export({ format: 'jwk' });
+    const jwk = this.publicKey.export({ format: 'jwk' });
     return { keys: [{ ...jwk, kid: this.keyId, use: 'sig', alg: 'RS256' }] };
   }
 

