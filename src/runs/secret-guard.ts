@@ -41,6 +41,7 @@ interface ValuePattern {
   readonly mask: (match: string, ...groups: string[]) => string;
 }
 
+// Patterns that keep a readable prefix skip values already masked, so redaction is idempotent.
 const VALUE_PATTERNS: readonly ValuePattern[] = [
   {
     reason: 'a JSON Web Token',
@@ -55,12 +56,12 @@ const VALUE_PATTERNS: readonly ValuePattern[] = [
   {
     reason: 'a connection string secret',
     pattern:
-      /\b(AccountKey|SharedAccessKey|SharedAccessSignature|Password|Pwd|ClientSecret|AccessKey)\s*=\s*("[^"]*"|[^;\s"']+)/gi,
+      /\b(AccountKey|SharedAccessKey|SharedAccessSignature|Password|Pwd|ClientSecret|AccessKey)\s*=\s*(?!\[redacted\])("[^"]*"|[^;\s"']+)/gi,
     mask: (_match, name = '') => `${name}=${REDACTED}`,
   },
   {
     reason: 'a signed URL query parameter',
-    pattern: /([?&](?:sig|code|token|access_token|api[-_]?key|key|secret|password|signature|client_secret)=)[^&#\s"']+/gi,
+    pattern: /([?&](?:sig|code|token|access_token|api[-_]?key|key|secret|password|signature|client_secret)=)(?!\[redacted\])[^&#\s"']+/gi,
     mask: (_match, prefix = '') => `${prefix}${REDACTED}`,
   },
   {
