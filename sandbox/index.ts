@@ -101,7 +101,7 @@ async function loadDefaultProviders(log: (line: string) => void): Promise<Sandbo
     module = await import(specifier);
   } catch (error) {
     const code = (error as NodeJS.ErrnoException).code;
-    if (code === 'ERR_MODULE_NOT_FOUND' && String((error as Error).message).includes('providers/index')) {
+    if (code === 'ERR_MODULE_NOT_FOUND' && (error as Error).message.includes('providers/index')) {
       log('sandbox: sandbox/providers/index.ts not found; running without providers');
       return [];
     }
@@ -111,7 +111,7 @@ async function loadDefaultProviders(log: (line: string) => void): Promise<Sandbo
   if (typeof factory !== 'function') {
     throw new SandboxStartError('sandbox/providers/index.ts: expected an exported function defaultProviders(), found none');
   }
-  const providers: unknown = factory();
+  const providers: unknown = (factory as () => unknown)();
   if (!Array.isArray(providers)) throw new SandboxStartError('defaultProviders(): expected an array of providers');
   return providers as SandboxProvider[];
 }

@@ -81,12 +81,12 @@ export class AzuriteProcess {
         table ??= /Table service is successfully listening at (https:\/\/[^\s]+)/.exec(output)?.[1];
         if (blob !== undefined && table !== undefined) {
           clearTimeout(timer);
-          child.stdout?.off('data', onData);
+          child.stdout.off('data', onData);
           resolve({ blob, table });
         }
       };
-      child.stdout?.on('data', onData);
-      child.stderr?.on('data', (chunk: Buffer) => {
+      child.stdout.on('data', onData);
+      child.stderr.on('data', (chunk: Buffer) => {
         output += chunk.toString('utf8');
       });
       child.once('error', (error) => {
@@ -97,8 +97,8 @@ export class AzuriteProcess {
       });
     });
     // Keep draining output so the child never blocks on a full pipe.
-    child.stdout?.on('data', () => undefined);
-    child.stderr?.on('data', (chunk: Buffer) => {
+    child.stdout.on('data', () => undefined);
+    child.stderr.on('data', (chunk: Buffer) => {
       options.log(`azurite: ${chunk.toString('utf8').trim()}`);
     });
     options.log(`azurite: blob ${endpoints.blob}, table ${endpoints.table}`);

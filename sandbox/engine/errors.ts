@@ -69,7 +69,4 @@ export class ControlRequestError extends Error {
 /** The sandbox could not be started. */
 export class SandboxStartError extends Error {
   override readonly name = 'SandboxStartError';
-  constructor(message: string, options?: { cause?: unknown }) {
-    super(message, options);
-  }
 }

@@ -89,10 +89,10 @@ function matchSegments(
     const equal = caseInsensitive ? head.value.toLowerCase() === first.toLowerCase() : head.value === first;
     return equal && matchSegments(rest, remaining, caseInsensitive, params);
   }
-  params[head.name] = first;
-  if (matchSegments(rest, remaining, caseInsensitive, params)) return true;
-  delete params[head.name];
-  return false;
+  const attempt: Record<string, string> = { [head.name]: first };
+  if (!matchSegments(rest, remaining, caseInsensitive, attempt)) return false;
+  Object.assign(params, attempt);
+  return true;
 }
 
 /** Indexes provider routes by host and finds the best match for a request. */

@@ -210,20 +210,22 @@ export class SandboxServer {
   }
 
   private context(scope: { apiVersion: string; subscriptionId: string | undefined; pendingFailure: { spec: FaultSpec | undefined } | undefined }): ProviderContext {
-    const server = this;
+    // Getters read the backends at call time: providers may keep the context from seeding on.
+    const currentPostgres = (): PostgresBackend | undefined => this.postgres;
+    const currentAzurite = (): AzuriteEndpoints | undefined => this.azurite;
     return {
-      now: () => server.now(),
-      baseUrl: server.baseUrl,
-      startOperation(options) {
+      now: () => this.now(),
+      baseUrl: this.baseUrl,
+      startOperation: (options) => {
         let failure = scope.pendingFailure?.spec;
         if (scope.pendingFailure !== undefined) scope.pendingFailure.spec = undefined;
-        failure ??= server.faults.takeOperationFailure(options.operationId);
+        failure ??= this.faults.takeOperationFailure(options.operationId);
         const match = /^\/subscriptions\/([^/]+)\/resourceGroups\/[^/]+\/providers\/([^/]+)\//i.exec(options.resourceId);
-        const location = (server.options.locationOf(options.resourceId) ?? 'global').toLowerCase().replace(/\s+/g, '');
-        return server.operations.start(
+        const location = (this.options.locationOf(options.resourceId) ?? 'global').toLowerCase().replace(/\s+/g, '');
+        return this.operations.start(
           options,
           {
-            baseUrl: server.baseUrl,
+            baseUrl: this.baseUrl,
             apiVersion: scope.apiVersion,
             subscriptionId: match?.[1] ?? scope.subscriptionId ?? '00000000-0000-0000-0000-000000000000',
             namespace: match?.[2] ?? 'Microsoft.Resources',
@@ -234,19 +236,22 @@ export class SandboxServer {
       },
       armError: (status, code, message) => hostError('arm', status, code, message),
       get postgres() {
-        return server.postgres;
+        return currentPostgres();
       },
       get azurite() {
-        return server.azurite;
+        return currentAzurite();
       },
       event: (kind, details) => {
-        server.event(kind, details);
+        this.event(kind, details);
       },
       verifyAccessToken: (token) => {
-        const verified = server.identity.verifyBearer(`Bearer ${token}`);
+        const verified = this.identity.verifyBearer(`Bearer ${token}`);
         return 'principal' in verified ? verified.principal : undefined;
       },
-      blobEndpointFor: (accountName) => (server.azurite === undefined ? undefined : `${server.azurite.blobEndpoint}/${accountName}`),
+      blobEndpointFor: (accountName) => {
+        const azurite = currentAzurite();
+        return azurite === undefined ? undefined : `${azurite.blobEndpoint}/${accountName}`;
+      },
     };
   }
 

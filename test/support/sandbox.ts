@@ -40,7 +40,8 @@ export interface SandboxHttpResponse {
   readonly status: number;
   readonly headers: Readonly<Record<string, string | string[] | undefined>>;
   readonly text: string;
-  /** The body parsed as JSON (throws when it is not JSON). */
+  /** The body parsed as JSON (throws when it is not JSON), typed as the caller expects. */
+  // eslint-disable-next-line @typescript-eslint/no-unnecessary-type-parameters -- the caller states the shape it expects; JSON.parse cannot know it
   json<T = unknown>(): T;
 }
 
@@ -72,6 +73,7 @@ export function sandboxRequest(
           status: response.statusCode ?? 0,
           headers: response.headers,
           text,
+          // eslint-disable-next-line @typescript-eslint/no-unnecessary-type-parameters -- see SandboxHttpResponse.json
           json: <T,>() => JSON.parse(text) as T,
         });
       });
