@@ -235,7 +235,98 @@ export class ContainerAppsProvider implements SandboxProvider, AppHostResolver {
             : json(200, this.revisionJson(found, revision));
         }),
       ),
+      this.revisionAction(`${app}/revisions/{revisionName}/activate`, 'Microsoft.App/containerApps/revisions.activate', (found, revision, context) => {
+        if (found.activeRevisionsMode === 'Single' && !revision.active) {
+          // Single mode keeps exactly one active revision; the platform, not the caller, picks it.
+          return context.armError(
+            400,
+            'ContainerAppOperationError',
+            `Cannot activate revision '${revision.name}': container app '${found.name}' is in Single revision mode, where only the latest revision is active. Switch to Multiple revision mode first.`,
+          );
+        }
+        if (!revision.active) {
+          revision.active = true;
+          revision.replicas = Math.max(found.minReplicas, revision.replicas);
+          revision.lastActive = context.now();
+          context.event('containerapps.revision.activate', { app: found.id, revision: revision.name });
+        }
+        return json(200, undefined);
+      }),
+      this.revisionAction(`${app}/revisions/{revisionName}/deactivate`, 'Microsoft.App/containerApps/revisions.deactivate', (found, revision, context) => {
+        const weight = this.trafficWeight(found, revision);
+        if (weight > 0) {
+          // Azure refuses to take down a revision that ingress still routes to; traffic must move first.
+          return context.armError(
+            400,
+            'ContainerAppOperationError',
+            `Cannot deactivate revision '${revision.name}' of container app '${found.name}': it receives ${String(weight)}% of ingress traffic. Move its traffic to other revisions first.`,
+          );
+        }
+        if (revision.active) {
+          revision.active = false;
+          revision.replicas = 0;
+          revision.lastActive = context.now();
+          context.event('containerapps.revision.deactivate', { app: found.id, revision: revision.name });
+        }
+        return json(200, undefined);
+      }),
+      this.revisionAction(`${app}/revisions/{revisionName}/restart`, 'Microsoft.App/containerApps/revisions.restart', (found, revision, context) => {
+        if (!revision.active) {
+          return context.armError(
+            400,
+            'ContainerAppOperationError',
+            `Cannot restart revision '${revision.name}' of container app '${found.name}': the revision is not active. Activate it first.`,
+          );
+        }
+        // A restart replaces the replicas; an unhealthy image stays unhealthy.
+        revision.replicas = Math.max(found.minReplicas, revision.replicas, 1);
+        revision.lastActive = context.now();
+        context.event('containerapps.revision.restart', { app: found.id, revision: revision.name });
+        return json(200, undefined);
+      }),
     ];
+  }
+
+  /**
+   * Replaces an app's ingress traffic rules, as a test or demo control hook (the sandbox's
+   * stand-in for an ARM PATCH of `configuration.ingress.traffic`). Rules name revisions by
+   * full name or set `latestRevision`.
+   *
+   * @throws Error when the app or a named revision does not exist.
+   */
+  setTraffic(subscriptionId: string, resourceGroup: string, name: string, rules: readonly TrafficRule[]): void {
+    const found = this.getApp(subscriptionId, resourceGroup, name);
+    if (found === undefined) throw new Error(`setTraffic: expected container app ${resourceGroup}/${name} in the sandbox, found none`);
+    for (const rule of rules) {
+      if (rule.revisionName !== undefined && !found.revisions.some((revision) => revision.name === rule.revisionName)) {
+        throw new Error(`setTraffic: expected revision ${rule.revisionName} in container app ${name}, found none`);
+      }
+    }
+    found.traffic = rules.map((rule) => ({ ...rule }));
+  }
+
+  /**
+   * A synchronous revision action (`POST .../revisions/{revisionName}/{action}`): in the
+   * Microsoft.App spec activate, deactivate and restart answer 200 with no body, not 202.
+   */
+  private revisionAction(
+    pattern: string,
+    operationId: string,
+    act: (app: ContainerAppState, revision: RevisionState, context: ProviderContext) => SandboxResponse,
+  ): RouteDefinition {
+    return {
+      host: 'arm',
+      method: 'POST',
+      pattern,
+      throttle: 'write',
+      operationId,
+      handler: (request, context) =>
+        this.withApp(request, context, (found) => {
+          const revisionName = param(request, 'revisionName');
+          const revision = found.revisions.find((candidate) => candidate.name.toLowerCase() === revisionName.toLowerCase());
+          return revision === undefined ? resourceNotFound(context, `${APPS}/revisions`, `${found.name}/${revisionName}`, found.resourceGroup) : act(found, revision, context);
+        }),
+    };
   }
 
   private withApp(request: SandboxRequest, context: ProviderContext, handle: (app: ContainerAppState) => SandboxResponse): SandboxResponse {

@@ -203,7 +203,7 @@ export interface InventoryOptions {
 }
 
 /** Login-server DNS suffix of container registries per cloud. */
-const REGISTRY_SUFFIX: Record<EstateConfig['azure']['cloud'], string> = {
+export const REGISTRY_SUFFIX: Record<EstateConfig['azure']['cloud'], string> = {
   AzureCloud: 'azurecr.io',
   AzureUSGovernment: 'azurecr.us',
   AzureChinaCloud: 'azurecr.cn',
@@ -223,7 +223,8 @@ function roundTo(value: number, digits: number): number {
   return Math.round(value * factor) / factor;
 }
 
-async function collect<T>(iterable: AsyncIterable<T>): Promise<T[]> {
+/** Drains an async iterable (an SDK pager) into an array. */
+export async function collect<T>(iterable: AsyncIterable<T>): Promise<T[]> {
   const items: T[] = [];
   for await (const item of iterable) items.push(item);
   return items;
@@ -282,8 +283,8 @@ interface TargetContext {
   readonly base: InventoryEntryBase;
 }
 
-/** Reads a Container App or web app that is not a target (image-purge `inUseScope`). */
-interface ImageUse {
+/** One image reference used by an app, revision or slot (also used by `image-purge`). */
+export interface ImageUse {
   readonly image: string;
   readonly usedBy: string;
 }
@@ -457,7 +458,41 @@ async function readPostgres(context: TargetContext, clients: InventoryClients, n
 }
 
 async function readContainerApp(context: TargetContext, clients: InventoryClients): Promise<ContainerAppInventory> {
-  const { id, recorder } = context;
+  const entry = await fetchContainerApp(clients, context.id, context.base);
+  context.recorder.read(
+    'read Container App',
+    `${entry.revisionCount} revisions (${entry.activeRevisionCount} active), latest ${entry.latestRevisionName ?? 'unknown'}`,
+    { revisionCount: entry.revisionCount, activeRevisionCount: entry.activeRevisionCount, latestRevisionName: entry.latestRevisionName ?? null },
+  );
+  return entry;
+}
+
+/**
+ * Reads a Container App and all its revisions (newest first), read-only, as inventory reports
+ * them: traffic split, latest and latest-ready revision, per-revision traffic weight and images.
+ * Shared by inventory and the runbooks that act on revisions.
+ *
+ * @throws AzureOperationError subclasses (from callAzure) naming the app when a read fails.
+ */
+export async function readContainerAppInventory(
+  clients: Pick<AzureClients, 'containerAppsClient'>,
+  targetId: string,
+  displayName?: string,
+): Promise<ContainerAppInventory> {
+  const id = parseResourceId(targetId);
+  return fetchContainerApp(clients, id, {
+    targetId: id.id,
+    name: id.name,
+    resourceGroup: id.resourceGroup,
+    ...(displayName === undefined ? {} : { displayName }),
+  });
+}
+
+async function fetchContainerApp(
+  clients: Pick<AzureClients, 'containerAppsClient'>,
+  id: ReturnType<typeof parseResourceId>,
+  base: InventoryEntryBase,
+): Promise<ContainerAppInventory> {
   const client = await clients.containerAppsClient(id.subscriptionId);
   const app = await callAzure({ resourceId: id.id, operation: 'get Container App' }, () => client.containerApps.get(id.resourceGroup, id.name));
   const revisions = await callAzure({ resourceId: id.id, operation: 'list Container App revisions' }, () =>
@@ -480,7 +515,7 @@ async function readContainerApp(context: TargetContext, clients: InventoryClient
     .sort((a, b) => (b.createdTime ?? '').localeCompare(a.createdTime ?? ''));
   const ingress = app.configuration?.ingress;
   const entry: ContainerAppInventory = {
-    ...context.base,
+    ...base,
     ...(app.location === '' ? {} : { location: app.location }),
     ...(app.provisioningState === undefined ? {} : { provisioningState: app.provisioningState }),
     ...(app.runningStatus === undefined ? {} : { runningStatus: app.runningStatus }),
@@ -499,11 +534,6 @@ async function readContainerApp(context: TargetContext, clients: InventoryClient
     activeRevisionCount: revisionEntries.filter((revision) => revision.active).length,
     revisions: revisionEntries,
   };
-  recorder.read(
-    'read Container App',
-    `${entry.revisionCount} revisions (${entry.activeRevisionCount} active), latest ${entry.latestRevisionName ?? 'unknown'}`,
-    { revisionCount: entry.revisionCount, activeRevisionCount: entry.activeRevisionCount, latestRevisionName: entry.latestRevisionName ?? null },
-  );
   return entry;
 }
 
@@ -624,7 +654,13 @@ async function readStorage(context: TargetContext, clients: InventoryClients): P
   return entry;
 }
 
-function imageUsesOfContainerApp(app: ContainerAppInventory): ImageUse[] {
+/**
+ * Images a Container App runs: its template's, plus those of every ACTIVE revision (an active
+ * revision keeps running its image after the template moved on). Shared with `image-purge`.
+ */
+export function imageUsesOfContainerApp(
+  app: Pick<ContainerAppInventory, 'name' | 'images'> & { readonly revisions: readonly Pick<RevisionInventory, 'name' | 'active' | 'images'>[] },
+): ImageUse[] {
   const uses: ImageUse[] = app.images.map((image) => ({ image, usedBy: app.name }));
   // An active revision still runs its image even when the template moved on.
   const template = new Set(app.images);
@@ -637,7 +673,10 @@ function imageUsesOfContainerApp(app: ContainerAppInventory): ImageUse[] {
   return uses;
 }
 
-function imageUsesOfWebApp(app: WebAppInventory): ImageUse[] {
+/** Images a web app or function app runs: the site's and every slot's. Shared with `image-purge`. */
+export function imageUsesOfWebApp(
+  app: Pick<WebAppInventory, 'name' | 'image'> & { readonly slots: readonly Pick<SlotInventory, 'name' | 'image'>[] },
+): ImageUse[] {
   const uses: ImageUse[] = app.image === undefined ? [] : [{ image: app.image, usedBy: app.name }];
   for (const slot of app.slots) {
     // A slot's image is one swap away from production: it is in use.
