@@ -32,8 +32,11 @@ const rev = (suffix: string): string => `${USER_SERVICE}--${suffix}`;
 const appId = (name: string): string => `/subscriptions/${SUBSCRIPTION}/resourceGroups/${RG}/providers/Microsoft.App/containerApps/${name}`;
 
 const providers = defaultProviders();
-const containerApps = providers.find((provider): provider is ContainerAppsProvider => provider instanceof ContainerAppsProvider);
-if (containerApps === undefined) throw new Error('defaultProviders(): expected a ContainerAppsProvider, found none');
+const containerApps: ContainerAppsProvider = (() => {
+  const found = providers.find((provider): provider is ContainerAppsProvider => provider instanceof ContainerAppsProvider);
+  if (found === undefined) throw new Error('defaultProviders(): expected a ContainerAppsProvider, found none');
+  return found;
+})();
 
 /**
  * Reads of a plan: GETs, plus the token request of the identity endpoint. Anything else (a
