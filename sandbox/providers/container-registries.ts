@@ -325,6 +325,38 @@ export class ContainerRegistriesProvider implements SandboxProvider {
           }),
         'write',
       ),
+      route(
+        'PATCH',
+        `${repo}/_tags/{tag}`,
+        'ContainerRegistry.updateTagAttributes',
+        (request, context, registry) =>
+          this.withRepository(request, context, registry, 'metadata_write', (repository) => {
+            const tag = repository.tags.get(param(request, 'tag'));
+            if (tag === undefined) return acrError(404, 'TAG_UNKNOWN', `the specified tag does not exist: ${repository.name}:${param(request, 'tag')}`);
+            const update = changeableUpdate(request.body);
+            if (update === undefined) return acrError(400, 'TAG_INVALID', 'expected a JSON body of changeable attributes (deleteEnabled, writeEnabled, listEnabled, readEnabled)');
+            tag.changeable = { ...tag.changeable, ...update };
+            context.event('acr.tagUpdated', { registry: registry.name, repository: repository.name, tag: tag.name });
+            return json(200, { registry: registry.loginServer, imageName: repository.name, tag: tagJson(tag) });
+          }),
+        'write',
+      ),
+      route(
+        'PATCH',
+        `${repo}/_manifests/{digest}`,
+        'ContainerRegistry.updateManifestProperties',
+        (request, context, registry) =>
+          this.withRepository(request, context, registry, 'metadata_write', (repository) => {
+            const manifest = repository.manifests.get(param(request, 'digest'));
+            if (manifest === undefined) return acrError(404, 'MANIFEST_UNKNOWN', `manifest ${param(request, 'digest')} is not found in ${repository.name}`);
+            const update = changeableUpdate(request.body);
+            if (update === undefined) return acrError(400, 'MANIFEST_INVALID', 'expected a JSON body of changeable attributes (deleteEnabled, writeEnabled, listEnabled, readEnabled)');
+            manifest.changeable = { ...manifest.changeable, ...update };
+            context.event('acr.manifestUpdated', { registry: registry.name, repository: repository.name, digest: manifest.digest });
+            return json(200, { registry: registry.loginServer, imageName: repository.name, manifest: this.manifestJson(repository, manifest) });
+          }),
+        'write',
+      ),
       route('GET', `${repo}/_manifests`, 'ContainerRegistry.getManifests', (request, context, registry) =>
         this.withRepository(request, context, registry, 'metadata_read', (repository) => {
           const manifests = [...repository.manifests.values()];
@@ -483,7 +515,7 @@ export class ContainerRegistriesProvider implements SandboxProvider {
     request: SandboxRequest,
     context: ProviderContext,
     registry: RegistryState,
-    action: 'metadata_read' | 'delete',
+    action: 'metadata_read' | 'metadata_write' | 'delete',
     handle: (repository: RepositoryState) => SandboxResponse,
   ): SandboxResponse {
     const name = param(request, 'repository');
@@ -636,6 +668,12 @@ function sortByTime<T>(items: T[], orderby: string, timeOf: (item: T) => Date, n
   } else {
     items.sort((a, b) => nameOf(a).localeCompare(nameOf(b)));
   }
+}
+
+/** The changeable attributes of an update body (PATCH of a tag or manifest), or undefined when it is not one. */
+function changeableUpdate(body: unknown): Partial<Changeable> | undefined {
+  const parsed = changeableSchema.partial().safeParse(body);
+  return parsed.success ? parsed.data : undefined;
 }
 
 function acrError(status: number, code: string, message: string): SandboxResponse {

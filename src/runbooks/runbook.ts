@@ -104,6 +104,15 @@ export interface Runbook<TPolicy = unknown> {
    * unless forced, or undefined.
    */
   refuse?(context: RunbookContext, plans: readonly TargetPlan[], options: { readonly force: boolean }): string | undefined;
+  /**
+   * Optional hint: how many of one target's planned actions the executor may apply at once
+   * (default 1, one after another). Only for runbooks whose actions on a target are
+   * independent of each other, e.g. `image-purge` deleting thousands of tags, where it returns
+   * the registry budget's concurrency cap. The client layer's request budget still paces every
+   * request, so this never raises the request rate above the budget; it only lets requests
+   * overlap their latency.
+   */
+  applyConcurrency?(context: RunbookContext, target: TargetConfig): number;
 }
 
 /** What apply reports for one action. */

@@ -1,0 +1,521 @@
+/**
+ * The `image-purge` runbook: deletes old container image tags (and optionally whole images)
+ * from an Azure Container Registry through its data plane, never an image that is in use.
+ *
+ * What "purge old images" means here, per repository whose name fully matches one of
+ * `policy.repositories`:
+ * - Candidates are the tags whose name fully matches `policy.tagFilter`. Both are regular
+ *   expressions ANCHORED at both ends (`^(?:re)$`), so `user-service` does not also match
+ *   `user-service-legacy`; tags outside the filter are never touched and do not count.
+ * - The newest `policy.keep` candidates of the repository are kept, newest by the tag's
+ *   `lastUpdatedOn` (when it was last pushed or moved), then `createdOn` — truly the newest N,
+ *   unlike `acr purge --keep`, which counts before filtering by age.
+ * - Of the rest, tags last updated more than `policy.olderThanDays` ago are deleted (the tag
+ *   only: the manifest stays while another tag or nothing references it, as `acr purge` does).
+ * - With `policy.deleteUntaggedManifests`, a manifest that is untagged now, or whose every tag
+ *   this plan deletes, is deleted as a whole instead (one `delete-manifest` action; deleting a
+ *   manifest removes its tags). So a re-plan after a partial run finds exactly what is left,
+ *   and an interrupted run ends in the same state as an uninterrupted one. Manifests referenced
+ *   by a kept manifest list (multi-arch index) are never deleted.
+ * - Never deleted, whatever the policy: a tag or manifest whose digest is in use by an active
+ *   Container App revision (or app template) or by an App Service / Function App site or slot
+ *   (`linuxFxVersion`/`windowsFxVersion`) among the configured targets plus
+ *   `policy.inUseScope`. Tags are resolved to digests, so a tag pointing at an in-use digest
+ *   survives, and an app pinned by digest protects every tag of that digest. If the images in
+ *   use cannot be read for any scope resource, the plan fails.
+ * - Locked tags and manifests (`canDelete` or `canWrite` false) are kept unless
+ *   `policy.includeLocked`, in which case apply unlocks them first.
+ *
+ * Plans above `policy.maxDeletionsPerRun` are refused unless forced. Requests go through the
+ * client layer's per-registry ACR budget; planning reads repositories with bounded concurrency,
+ * and {@link imagePurgeRunbook.applyConcurrency} tells the executor how many deletions of one
+ * registry may be in flight. A deletion whose tag or manifest is already gone is `skipped`, so
+ * an interrupted run continues cleanly.
+ */
+import type { ContainerRegistryClient } from '@azure/container-registry';
+import type { AzureClients } from '../azure/clients.ts';
+import { callAzure } from '../azure/errors.ts';
+import { parseResourceId } from '../azure/resource-id.ts';
+import type { TargetConfig } from '../config/schema.ts';
+import type { imagePurgePolicySchema } from '../config/schema.ts';
+import { OpsAutopilotError } from '../errors.ts';
+import type { z } from 'zod';
+import { inUseScopeIds, loginServerOf, readImagesInUse, usesInRegistry, type RegistryImageUse } from './images-in-use.ts';
+import type { ApplyResult, Check, KeptItem, PlannedAction, Runbook, RunbookContext, TargetPlan } from './runbook.ts';
+
+/** The `image-purge` policy of a registry target, defaults applied. */
+export type ImagePurgePolicy = z.output<typeof imagePurgePolicySchema>;
+
+const DAY_MS = 86_400_000;
+
+/** Stable check codes of this runbook. */
+export const IMAGE_PURGE_CODES = {
+  inUseResolved: 'acr.purge.inUse',
+  inUseMissing: 'acr.purge.inUse.missing',
+  summary: 'acr.purge.summary',
+} as const;
+
+/** A policy that cannot be applied as written (e.g. an invalid regular expression). */
+export class ImagePurgePolicyError extends OpsAutopilotError {
+  override readonly name: string = 'ImagePurgePolicyError';
+}
+
+/** An action of this runbook that does not match what apply knows how to do. */
+export class ImagePurgeActionError extends OpsAutopilotError {
+  override readonly name: string = 'ImagePurgeActionError';
+}
+
+/** A tag as planning sees it. */
+interface TagInfo {
+  readonly name: string;
+  readonly digest: string;
+  readonly updated: Date;
+  readonly locked: boolean;
+}
+
+/** A manifest as planning sees it. */
+interface ManifestInfo {
+  readonly digest: string;
+  readonly updated: Date;
+  readonly tags: readonly string[];
+  readonly locked: boolean;
+  /** Digests of the platform manifests of a manifest list. */
+  readonly related: readonly string[];
+}
+
+/** Compiles the policy's anchored regular expressions. */
+function compilePolicy(targetId: string, policy: ImagePurgePolicy): { repositories: RegExp[]; tagFilter: RegExp } {
+  const compile = (field: string, source: string): RegExp => {
+    try {
+      return new RegExp(`^(?:${source})$`, 'u');
+    } catch (error) {
+      throw new ImagePurgePolicyError(`image-purge policy of ${targetId}: ${field} expected a valid regular expression, found "${source}"`, {
+        context: { targetId, field },
+        cause: error,
+      });
+    }
+  };
+  return {
+    repositories: policy.repositories.map((source, index) => compile(`repositories[${String(index)}]`, source)),
+    tagFilter: compile('tagFilter', policy.tagFilter),
+  };
+}
+
+/** Runs `work` over `items` with at most `limit` in flight, in order of the items; rejects on the first failure. */
+async function mapLimited<T, R>(items: readonly T[], limit: number, work: (item: T) => Promise<R>): Promise<R[]> {
+  const results = new Array<R>(items.length);
+  let next = 0;
+  let failed = false;
+  const worker = async (): Promise<void> => {
+    while (next < items.length && !failed) {
+      const index = next;
+      next += 1;
+      try {
+        results[index] = await work(items[index] as T);
+      } catch (error) {
+        // Stop handing out work; the first error is the one reported.
+        failed = true;
+        throw error;
+      }
+    }
+  };
+  await Promise.all(Array.from({ length: Math.max(1, Math.min(limit, items.length)) }, worker));
+  return results;
+}
+
+async function collect<T>(iterable: AsyncIterable<T>, signal: AbortSignal | undefined): Promise<T[]> {
+  const items: T[] = [];
+  for await (const item of iterable) {
+    signal?.throwIfAborted();
+    items.push(item);
+  }
+  return items;
+}
+
+function ageDays(now: Date, then: Date): number {
+  return Math.round(((now.getTime() - then.getTime()) / DAY_MS) * 10) / 10;
+}
+
+/** Reads tags and manifests of one repository. */
+async function readRepository(
+  client: ContainerRegistryClient,
+  registryId: string,
+  name: string,
+  signal: AbortSignal | undefined,
+): Promise<{ tags: TagInfo[]; manifests: ManifestInfo[] }> {
+  const repository = client.getRepository(name);
+  const resourceId = `${registryId}/repositories/${name}`;
+  const manifests = await callAzure({ resourceId, operation: 'list manifests' }, () =>
+    collect(repository.listManifestProperties({ ...(signal === undefined ? {} : { abortSignal: signal }) }), signal),
+  );
+  // Tags carry their own timestamps and locks, which the manifest listing does not show. The
+  // SDK lists tags per artifact but sends no digest filter, so this is the repository's list;
+  // should a later SDK filter it, the tags it leaves out are fetched one by one below.
+  const first = manifests.find((manifest) => manifest.tags.length > 0);
+  const tags =
+    first === undefined
+      ? []
+      : await callAzure({ resourceId, operation: 'list tags' }, () =>
+          collect(client.getArtifact(name, first.digest).listTagProperties({ ...(signal === undefined ? {} : { abortSignal: signal }) }), signal),
+        );
+  const listed = new Set(tags.map((tag) => tag.name));
+  for (const manifest of manifests) {
+    for (const tag of manifest.tags) {
+      if (listed.has(tag)) continue;
+      const properties = await callAzure({ resourceId: `${resourceId}/tags/${tag}`, operation: 'get tag properties' }, () =>
+        client.getArtifact(name, manifest.digest).getTagProperties(tag, { ...(signal === undefined ? {} : { abortSignal: signal }) }),
+      );
+      tags.push(properties);
+      listed.add(tag);
+    }
+  }
+  return {
+    tags: tags.map((tag) => ({
+      name: tag.name,
+      digest: tag.digest.toLowerCase(),
+      updated: tag.lastUpdatedOn,
+      locked: tag.canDelete === false || tag.canWrite === false,
+    })),
+    manifests: manifests.map((manifest) => ({
+      digest: manifest.digest.toLowerCase(),
+      updated: manifest.lastUpdatedOn,
+      tags: manifest.tags,
+      locked: manifest.canDelete === false || manifest.canWrite === false,
+      related: manifest.relatedArtifacts.map((artifact) => artifact.digest.toLowerCase()),
+    })),
+  };
+}
+
+interface RepositoryPlan {
+  readonly actions: PlannedAction[];
+  readonly kept: KeptItem[];
+  readonly checks: Check[];
+  readonly tagCount: number;
+  readonly manifestCount: number;
+}
+
+/** Plans one repository: pure, over what was read. */
+export function planRepository(input: {
+  readonly registryName: string;
+  readonly registryId: string;
+  readonly loginServer: string;
+  readonly repository: string;
+  readonly tags: readonly { name: string; digest: string; updated: Date; locked: boolean }[];
+  readonly manifests: readonly { digest: string; updated: Date; tags: readonly string[]; locked: boolean; related: readonly string[] }[];
+  readonly inUse: readonly RegistryImageUse[];
+  readonly policy: ImagePurgePolicy;
+  readonly tagFilter: RegExp;
+  readonly now: Date;
+}): RepositoryPlan {
+  const { registryName, loginServer, repository, policy, now } = input;
+  const actions: PlannedAction[] = [];
+  const kept: KeptItem[] = [];
+  const checks: Check[] = [];
+  const cutoff = now.getTime() - policy.olderThanDays * DAY_MS;
+  const digestOfTag = new Map(input.tags.map((tag) => [tag.name, tag.digest]));
+  const manifests = new Map(input.manifests.map((manifest) => [manifest.digest, manifest]));
+
+  // In-use digests of this repository: digests as referenced, tags resolved to digests.
+  const inUseBy = new Map<string, string[]>();
+  for (const use of input.inUse) {
+    if (use.repository !== repository) continue;
+    const digest = use.reference.startsWith('sha256:') ? use.reference : digestOfTag.get(use.reference);
+    if (digest === undefined || (use.reference.startsWith('sha256:') && !manifests.has(digest))) {
+      checks.push({
+        status: 'warn',
+        code: IMAGE_PURGE_CODES.inUseMissing,
+        message: `${use.image} is in use by ${use.usedBy.join(', ')} but ${registryName} no longer holds it; a restart or scale-out would fail to pull it`,
+        expected: `${use.image} present in ${loginServer}`,
+        found: 'not in the registry',
+        resource: use.image,
+      });
+      continue;
+    }
+    inUseBy.set(digest, [...(inUseBy.get(digest) ?? []), ...use.usedBy.map((by) => `${by} (${use.image})`)]);
+  }
+  // Platform manifests of a multi-arch image live as long as their manifest list does.
+  const protectedChildren = new Set<string>();
+  const digestProtected = (digest: string): boolean => inUseBy.has(digest) || protectedChildren.has(digest);
+  for (const manifest of input.manifests) {
+    if (inUseBy.has(manifest.digest)) for (const child of manifest.related) protectedChildren.add(child);
+  }
+
+  const candidates = input.tags
+    .filter((tag) => input.tagFilter.test(tag.name))
+    .sort((a, b) => b.updated.getTime() - a.updated.getTime() || b.name.localeCompare(a.name));
+  const newest = candidates.slice(0, policy.keep);
+  if (newest.length > 0) {
+    kept.push({
+      resource: `${registryName}/${repository}`,
+      reason: `newest ${String(newest.length)} matching tag(s) kept (keep ${String(policy.keep)}): ${newest.map((tag) => tag.name).join(', ')}`,
+    });
+  }
+  const deleteTags: TagInfo[] = [];
+  let young = 0;
+  for (const tag of candidates.slice(policy.keep)) {
+    if (tag.updated.getTime() > cutoff) {
+      young += 1;
+      continue;
+    }
+    const users = inUseBy.get(tag.digest);
+    if (users !== undefined) {
+      kept.push({ resource: `${registryName}/${repository}:${tag.name}`, reason: `in use (digest ${tag.digest}) by ${users.join('; ')}` });
+      continue;
+    }
+    if (protectedChildren.has(tag.digest)) {
+      kept.push({ resource: `${registryName}/${repository}:${tag.name}`, reason: `platform image of an in-use multi-arch image (digest ${tag.digest})` });
+      continue;
+    }
+    const manifestLocked = manifests.get(tag.digest)?.locked === true;
+    if ((tag.locked || manifestLocked) && !policy.includeLocked) {
+      kept.push({
+        resource: `${registryName}/${repository}:${tag.name}`,
+        reason: `locked (${tag.locked ? 'tag' : 'manifest'} has deleteEnabled or writeEnabled false; includeLocked is off)`,
+      });
+      continue;
+    }
+    deleteTags.push(tag);
+  }
+  if (young > 0) {
+    kept.push({ resource: `${registryName}/${repository}`, reason: `${String(young)} older matching tag(s) kept: updated within ${String(policy.olderThanDays)} days` });
+  }
+
+  const deletedTagNames = new Set(deleteTags.map((tag) => tag.name));
+  const wholeManifests = new Set<string>();
+  if (policy.deleteUntaggedManifests) {
+    // Manifest lists that stay keep their platform manifests alive.
+    for (const manifest of input.manifests) {
+      const goes = manifest.tags.length > 0 && manifest.tags.every((tag) => deletedTagNames.has(tag));
+      if (!goes && manifest.tags.length > 0) for (const child of manifest.related) protectedChildren.add(child);
+    }
+    for (const manifest of input.manifests) {
+      const untaggedNow = manifest.tags.length === 0;
+      const untaggedByPlan = !untaggedNow && manifest.tags.every((tag) => deletedTagNames.has(tag));
+      if (!untaggedNow && !untaggedByPlan) continue;
+      if (untaggedNow) {
+        if (digestProtected(manifest.digest)) {
+          kept.push({ resource: `${registryName}/${repository}@${manifest.digest}`, reason: inUseBy.has(manifest.digest) ? `in use by ${(inUseBy.get(manifest.digest) ?? []).join('; ')}` : 'platform image of a kept multi-arch image' });
+          continue;
+        }
+        if (manifest.updated.getTime() > cutoff) continue;
+        if (manifest.locked && !policy.includeLocked) {
+          kept.push({ resource: `${registryName}/${repository}@${manifest.digest}`, reason: 'locked untagged manifest (includeLocked is off)' });
+          continue;
+        }
+      } else if (protectedChildren.has(manifest.digest)) {
+        continue;
+      }
+      wholeManifests.add(manifest.digest);
+      const tags = untaggedNow ? [] : [...manifest.tags].sort();
+      actions.push({
+        id: `delete-manifest:${repository}@${manifest.digest}`,
+        kind: 'delete-manifest',
+        resource: `${registryName}/${repository}@${manifest.digest}`,
+        description: untaggedNow
+          ? `delete untagged manifest ${repository}@${manifest.digest} (updated ${String(ageDays(now, manifest.updated))} days ago)`
+          : `delete image ${repository}@${manifest.digest} with its tag(s) ${tags.join(', ')} (none kept, updated ${String(ageDays(now, manifest.updated))} days ago)`,
+        destructive: true,
+        details: {
+          registry: registryName,
+          repository,
+          digest: manifest.digest,
+          tags: tags.join(','),
+          unlockFirst: manifest.locked || deleteTags.some((tag) => tag.digest === manifest.digest && tag.locked),
+        },
+      });
+    }
+  }
+  for (const tag of deleteTags) {
+    if (wholeManifests.has(tag.digest)) continue;
+    actions.push({
+      id: `delete-tag:${repository}:${tag.name}`,
+      kind: 'delete-tag',
+      resource: `${registryName}/${repository}:${tag.name}`,
+      description: `delete tag ${repository}:${tag.name} (updated ${String(ageDays(now, tag.updated))} days ago, beyond the newest ${String(policy.keep)})`,
+      destructive: true,
+      details: { registry: registryName, repository, tag: tag.name, digest: tag.digest, unlockFirst: tag.locked },
+    });
+  }
+  // Oldest first, so a run cut short by the cap or an interruption removes the oldest images.
+  return { actions, kept, checks, tagCount: input.tags.length, manifestCount: input.manifests.length };
+}
+
+function registryOf(target: TargetConfig): { registryId: string; registryName: string } {
+  const id = parseResourceId(target.id);
+  return { registryId: id.id, registryName: id.name };
+}
+
+/** Concurrency for planning and applying on one registry: the ACR budget's cap on requests in flight. */
+function registryConcurrency(context: RunbookContext): number {
+  return Math.max(1, context.config.azure.requestBudget.maxConcurrency);
+}
+
+function stringDetail(action: PlannedAction, key: string): string {
+  const value = action.details[key];
+  if (typeof value !== 'string' || value === '') {
+    throw new ImagePurgeActionError(`action ${action.id}: expected details.${key} to be a non-empty string, found ${JSON.stringify(value)}`, {
+      context: { actionId: action.id, key },
+    });
+  }
+  return value;
+}
+
+async function plan(context: RunbookContext, target: TargetConfig, policy: ImagePurgePolicy): Promise<TargetPlan> {
+  const { registryId, registryName } = registryOf(target);
+  const { tagFilter, repositories: repositoryFilters } = compilePolicy(target.id, policy);
+  const signal = context.signal;
+  const now = context.now();
+  const loginServer = loginServerOf(registryName, context.config.azure.cloud);
+  const concurrency = registryConcurrency(context);
+
+  // In use first: without complete knowledge there is no plan (InUseResolutionError).
+  const scope = inUseScopeIds(context.config, policy.inUseScope);
+  const uses = await readImagesInUse(context.clients, scope, { concurrency: Math.min(4, concurrency), registry: registryId });
+  const inUse = usesInRegistry(uses, loginServer);
+
+  const client = await context.clients.registryClient(registryName);
+  const names = await callAzure({ resourceId: registryId, operation: 'list repositories' }, () =>
+    collect(client.listRepositoryNames({ ...(signal === undefined ? {} : { abortSignal: signal }) }), signal),
+  );
+  const selected = names.filter((name) => repositoryFilters.some((filter) => filter.test(name))).sort();
+  let done = 0;
+  const perRepository = await mapLimited(selected, concurrency, async (name) => {
+    const read = await readRepository(client, registryId, name, signal);
+    done += 1;
+    context.progress?.({ phase: 'plan', targetId: target.id, done, total: selected.length });
+    return planRepository({ registryName, registryId, loginServer, repository: name, ...read, inUse, policy, tagFilter, now });
+  });
+
+  const actions = perRepository.flatMap((repository) => repository.actions);
+  const tagCount = perRepository.reduce((sum, repository) => sum + repository.tagCount, 0);
+  const tagDeletions = actions.filter((action) => action.kind === 'delete-tag').length;
+  const manifestDeletions = actions.length - tagDeletions;
+  const checks: Check[] = [
+    {
+      status: 'ok',
+      code: IMAGE_PURGE_CODES.inUseResolved,
+      message: `${String(inUse.length)} image(s) of ${loginServer} in use across ${String(scope.length)} app(s) in scope; their digests are protected`,
+      expected: 'the images in use by every app in scope',
+      found: inUse.length === 0 ? 'none in this registry' : inUse.map((use) => `${use.image} (${use.usedBy.join(', ')})`).join('; '),
+    },
+    ...perRepository.flatMap((repository) => repository.checks),
+    {
+      status: 'ok',
+      code: IMAGE_PURGE_CODES.summary,
+      message: `${registryName}: ${String(tagDeletions)} tag(s) and ${String(manifestDeletions)} manifest(s) to delete in ${String(selected.length)} of ${String(names.length)} repositories`,
+      expected: `at most the newest ${String(policy.keep)} matching tags per repository, or younger than ${String(policy.olderThanDays)} days, plus images in use and locked ones`,
+      found: `${String(tagCount)} tags in the selected repositories`,
+    },
+  ];
+  return {
+    targetId: target.id,
+    kind: 'containerRegistry',
+    actions,
+    checks,
+    kept: perRepository.flatMap((repository) => repository.kept),
+  };
+}
+
+async function apply(context: RunbookContext, target: TargetConfig, policy: ImagePurgePolicy, action: PlannedAction): Promise<ApplyResult> {
+  const { registryId, registryName } = registryOf(target);
+  const repository = stringDetail(action, 'repository');
+  const unlockFirst = action.details.unlockFirst === true;
+  if (unlockFirst && !policy.includeLocked) {
+    throw new ImagePurgeActionError(`action ${action.id}: expected includeLocked to be on to delete a locked item, found it off`, {
+      context: { actionId: action.id, targetId: target.id },
+    });
+  }
+  const client = await context.clients.registryClient(registryName);
+  const signal = context.signal;
+  // The last HTTP status seen; an object so the callback's writes stay visible to the checks.
+  const last = { status: 0 };
+  const options = {
+    ...(signal === undefined ? {} : { abortSignal: signal }),
+    onResponse: (response: { status: number }): void => {
+      last.status = response.status;
+    },
+  };
+  switch (action.kind) {
+    case 'delete-tag': {
+      const tag = stringDetail(action, 'tag');
+      const resourceId = `${registryId}/repositories/${repository}/tags/${tag}`;
+      const artifact = client.getArtifact(repository, tag);
+      if (unlockFirst) {
+        const unlocked = await unlock(resourceId, () => artifact.updateTagProperties(tag, { ...options, canDelete: true, canWrite: true }));
+        if (!unlocked) return { outcome: 'skipped', message: `tag ${repository}:${tag} no longer exists` };
+      }
+      // The SDK treats 404 as success for deletes; the status tells a deletion from a no-op.
+      await callAzure({ resourceId, operation: 'delete tag' }, () => artifact.deleteTag(tag, options));
+      return last.status === 404
+        ? { outcome: 'skipped', message: `tag ${repository}:${tag} was already deleted` }
+        : { outcome: 'applied', message: `deleted tag ${repository}:${tag}` };
+    }
+    case 'delete-manifest': {
+      const digest = stringDetail(action, 'digest');
+      const resourceId = `${registryId}/repositories/${repository}/manifests/${digest}`;
+      const artifact = client.getArtifact(repository, digest);
+      if (unlockFirst) {
+        const unlocked = await unlock(resourceId, () => artifact.updateManifestProperties({ ...options, canDelete: true, canWrite: true }));
+        if (!unlocked) return { outcome: 'skipped', message: `manifest ${repository}@${digest} no longer exists` };
+        const tags = typeof action.details.tags === 'string' && action.details.tags !== '' ? action.details.tags.split(',') : [];
+        for (const tag of tags) {
+          await unlock(`${registryId}/repositories/${repository}/tags/${tag}`, () => artifact.updateTagProperties(tag, { ...options, canDelete: true, canWrite: true }));
+        }
+      }
+      await callAzure({ resourceId, operation: 'delete manifest' }, () => artifact.delete(options));
+      return last.status === 404
+        ? { outcome: 'skipped', message: `manifest ${repository}@${digest} was already deleted` }
+        : { outcome: 'applied', message: `deleted manifest ${repository}@${digest}${typeof action.details.tags === 'string' && action.details.tags !== '' ? ` and its tag(s) ${action.details.tags}` : ''}` };
+    }
+    default:
+      throw new ImagePurgeActionError(`action ${action.id}: expected kind delete-tag or delete-manifest, found ${action.kind}`, {
+        context: { actionId: action.id, targetId: target.id },
+      });
+  }
+}
+
+/** Unlocks a tag or manifest; false when it no longer exists (a re-run after the deletion). */
+async function unlock(resourceId: string, update: () => Promise<unknown>): Promise<boolean> {
+  try {
+    await callAzure({ resourceId, operation: 'unlock (canDelete, canWrite)' }, update);
+    return true;
+  } catch (error) {
+    if (error instanceof OpsAutopilotError && 'statusCode' in error && error.statusCode === 404) return false;
+    throw error;
+  }
+}
+
+/** The deletion cap: a reason to refuse when any registry's plan deletes more than its policy allows. */
+function refuse(context: RunbookContext, plans: readonly TargetPlan[], options: { readonly force: boolean }): string | undefined {
+  if (options.force) return undefined;
+  const over: string[] = [];
+  for (const plan of plans) {
+    const target = context.config.targets.find((candidate) => candidate.id.toLowerCase() === plan.targetId.toLowerCase());
+    const policy = target?.runbooks['image-purge'];
+    if (policy === undefined) continue;
+    const deletions = plan.actions.filter((action) => action.destructive).length;
+    if (deletions > policy.maxDeletionsPerRun) {
+      over.push(`${plan.targetId} plans ${String(deletions)} deletions, above its cap maxDeletionsPerRun ${String(policy.maxDeletionsPerRun)}`);
+    }
+  }
+  if (over.length === 0) return undefined;
+  return `image-purge refused: ${over.join('; ')}. Review the plan, then raise runbooks.image-purge.maxDeletionsPerRun for the target or force this run (--force).`;
+}
+
+/** The `image-purge` runbook (ACR data plane). */
+export const imagePurgeRunbook: Runbook<ImagePurgePolicy> = {
+  name: 'image-purge',
+  description: 'Deletes old container image tags per repository (keep the newest N, older than D days), never an image in use, with a deletion cap',
+  policyOf(target) {
+    return parseResourceId(target.id).kind === 'containerRegistry' ? target.runbooks['image-purge'] : undefined;
+  },
+  plan,
+  apply,
+  refuse,
+  applyConcurrency(context) {
+    return registryConcurrency(context);
+  },
+};
+
+/** For tests and benchmarks: the registry clients this runbook uses. */
+export type ImagePurgeClients = Pick<AzureClients, 'registryClient' | 'containerAppsClient' | 'webClient'>;
