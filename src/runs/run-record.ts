@@ -34,8 +34,11 @@ export type RunStatus = 'succeeded' | 'partial' | 'failed' | 'cancelled';
 /** How one target ended. */
 export type TargetStatus = 'succeeded' | 'failed' | 'skipped';
 
-/** Severity of a finding (a check that did not pass), as notifications filter on it. */
-export type FindingSeverity = 'info' | 'warn' | 'fail';
+/**
+ * Severity of a finding, as notifications filter on it. `ok` records a check that passed, with
+ * its evidence, so a record shows what was verified and not only what went wrong.
+ */
+export type FindingSeverity = 'ok' | 'info' | 'warn' | 'fail';
 
 /** A scalar detail value; records stay flat and easy to query. */
 export type DetailValue = string | number | boolean | null;
@@ -54,7 +57,7 @@ export interface ActionRecord {
   readonly details?: Readonly<Record<string, DetailValue>>;
 }
 
-/** A check that did not pass, e.g. a stale backup or a secret about to expire. */
+/** The outcome of a check, e.g. a stale backup (fail) or a secret about to expire (warn). */
 export interface FindingRecord {
   readonly severity: FindingSeverity;
   /** Stable machine code, e.g. `backup.stale`, `secret.expiring`. */
@@ -91,7 +94,18 @@ export interface RunSummary {
   readonly targetsFailed: number;
   readonly targetsSkipped: number;
   readonly actions: Readonly<Record<ActionOutcome, number>>;
-  readonly findings: Readonly<Record<FindingSeverity, number>>;
+  /** Counts per severity; `ok` appears only when some check passed (records before it had none). */
+  readonly findings: Readonly<Record<Exclude<FindingSeverity, 'ok'>, number>> & { readonly ok?: number };
+}
+
+/** What became of one notification of a run (sent after the run's own outcome was decided). */
+export interface NotificationRecord {
+  /** The webhook's configured name (never its URL, which may carry a key). */
+  readonly webhook: string;
+  readonly outcome: 'applied' | 'failed';
+  /** Why it was sent (`fail`, `warn`, `destructive`) or why it failed. */
+  readonly message: string;
+  readonly events: readonly ('fail' | 'warn' | 'destructive')[];
 }
 
 /** The record of one run. */
@@ -115,6 +129,10 @@ export interface RunRecord {
   readonly summary: RunSummary;
   /** A failure of the run as a whole (e.g. the configuration could not be read). */
   readonly error?: ErrorRecord;
+  /** Run-level remarks: the dry-run gate's decision, the kind of lock held, a refusal. */
+  readonly notes?: readonly string[];
+  /** Notifications sent about this run; a failed one never changes `status`. */
+  readonly notifications?: readonly NotificationRecord[];
 }
 
 /** Reduces any thrown value to an {@link ErrorRecord}, with secrets masked. */
@@ -259,7 +277,7 @@ export class RunRecorder {
    * @throws {@link ./secret-guard.ts#SecretLeakError} when the record still holds a secret
    * (a secret-named detail field slipped past the guard); the record is then not produced.
    */
-  finish(options: { error?: unknown; cancelled?: boolean } = {}): RunRecord {
+  finish(options: { error?: unknown; cancelled?: boolean; notes?: readonly string[] } = {}): RunRecord {
     if (this.finished !== undefined) return this.finished;
     const endedAt = this.now();
     const targets = [...this.targets.values()].map((target) => target.toRecord());
@@ -286,6 +304,7 @@ export class RunRecorder {
       targets,
       summary,
       ...(options.error === undefined ? {} : { error: toErrorRecord(options.error) }),
+      ...(options.notes === undefined || options.notes.length === 0 ? {} : { notes: options.notes.map(redactString) }),
     };
     assertNoSecrets(record, `run record ${this.runId}`);
     this.finished = record;
@@ -300,10 +319,14 @@ export function startRun(options: StartRunOptions): RunRecorder {
 
 function summarise(targets: readonly TargetRecord[]): RunSummary {
   const actions: Record<ActionOutcome, number> = { planned: 0, applied: 0, skipped: 0, failed: 0 };
-  const findings: Record<FindingSeverity, number> = { info: 0, warn: 0, fail: 0 };
+  const findings: Record<Exclude<FindingSeverity, 'ok'>, number> = { info: 0, warn: 0, fail: 0 };
+  let ok = 0;
   for (const target of targets) {
     for (const action of target.actions) actions[action.outcome] += 1;
-    for (const finding of target.findings) findings[finding.severity] += 1;
+    for (const finding of target.findings) {
+      if (finding.severity === 'ok') ok += 1;
+      else findings[finding.severity] += 1;
+    }
   }
   return {
     targets: targets.length,
@@ -311,7 +334,7 @@ function summarise(targets: readonly TargetRecord[]): RunSummary {
     targetsFailed: targets.filter((target) => target.status === 'failed').length,
     targetsSkipped: targets.filter((target) => target.status === 'skipped').length,
     actions,
-    findings,
+    findings: ok === 0 ? findings : { ...findings, ok },
   };
 }
 

@@ -1,0 +1,158 @@
+/**
+ * The per-runbook lock: no two runs of the same runbook on the same estate overlap, whatever
+ * triggered them and in whichever process or instance they run.
+ *
+ * The lock is a blob lease on `locks/<estate>/<runbook>` in the run-records container. Blob
+ * storage grants a lease to one holder at a time and lets another holder in only after the
+ * lease expires (or is broken), so a crashed run frees the lock within {@link LEASE_SECONDS}
+ * seconds. The holder renews the lease while the run lasts and releases it at the end. Nobody
+ * here ever breaks a lease: an expired one is simply acquired.
+ *
+ * Without a run-record store there is no shared place to lease, so the lock falls back to an
+ * in-process one; the executor says so in the run record.
+ */
+import type { ContainerClient } from '@azure/storage-blob';
+import { isRestError } from '@azure/core-rest-pipeline';
+import { callAzure, toAzureError } from '../azure/errors.ts';
+import { OpsAutopilotError } from '../errors.ts';
+
+/** Lease length in seconds (blob leases last 15-60 s or forever; 60 keeps crash recovery short). */
+export const LEASE_SECONDS = 60;
+
+/** How often the holder renews, well inside the lease. */
+export const RENEW_EVERY_MS = 20_000;
+
+/** Thrown when another run holds the lock. */
+export class RunLockHeldError extends OpsAutopilotError {
+  override readonly name: string = 'RunLockHeldError';
+}
+
+/** A held lock. */
+export interface RunLock {
+  /** `blob-lease` (shared across processes and instances) or `in-process` (this process only). */
+  readonly kind: 'blob-lease' | 'in-process';
+  /** Where the lock lives, for records and logs, e.g. `autopilot-runs/locks/xshopai/image-purge`. */
+  readonly location: string;
+  /** Set when a renewal failed: the lease may have expired and another run may have started. */
+  lost(): string | undefined;
+  /** Releases the lock; idempotent. */
+  release(): Promise<void>;
+}
+
+/** Takes locks for an estate's runbooks. */
+export interface RunLockProvider {
+  /** @throws {@link RunLockHeldError} when another run holds it. */
+  acquire(estate: string, runbook: string): Promise<RunLock>;
+}
+
+/** Blob name of the lock of one runbook of one estate. */
+export function lockBlobName(estate: string, runbook: string): string {
+  return `locks/${estate}/${runbook}`;
+}
+
+/**
+ * Locks backed by blob leases in `container` (the run-records container).
+ *
+ * @param options.renewEveryMs renewal period; tests shorten it.
+ */
+export function blobLeaseLocks(container: ContainerClient, options: { renewEveryMs?: number } = {}): RunLockProvider {
+  const renewEveryMs = options.renewEveryMs ?? RENEW_EVERY_MS;
+  let containerReady: Promise<void> | undefined;
+  const ensureContainer = (): Promise<void> => {
+    containerReady ??= callAzure({ resourceId: container.url.split('?')[0] ?? container.url, operation: 'create lock container' }, async () => {
+      await container.createIfNotExists();
+    }).catch((error: unknown) => {
+      containerReady = undefined;
+      throw error;
+    });
+    return containerReady;
+  };
+  return {
+    async acquire(estate, runbook) {
+      const blobName = lockBlobName(estate, runbook);
+      const location = `${container.containerName}/${blobName}`;
+      await ensureContainer();
+      const blob = container.getBlockBlobClient(blobName);
+      try {
+        // ifNoneMatch '*': create once, never overwrite (overwriting a leased blob fails anyway).
+        await blob.upload('', 0, { conditions: { ifNoneMatch: '*' } });
+      } catch (error) {
+        // 409 BlobAlreadyExists, or 412 when a holder's lease protects it: the blob is there.
+        if (!(isRestError(error) && (error.statusCode === 409 || error.statusCode === 412))) {
+          throw toAzureError(error, { resourceId: location, operation: 'create lock blob' });
+        }
+      }
+      const leaseClient = blob.getBlobLeaseClient();
+      try {
+        await leaseClient.acquireLease(LEASE_SECONDS);
+      } catch (error) {
+        if (isRestError(error) && error.statusCode === 409) {
+          throw new RunLockHeldError(
+            `runbook ${runbook} on estate ${estate}: expected no other run in progress, found the lock ${location} leased by another run (it frees within ${LEASE_SECONDS} s if that run died)`,
+            { context: { estate, runbook, lock: location } },
+          );
+        }
+        throw toAzureError(error, { resourceId: location, operation: 'acquire lock lease' });
+      }
+      let lostReason: string | undefined;
+      let released = false;
+      let renewing: Promise<void> = Promise.resolve();
+      const timer = setInterval(() => {
+        renewing = leaseClient.renewLease().then(
+          () => undefined,
+          (error: unknown) => {
+            lostReason = `renewing the lease on ${location} failed: ${error instanceof Error ? error.message : String(error)}`;
+          },
+        );
+      }, renewEveryMs);
+      // The run itself keeps the process alive; the renewal timer must not.
+      timer.unref();
+      return {
+        kind: 'blob-lease',
+        location,
+        lost: () => lostReason,
+        async release() {
+          if (released) return;
+          released = true;
+          clearInterval(timer);
+          await renewing;
+          await callAzure({ resourceId: location, operation: 'release lock lease' }, async () => {
+            await leaseClient.releaseLease();
+          });
+        },
+      };
+    },
+  };
+}
+
+const heldInProcess = new Set<string>();
+
+/** Locks that exclude runs within this process only (the fallback without a run-record store). */
+export function inProcessLocks(): RunLockProvider {
+  return {
+    acquire(estate, runbook) {
+      const key = `${estate}/${runbook}`;
+      if (heldInProcess.has(key)) {
+        return Promise.reject(
+          new RunLockHeldError(`runbook ${runbook} on estate ${estate}: expected no other run in progress, found one running in this process`, {
+            context: { estate, runbook, lock: `in-process:${key}` },
+          }),
+        );
+      }
+      heldInProcess.add(key);
+      let released = false;
+      return Promise.resolve({
+        kind: 'in-process',
+        location: `in-process:${key}`,
+        lost: () => undefined,
+        release() {
+          if (!released) {
+            released = true;
+            heldInProcess.delete(key);
+          }
+          return Promise.resolve();
+        },
+      });
+    },
+  };
+}
