@@ -1,12 +1,13 @@
 /**
  * Generates, per world, an estate configuration that points at this sandbox: the world's
  * example config (comments kept) or a minimal one, with the `azure:` endpoints, the run-record
- * store and every notification webhook redirected to the sandbox. The result must satisfy the
+ * store and every notification webhook redirected to the sandbox, and `dryRun: false` (with a
+ * comment saying why) so that runbooks really apply inside the sandbox. The result must satisfy the
  * estate config schema; an invalid one fails the start-up loudly.
  */
 import { access, readFile, writeFile } from 'node:fs/promises';
 import path from 'node:path';
-import { Document, isMap, isSeq, parseDocument } from 'yaml';
+import { Document, isMap, isScalar, isSeq, parseDocument } from 'yaml';
 import { estateConfigSchema } from '../../src/config/schema.ts';
 import { kindOfType } from '../../src/azure/resource-id.ts';
 import type { WorldFile } from '../contract.ts';
@@ -62,6 +63,21 @@ function minimalConfig(world: WorldFile): Document {
   return new Document({ version: 1, estate: world.name, dryRun: true, targets });
 }
 
+/** Why generated configs apply: shown above `dryRun` in every generated file. */
+export const SANDBOX_DRY_RUN_COMMENT =
+  ' dryRun is false here on purpose: this config points only at the local sandbox, the one place where\n' +
+  ' applying is harmless (nothing real is touched). Real estates keep the safe default, dryRun: true,\n' +
+  ' until someone deliberately turns it off.';
+
+/** Sets `dryRun: false` with {@link SANDBOX_DRY_RUN_COMMENT} above it. */
+function setSandboxDryRun(document: Document): void {
+  document.set('dryRun', false);
+  const root = document.contents;
+  if (!isMap(root)) return;
+  const pair = root.items.find((item) => isScalar(item.key) && item.key.value === 'dryRun');
+  if (pair !== undefined && isScalar(pair.key)) pair.key.commentBefore = SANDBOX_DRY_RUN_COMMENT;
+}
+
 /**
  * Writes `{outputDir}/{world}.estate.yaml` and returns its path and the source it was built from.
  * @throws {@link GeneratedConfigError} when the result fails the estate config schema.
@@ -89,6 +105,7 @@ export async function writeWorldConfig(options: {
     if (examplePath !== undefined) options.log(`world ${world.name}: example config ${examplePath} not found; generating a minimal one`);
     document = minimalConfig(world);
   }
+  setSandboxDryRun(document);
   for (const [key, value] of Object.entries(options.azure)) document.setIn(['azure', key], value);
   if (options.runRecordsBlobServiceUrl !== undefined) {
     document.setIn(['runRecords', 'blobServiceUrl'], options.runRecordsBlobServiceUrl);

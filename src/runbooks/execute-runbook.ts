@@ -45,7 +45,10 @@ export interface ExecuteRunbookRequest {
   readonly locks?: RunLockProvider;
   /** Targets planned or applied at once (default 4). */
   readonly targetConcurrency?: number;
-  /** Actions of one target applied at once (default: the request budget's maxConcurrency). */
+  /**
+   * Actions of one target applied at once. Default: the runbook's `applyConcurrency` hint, else 1
+   * (in plan order), since actions of one target may depend on each other.
+   */
   readonly actionConcurrency?: number;
   /** Write the run record to the configured store (default true). */
   readonly writeRecord?: boolean;
@@ -198,7 +201,6 @@ export async function executeRunbook<TPolicy>(
   });
   const notes: string[] = [];
   const targetConcurrency = request.targetConcurrency ?? 4;
-  const actionConcurrency = request.actionConcurrency ?? config.azure.requestBudget.maxConcurrency;
 
   // Step 2: the lock. A plan is read-only, so it needs none (taking a lease is itself a write).
   let lock: RunLock | undefined;
@@ -281,6 +283,7 @@ export async function executeRunbook<TPolicy>(
       const total = plans.reduce((sum, plan) => sum + plan.actions.length, 0);
       let applyDone = 0;
       await forEachLimited(ready, targetConcurrency, async ({ target, policy, plan, recorder: targetRecorder }) => {
+        const actionConcurrency = request.actionConcurrency ?? runbook.applyConcurrency?.(context, target) ?? 1;
         await forEachLimited(plan.actions, actionConcurrency, async (action) => {
           if (context.signal?.aborted === true) {
             state.cancelled = true;
