@@ -2,7 +2,7 @@
  * Microsoft.KeyVault: vaults (ARM) and the secrets data plane (host `keyvault`), including
  * Key Vault's challenge authentication, paging, versions and opaque secret backups.
  */
-import { createCipheriv, randomBytes } from 'node:crypto';
+import { createCipheriv, createDecipheriv, randomBytes } from 'node:crypto';
 import { z } from 'zod';
 import type { ProviderContext, RouteDefinition, SandboxProvider, SandboxRequest, SandboxResponse, WorldFile, WorldResource } from '../contract.ts';
 import {
@@ -209,6 +209,7 @@ export class KeyVaultsProvider implements SandboxProvider {
           return json(200, { value: this.backupBlob(vault, secret) });
         }),
       ),
+      data('POST', '/secrets/restore', 'KeyVault.restoreSecret', (request, context, vault) => this.restore(request, context, vault)),
     ];
   }
 
@@ -335,6 +336,70 @@ export class KeyVaultsProvider implements SandboxProvider {
     return Buffer.concat([Buffer.from('SBXKVBK1'), iv, cipher.getAuthTag(), sealed]).toString('base64url');
   }
 
+  /**
+   * Key Vault's restore: recreates a secret with every version from a backup blob of this
+   * sandbox. A name that already exists is a 409, as in Key Vault; the answer carries no value.
+   */
+  private restore(request: SandboxRequest, context: ProviderContext, vault: VaultState): SandboxResponse {
+    const body = restoreBodySchema.safeParse(request.body);
+    if (!body.success) {
+      return json(400, { error: { code: 'BadParameter', message: 'Property value is required: expected a JSON body { "value": "<base64url backup blob>" }' } });
+    }
+    const restored = this.openBackup(body.data.value);
+    if (restored === undefined) {
+      return json(400, { error: { code: 'BadParameter', message: 'The backup blob is corrupt or was not produced by this sandbox\'s Key Vault.' } });
+    }
+    if (vault.secrets.has(restored.name.toLowerCase())) {
+      return json(409, { error: { code: 'Conflict', message: `Secret ${restored.name} already exists in vault ${vault.name}; restore only recreates missing secrets.` } });
+    }
+    const secret: SecretState = {
+      name: restored.name,
+      certificateBacked: false,
+      versions: restored.versions.map((version) => ({
+        version: version.version,
+        value: version.value,
+        created: new Date(version.created),
+        updated: new Date(version.updated),
+        expires: version.expires === undefined ? undefined : new Date(version.expires),
+        notBefore: version.notBefore === undefined ? undefined : new Date(version.notBefore),
+        enabled: version.enabled,
+        contentType: version.contentType,
+        tags: version.tags,
+      })),
+    };
+    const latest = secret.versions[secret.versions.length - 1];
+    if (latest === undefined) {
+      return json(400, { error: { code: 'BadParameter', message: `The backup blob of ${restored.name} holds no version.` } });
+    }
+    vault.secrets.set(secret.name.toLowerCase(), secret);
+    context.event('keyvault.restore', { vault: vault.name, secret: secret.name, versions: secret.versions.length });
+    return json(200, {
+      id: this.secretId(context, secret, latest),
+      attributes: this.attributes(vault, latest),
+      ...(latest.tags === undefined ? {} : { tags: latest.tags }),
+      ...(latest.contentType === undefined ? {} : { contentType: latest.contentType }),
+    });
+  }
+
+  /** Decrypts a backup blob made by {@link backupBlob}, or undefined when it is not one. */
+  private openBackup(value: string): z.infer<typeof backupPayloadSchema> | undefined {
+    const blob = Buffer.from(value, 'base64url');
+    const magic = Buffer.from('SBXKVBK1');
+    if (blob.length < magic.length + 28 || !blob.subarray(0, magic.length).equals(magic)) return undefined;
+    const iv = blob.subarray(magic.length, magic.length + 12);
+    const tag = blob.subarray(magic.length + 12, magic.length + 28);
+    try {
+      const decipher = createDecipheriv('aes-256-gcm', this.backupKey, iv);
+      decipher.setAuthTag(tag);
+      const plain = Buffer.concat([decipher.update(blob.subarray(magic.length + 28)), decipher.final()]).toString('utf8');
+      const parsed = backupPayloadSchema.safeParse(JSON.parse(plain));
+      return parsed.success ? parsed.data : undefined;
+    } catch {
+      // A tampered or foreign blob fails authentication: the caller answers 400, as Key Vault does.
+      return undefined;
+    }
+  }
+
   private vaultJson(vault: VaultState, context: ProviderContext): Record<string, unknown> {
     return {
       id: vault.id,
@@ -382,5 +447,26 @@ export class KeyVaultsProvider implements SandboxProvider {
     }));
   }
 }
+
+const restoreBodySchema = z.object({ value: z.string().min(1) });
+
+/** What {@link KeyVaultsProvider} seals into a backup blob. */
+const backupPayloadSchema = z.object({
+  vault: z.string(),
+  name: z.string(),
+  versions: z.array(
+    z.object({
+      version: z.string(),
+      value: z.string(),
+      created: z.string(),
+      updated: z.string(),
+      expires: z.string().optional(),
+      notBefore: z.string().optional(),
+      enabled: z.boolean(),
+      contentType: z.string().optional(),
+      tags: z.record(z.string(), z.string()).optional(),
+    }),
+  ),
+});
 
 type DataHandler = (request: SandboxRequest, context: ProviderContext, vault: VaultState) => SandboxResponse;
