@@ -1,7 +1,8 @@
 /**
  * The `ops-autopilot` command line.
  *
- * Exit codes: 0 ok, 1 failure or invalid input, 2 usage error, 3 findings (checking runbooks).
+ * Exit codes: 0 ok, 1 failure or invalid input, 2 usage error or refused run, 3 findings
+ * (warn/fail checks).
  * Errors print as one line (`error: ...`); `--verbose` adds the stack. A configuration error
  * lists every issue, one per line.
  */
@@ -10,7 +11,9 @@ import { ConfigError, errorMessage } from '../errors.ts';
 import { configValidateCommand } from './commands/config.ts';
 import { demoCommand } from './commands/demo.ts';
 import { inventoryCommand } from './commands/inventory.ts';
+import { planCommand, runCommand, type RunbookCommandOptions } from './commands/runbook.ts';
 import { sandboxCommand } from './commands/sandbox.ts';
+import { RUNBOOK_NAMES } from '../runbooks/registry.ts';
 import { CliExit, EXIT, processIo, type CliIo } from './output.ts';
 
 function parsePort(value: string): number {
@@ -50,6 +53,32 @@ function buildProgram(io: CliIo, exit: { code: number }): Command {
     .option('--log', 'also emit the run record as JSON log lines on stderr')
     .action(async (options: { config: string; json?: boolean; record: boolean; log?: boolean }) => {
       exit.code = await inventoryCommand(options, io);
+    });
+
+  program
+    .command('plan')
+    .description(`show what a runbook would do, read-only: checks, actions, kept items per target (${RUNBOOK_NAMES.join(', ')})`)
+    .argument('<runbook>', 'runbook name')
+    .requiredOption('-c, --config <file>', 'estate configuration file')
+    .option('--json', 'print one JSON document (plans and the run record)')
+    .option('-t, --target <id>', 'only this target id (repeatable)', collect)
+    .option('--log', 'also emit the run record as JSON log lines on stderr')
+    .action(async (name: string, options: RunbookCommandOptions) => {
+      exit.code = await planCommand(name, options, io);
+    });
+
+  program
+    .command('run')
+    .description('plan a runbook, confirm, and apply it through the dry-run gate (dryRun in the config is the authority)')
+    .argument('<runbook>', 'runbook name')
+    .requiredOption('-c, --config <file>', 'estate configuration file')
+    .option('-y, --yes', 'apply without asking (needed when stdin is not a terminal)')
+    .option('--force', "apply even when the runbook's guard refuses the plan (e.g. above the deletion cap)")
+    .option('--json', 'print one JSON document (plans and the run record)')
+    .option('-t, --target <id>', 'only this target id (repeatable)', collect)
+    .option('--log', 'also emit the run record as JSON log lines on stderr')
+    .action(async (name: string, options: RunbookCommandOptions) => {
+      exit.code = await runCommand(name, options, io);
     });
 
   program
