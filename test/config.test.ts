@@ -259,3 +259,43 @@ describe('JSON Schema', () => {
     expect(JSON.stringify(schema)).toContain('"revision-cleanup"');
   });
 });
+
+describe('backup-verify policies follow the target kind', () => {
+  const SUB = '/subscriptions/3d3e2c74-9f20-4cae-9c77-3e202d803003/resourceGroups/rg-x/providers';
+  const yaml = (targets: string) => `version: 1\nestate: kinds\ntargets:\n${targets}`;
+
+  it('fills the defaults of the target kind when the policy is empty', () => {
+    const config = parseConfigText(
+      yaml(
+        [
+          `  - id: ${SUB}/Microsoft.Storage/storageAccounts/stkinds\n    runbooks:\n      backup-verify: {}`,
+          `  - id: ${SUB}/Microsoft.KeyVault/vaults/kv-kinds\n    runbooks:\n      backup-verify: {}`,
+          `  - id: ${SUB}/Microsoft.DBforPostgreSQL/flexibleServers/psql-kinds\n    runbooks:\n      backup-verify: {}`,
+        ].join('\n'),
+      ),
+      { source: 'inline.yaml', format: 'yaml' },
+    );
+    expect(config.targets.map((target) => target.runbooks['backup-verify'])).toEqual([
+      { minBlobSoftDeleteDays: 7, requireContainerSoftDelete: true, minContainerSoftDeleteDays: 7, requireVersioning: false, requireGeoRedundancy: false },
+      { requireSoftDelete: true, requirePurgeProtection: true },
+      { minRetentionDays: 7, maxBackupAgeHours: 26, requireGeoRedundantBackup: false },
+    ]);
+  });
+
+  it('reports a field of another kind by its path, once', () => {
+    let error: unknown;
+    try {
+      parseConfigText(yaml(`  - id: ${SUB}/Microsoft.Storage/storageAccounts/stkinds\n    runbooks:\n      backup-verify:\n        minRetentionDays: 7`), {
+        source: 'inline.yaml',
+        format: 'yaml',
+      });
+    } catch (caught) {
+      error = caught;
+    }
+    expect(error).toBeInstanceOf(ConfigError);
+    const lines = (error as ConfigError).message.split('\n').filter((line) => line.includes('backup-verify'));
+    expect(lines).toHaveLength(1);
+    expect(lines[0]).toContain('targets[0].runbooks.backup-verify');
+    expect(lines[0]).toContain('minRetentionDays');
+  });
+});

@@ -139,34 +139,72 @@ export const azureSettingsSchema = z
 // Runbook policies, per runbook
 // ---------------------------------------------------------------------------------------------
 
+// `backup-verify` takes a different policy per resource kind. Each is written twice: the fields
+// alone (for parsing, where the target's kind is not yet known) and with their defaults (applied
+// once the kind is known), so an empty policy on a storage account gets storage defaults rather
+// than whichever union member happened to match first.
+
+const postgresBackupFields = {
+  /** Backup retention the server must keep, in days. */
+  minRetentionDays: positiveInt.max(35),
+  /** Newest completed backup may be at most this old. */
+  maxBackupAgeHours: durationHours,
+  requireGeoRedundantBackup: z.boolean(),
+};
+
 /** `backup-verify` for a PostgreSQL flexible server. */
 export const postgresBackupPolicySchema = z
   .object({
-    minRetentionDays: positiveInt.min(1).max(35).default(7),
-    /** Newest completed backup may be at most this old. */
-    maxBackupAgeHours: durationHours.default(26),
-    requireGeoRedundantBackup: z.boolean().default(false),
+    minRetentionDays: postgresBackupFields.minRetentionDays.default(7),
+    maxBackupAgeHours: postgresBackupFields.maxBackupAgeHours.default(26),
+    requireGeoRedundantBackup: postgresBackupFields.requireGeoRedundantBackup.default(false),
   })
   .strict();
+
+const storageProtectionFields = {
+  minBlobSoftDeleteDays: positiveInt.max(365),
+  requireContainerSoftDelete: z.boolean(),
+  minContainerSoftDeleteDays: positiveInt.max(365),
+  requireVersioning: z.boolean(),
+  requireGeoRedundancy: z.boolean(),
+};
 
 /** `backup-verify` for a storage account. */
 export const storageProtectionPolicySchema = z
   .object({
-    minBlobSoftDeleteDays: positiveInt.max(365).default(7),
-    requireContainerSoftDelete: z.boolean().default(true),
-    minContainerSoftDeleteDays: positiveInt.max(365).default(7),
-    requireVersioning: z.boolean().default(false),
-    requireGeoRedundancy: z.boolean().default(false),
+    minBlobSoftDeleteDays: storageProtectionFields.minBlobSoftDeleteDays.default(7),
+    requireContainerSoftDelete: storageProtectionFields.requireContainerSoftDelete.default(true),
+    minContainerSoftDeleteDays: storageProtectionFields.minContainerSoftDeleteDays.default(7),
+    requireVersioning: storageProtectionFields.requireVersioning.default(false),
+    requireGeoRedundancy: storageProtectionFields.requireGeoRedundancy.default(false),
   })
   .strict();
+
+const keyVaultProtectionFields = {
+  requireSoftDelete: z.boolean(),
+  requirePurgeProtection: z.boolean(),
+};
 
 /** `backup-verify` for a Key Vault. */
 export const keyVaultProtectionPolicySchema = z
   .object({
-    requireSoftDelete: z.boolean().default(true),
-    requirePurgeProtection: z.boolean().default(true),
+    requireSoftDelete: keyVaultProtectionFields.requireSoftDelete.default(true),
+    requirePurgeProtection: keyVaultProtectionFields.requirePurgeProtection.default(true),
   })
   .strict();
+
+/** A `backup-verify` policy once its target's kind has chosen the shape and filled defaults. */
+export type BackupVerifyPolicy =
+  | z.output<typeof postgresBackupPolicySchema>
+  | z.output<typeof storageProtectionPolicySchema>
+  | z.output<typeof keyVaultProtectionPolicySchema>;
+
+/** Any of the three shapes, no defaults; the target picks one (see {@link targetSchema}). */
+const backupVerifyInputSchema = z.union([
+  z.object(postgresBackupFields).partial().strict(),
+  z.object(storageProtectionFields).partial().strict(),
+  z.object(keyVaultProtectionFields).partial().strict(),
+]);
 
 /** `keyvault-backup`: where secret backups go and how long they stay. */
 export const keyVaultBackupPolicySchema = z
@@ -249,15 +287,18 @@ export type RunbookName = keyof typeof RUNBOOK_KINDS;
 
 const runbooksSchema = z
   .object({
-    'backup-verify': z
-      .union([postgresBackupPolicySchema, storageProtectionPolicySchema, keyVaultProtectionPolicySchema])
-      .optional(),
+    'backup-verify': backupVerifyInputSchema.optional(),
     'keyvault-backup': keyVaultBackupPolicySchema.optional(),
     'revision-cleanup': revisionCleanupPolicySchema.optional(),
     'image-purge': imagePurgePolicySchema.optional(),
     'secret-expiry': secretExpiryPolicySchema.optional(),
   })
   .strict();
+
+/** Every runbook policy of a target, with defaults filled in. */
+export type RunbookPolicies = Omit<z.output<typeof runbooksSchema>, 'backup-verify'> & {
+  'backup-verify'?: BackupVerifyPolicy;
+};
 
 const BACKUP_VERIFY_BY_KIND = {
   postgresFlexibleServer: postgresBackupPolicySchema,
@@ -304,8 +345,8 @@ export const targetSchema = z
     }
     const backup = target.runbooks['backup-verify'];
     if (backup !== undefined && kind in BACKUP_VERIFY_BY_KIND) {
-      // The union above accepts any of the three shapes; re-check with the one for this kind
-      // so that a storage field on a PostgreSQL target is reported, not silently dropped.
+      // The union accepts any of the three shapes; check with the one for this kind so that a
+      // storage field on a PostgreSQL target is reported, not silently dropped.
       const strict = BACKUP_VERIFY_BY_KIND[kind as keyof typeof BACKUP_VERIFY_BY_KIND].safeParse(backup);
       if (!strict.success) {
         for (const issue of strict.error.issues) {
@@ -338,6 +379,17 @@ export const targetSchema = z
         });
       }
     }
+  })
+  .transform((target): Omit<typeof target, 'runbooks'> & { runbooks: RunbookPolicies } => {
+    const { 'backup-verify': backup, ...runbooks } = target.runbooks;
+    if (backup === undefined) return { ...target, runbooks };
+    const kind = kindOfType(parseResourceId(target.id).type);
+    const schema = kind !== undefined && kind in BACKUP_VERIFY_BY_KIND ? BACKUP_VERIFY_BY_KIND[kind as keyof typeof BACKUP_VERIFY_BY_KIND] : undefined;
+    const policy = schema?.safeParse(backup);
+    // zod runs the transform even after the refinement above reported that this policy does not
+    // fit the target; the parse fails on those issues, so the unchanged value never escapes.
+    if (policy === undefined || !policy.success) return { ...target, runbooks: { ...runbooks, 'backup-verify': backup as BackupVerifyPolicy } };
+    return { ...target, runbooks: { ...runbooks, 'backup-verify': policy.data } };
   });
 
 // ---------------------------------------------------------------------------------------------
