@@ -3,3 +3,4 @@
  * Importing a trigger module registers its functions with `@azure/functions`.
  */
 import './health.ts';
+import './runbook-timers.ts';

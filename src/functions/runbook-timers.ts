@@ -1,0 +1,126 @@
+/**
+ * Timer functions, one per runbook. Each is thin: load the estate config from app settings,
+ * build the client layer, call {@link executeRunbook} with trigger `timer` and mode `apply`
+ * (the dry-run gate decides whether anything is applied), log the summary, and throw when the
+ * run failed so the host records a failed invocation.
+ *
+ * Schedules: app setting `<RUNBOOK>_SCHEDULE` (six-field NCRONTAB, UTC unless the app sets
+ * `WEBSITE_TIME_ZONE`), else the default below. The schedule is resolved here, when the module
+ * registers its functions, and registered as a literal expression rather than `%SETTING%`:
+ * both the Functions host and the local host refuse to index a function whose `%SETTING%` is
+ * not defined, so a `%...%` expression could not have a default. App settings are environment
+ * variables of the worker before it loads the app, on the real host as on the local host, so
+ * a setting still overrides the default (a change restarts the app, as every setting change does).
+ *
+ * Overlap: the host never overlaps a timer with itself on one instance and runs a timer on one
+ * instance at a time (singleton lock); the executor's per-runbook blob lease also keeps a timer
+ * run and a CLI or HTTP run of the same runbook apart. Past-due slots are collapsed by the host
+ * into one invocation with `isPastDue` set.
+ */
+import { app, type InvocationContext, type Timer } from '@azure/functions';
+import { createAzureClients } from '../azure/clients.ts';
+import { loadConfigFromSettings } from '../config/load.ts';
+import type { RunbookName } from '../config/schema.ts';
+import { OpsAutopilotError } from '../errors.ts';
+import { executeRunbook, type ExecuteRunbookResult } from '../runbooks/execute-runbook.ts';
+import { getRunbook } from '../runbooks/registry.ts';
+import type { RunLogger } from '../runs/run-log.ts';
+
+/** One timer function: its runbook, name, schedule setting and default schedule. */
+export interface RunbookTimer {
+  readonly runbook: RunbookName;
+  readonly functionName: string;
+  readonly setting: string;
+  readonly defaultSchedule: string;
+}
+
+/** The timer of every runbook, with the issue's default schedules (UTC). */
+export const RUNBOOK_TIMERS: readonly RunbookTimer[] = [
+  { runbook: 'backup-verify', functionName: 'backupVerifyTimer', setting: 'BACKUP_VERIFY_SCHEDULE', defaultSchedule: '0 0 6 * * *' },
+  { runbook: 'keyvault-backup', functionName: 'keyVaultBackupTimer', setting: 'KEYVAULT_BACKUP_SCHEDULE', defaultSchedule: '0 30 2 * * *' },
+  { runbook: 'revision-cleanup', functionName: 'revisionCleanupTimer', setting: 'REVISION_CLEANUP_SCHEDULE', defaultSchedule: '0 0 3 * * *' },
+  { runbook: 'image-purge', functionName: 'imagePurgeTimer', setting: 'IMAGE_PURGE_SCHEDULE', defaultSchedule: '0 0 4 * * 0' },
+  { runbook: 'secret-expiry', functionName: 'secretExpiryTimer', setting: 'SECRET_EXPIRY_SCHEDULE', defaultSchedule: '0 0 7 * * *' },
+];
+
+/** Thrown by a timer function whose run failed or was refused by its guard, so the host records a failure. */
+export class RunbookRunFailedError extends OpsAutopilotError {
+  override readonly name: string = 'RunbookRunFailedError';
+}
+
+/** Thrown at registration for a schedule setting that is not a six-field NCRONTAB expression. */
+export class ScheduleSettingError extends OpsAutopilotError {
+  override readonly name: string = 'ScheduleSettingError';
+}
+
+/**
+ * The schedule of a timer: the app setting when set and non-empty, otherwise the default.
+ *
+ * @throws {@link ScheduleSettingError} when the setting does not have six fields (a five-field
+ * cron line is the usual mistake; the host would refuse it later with a vaguer message).
+ */
+export function resolveSchedule(timer: RunbookTimer, env: Readonly<Record<string, string | undefined>> = process.env): string {
+  const value = env[timer.setting]?.trim();
+  if (value === undefined || value === '') return timer.defaultSchedule;
+  const fields = value.split(/\s+/).length;
+  if (fields !== 6) {
+    throw new ScheduleSettingError(`app setting ${timer.setting}: expected a six-field NCRONTAB expression ({second} {minute} {hour} {day} {month} {day-of-week}), found ${fields} field(s) in "${value}"`, {
+      context: { setting: timer.setting, functionName: timer.functionName },
+    });
+  }
+  return value;
+}
+
+/** Adapts the run log to the invocation's log, so lines reach Application Insights with the invocation. */
+function invocationLogger(context: InvocationContext): RunLogger {
+  return {
+    log(level, entry) {
+      const line = JSON.stringify(entry);
+      if (level === 'error') context.error(line);
+      else if (level === 'warn') context.warn(line);
+      else context.log(line);
+    },
+  };
+}
+
+/**
+ * The body of every runbook timer: one run of `runbook` through the executor.
+ *
+ * @throws {@link RunbookRunFailedError} when the run failed or its guard refused it. A run
+ * refused because another run holds the lock is logged as a warning and is not a failure.
+ */
+export async function runRunbookTimer(timer: RunbookTimer, myTimer: Timer, context: InvocationContext): Promise<ExecuteRunbookResult> {
+  const config = await loadConfigFromSettings();
+  const clients = createAzureClients(config.azure);
+  try {
+    const result = await executeRunbook(
+      getRunbook(timer.runbook),
+      { config, clients, logger: invocationLogger(context), now: () => new Date() },
+      { trigger: 'timer', mode: 'apply', requestedBy: `timer ${timer.functionName}`, correlationId: context.invocationId },
+    );
+    const line = `${result.summary}${myTimer.isPastDue ? ' (past due: one run for the missed schedule)' : ''}`;
+    if (result.refusal?.kind === 'lock') {
+      context.warn(line);
+      return result;
+    }
+    if (result.exit === 'failed' || result.exit === 'refused') {
+      context.error(line);
+      throw new RunbookRunFailedError(line, { context: { runbook: timer.runbook, estate: config.estate, runId: result.record.runId } });
+    }
+    context.log(line);
+    return result;
+  } finally {
+    await clients.close();
+  }
+}
+
+for (const timer of RUNBOOK_TIMERS) {
+  app.timer(timer.functionName, {
+    schedule: resolveSchedule(timer),
+    runOnStartup: false,
+    useMonitor: true,
+    handler: async (myTimer, context) => {
+      await runRunbookTimer(timer, myTimer, context);
+    },
+  });
+}
