@@ -4,7 +4,7 @@
  */
 import { createHash } from 'node:crypto';
 import { z } from 'zod';
-import type { ProviderContext, SandboxRequest, SandboxResponse, WorldFile, WorldResource } from '../contract.ts';
+import type { ProviderContext, RouteDefinition, SandboxRequest, SandboxResponse, WorldFile, WorldResource } from '../contract.ts';
 
 /** Thrown when a world file's resource spec does not match what its provider expects. */
 export class WorldSpecError extends Error {
@@ -76,6 +76,19 @@ export function stableHex(seed: string, length = 64): string {
 export function stableGuid(seed: string): string {
   const hex = stableHex(seed, 32);
   return `${hex.slice(0, 8)}-${hex.slice(8, 12)}-4${hex.slice(13, 16)}-8${hex.slice(17, 20)}-${hex.slice(20, 32)}`;
+}
+
+/**
+ * An ARM route that reads (draws on the read bucket). POSTs that only read, such as
+ * `config/appsettings/list`, pass `method: 'POST'`: ARM throttles them as reads too.
+ */
+export function armRead(
+  pattern: string,
+  operationId: string,
+  handler: RouteDefinition['handler'],
+  method: RouteDefinition['method'] = 'GET',
+): RouteDefinition {
+  return { host: 'arm', method, pattern, throttle: 'read', operationId, handler };
 }
 
 /** A JSON response. */

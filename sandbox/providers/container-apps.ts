@@ -9,6 +9,7 @@ import type { AppEndpointState, AppHostResolver } from './app-health.ts';
 import {
   armId,
   armPage,
+  armRead,
   baseOf,
   hoursBefore,
   json,
@@ -203,14 +204,7 @@ export class ContainerAppsProvider implements SandboxProvider, AppHostResolver {
   routes(): readonly RouteDefinition[] {
     const rg = '/subscriptions/{subscriptionId}/resourceGroups/{resourceGroup}/providers/Microsoft.App';
     const app = `${rg}/containerApps/{name}`;
-    const read = (pattern: string, operationId: string, handler: RouteDefinition['handler']): RouteDefinition => ({
-      host: 'arm',
-      method: 'GET',
-      pattern,
-      throttle: 'read',
-      operationId,
-      handler,
-    });
+    const read = armRead;
     return [
       read('/subscriptions/{subscriptionId}/providers/Microsoft.App/containerApps', 'Microsoft.App/containerApps.listBySubscription', (request, context) =>
         armPage(request, context, this.apps.list(param(request, 'subscriptionId')).map((a) => this.appJson(a))),

@@ -8,6 +8,7 @@ import { z } from 'zod';
 import type { ProviderContext, RouteDefinition, SandboxProvider, SandboxRequest, SandboxResponse, WorldFile, WorldResource } from '../contract.ts';
 import {
   armPage,
+  armRead,
   baseOf,
   daysBefore,
   hoursBefore,
@@ -161,14 +162,7 @@ export class PostgresFlexibleProvider implements SandboxProvider {
   routes(): readonly RouteDefinition[] {
     const rg = '/subscriptions/{subscriptionId}/resourceGroups/{resourceGroup}/providers/Microsoft.DBforPostgreSQL';
     const server = `${rg}/flexibleServers/{name}`;
-    const read = (pattern: string, operationId: string, handler: RouteDefinition['handler']): RouteDefinition => ({
-      host: 'arm',
-      method: 'GET',
-      pattern,
-      throttle: 'read',
-      operationId,
-      handler,
-    });
+    const read = armRead;
     return [
       read('/subscriptions/{subscriptionId}/providers/Microsoft.DBforPostgreSQL/flexibleServers', `${SERVERS}.list`, (request, context) =>
         armPage(request, context, this.servers.list(param(request, 'subscriptionId')).map((s) => this.serverJson(s, context))),

@@ -4,7 +4,7 @@
  */
 import { z } from 'zod';
 import type { ProviderContext, RouteDefinition, SandboxProvider, SandboxRequest, SandboxResponse, WorldFile, WorldResource } from '../contract.ts';
-import { armPage, baseOf, daysBefore, json, param, parseSpec, resourceNotFound, ResourceStore, type ArmResourceBase } from './common.ts';
+import { armPage, armRead, baseOf, daysBefore, json, param, parseSpec, resourceNotFound, ResourceStore, type ArmResourceBase } from './common.ts';
 
 const ACCOUNTS = 'Microsoft.Storage/storageAccounts';
 
@@ -72,14 +72,7 @@ export class StorageAccountsProvider implements SandboxProvider {
   routes(): readonly RouteDefinition[] {
     const rg = '/subscriptions/{subscriptionId}/resourceGroups/{resourceGroup}/providers/Microsoft.Storage';
     const account = `${rg}/storageAccounts/{name}`;
-    const read = (pattern: string, operationId: string, handler: RouteDefinition['handler']): RouteDefinition => ({
-      host: 'arm',
-      method: 'GET',
-      pattern,
-      throttle: 'read',
-      operationId,
-      handler,
-    });
+    const read = armRead;
     return [
       read('/subscriptions/{subscriptionId}/providers/Microsoft.Storage/storageAccounts', `${ACCOUNTS}.list`, (request, context) =>
         armPage(request, context, this.accounts.list(param(request, 'subscriptionId')).map((a) => this.accountJson(a))),

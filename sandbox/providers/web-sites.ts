@@ -9,6 +9,7 @@ import type { AppEndpointState, AppHostResolver } from './app-health.ts';
 import {
   armId,
   armPage,
+  armRead,
   baseOf,
   daysBefore,
   json,
@@ -180,14 +181,7 @@ export class WebSitesProvider implements SandboxProvider, AppHostResolver {
     const rg = '/subscriptions/{subscriptionId}/resourceGroups/{resourceGroup}/providers/Microsoft.Web';
     const site = `${rg}/sites/{name}`;
     const slot = `${site}/slots/{slot}`;
-    const read = (pattern: string, operationId: string, handler: RouteDefinition['handler'], method: RouteDefinition['method'] = 'GET'): RouteDefinition => ({
-      host: 'arm',
-      method,
-      pattern,
-      throttle: 'read',
-      operationId,
-      handler,
-    });
+    const read = armRead;
     return [
       read('/subscriptions/{subscriptionId}/providers/Microsoft.Web/sites', 'Microsoft.Web/sites.list', (request, context) =>
         armPage(request, context, this.sites.list(param(request, 'subscriptionId')).map((s) => this.siteJson(s))),
