@@ -3,8 +3,8 @@
  * apply to each, and with what policy.
  *
  * The schema is the single source of truth: TypeScript types are inferred from it and
- * `schema/estate.schema.json` is generated from it (`npm run build` and the schema test keep
- * the file current), so an editor can complete the YAML.
+ * `schema/estate.schema.json` is generated from it (`npm run schema` writes it; a test fails
+ * when it is stale), so an editor can complete the YAML.
  */
 import { z } from 'zod';
 import { kindOfType, parseResourceId, RESOURCE_TYPES, type ResourceKind } from '../azure/resource-id.ts';
