@@ -20,55 +20,17 @@
 import { app, type InvocationContext, type Timer } from '@azure/functions';
 import { createAzureClients } from '../azure/clients.ts';
 import { loadConfigFromSettings } from '../config/load.ts';
-import type { RunbookName } from '../config/schema.ts';
 import { OpsAutopilotError } from '../errors.ts';
 import { executeRunbook, type ExecuteRunbookResult } from '../runbooks/execute-runbook.ts';
 import { getRunbook } from '../runbooks/registry.ts';
 import type { RunLogger } from '../runs/run-log.ts';
+import { RUNBOOK_TIMERS, resolveSchedule, type RunbookTimer } from './runbook-schedules.ts';
 
-/** One timer function: its runbook, name, schedule setting and default schedule. */
-export interface RunbookTimer {
-  readonly runbook: RunbookName;
-  readonly functionName: string;
-  readonly setting: string;
-  readonly defaultSchedule: string;
-}
-
-/** The timer of every runbook, with the issue's default schedules (UTC). */
-export const RUNBOOK_TIMERS: readonly RunbookTimer[] = [
-  { runbook: 'backup-verify', functionName: 'backupVerifyTimer', setting: 'BACKUP_VERIFY_SCHEDULE', defaultSchedule: '0 0 6 * * *' },
-  { runbook: 'keyvault-backup', functionName: 'keyVaultBackupTimer', setting: 'KEYVAULT_BACKUP_SCHEDULE', defaultSchedule: '0 30 2 * * *' },
-  { runbook: 'revision-cleanup', functionName: 'revisionCleanupTimer', setting: 'REVISION_CLEANUP_SCHEDULE', defaultSchedule: '0 0 3 * * *' },
-  { runbook: 'image-purge', functionName: 'imagePurgeTimer', setting: 'IMAGE_PURGE_SCHEDULE', defaultSchedule: '0 0 4 * * 0' },
-  { runbook: 'secret-expiry', functionName: 'secretExpiryTimer', setting: 'SECRET_EXPIRY_SCHEDULE', defaultSchedule: '0 0 7 * * *' },
-];
+export { RUNBOOK_TIMERS, resolveSchedule, type RunbookTimer } from './runbook-schedules.ts';
 
 /** Thrown by a timer function whose run failed or was refused by its guard, so the host records a failure. */
 export class RunbookRunFailedError extends OpsAutopilotError {
   override readonly name: string = 'RunbookRunFailedError';
-}
-
-/** Thrown at registration for a schedule setting that is not a six-field NCRONTAB expression. */
-export class ScheduleSettingError extends OpsAutopilotError {
-  override readonly name: string = 'ScheduleSettingError';
-}
-
-/**
- * The schedule of a timer: the app setting when set and non-empty, otherwise the default.
- *
- * @throws {@link ScheduleSettingError} when the setting does not have six fields (a five-field
- * cron line is the usual mistake; the host would refuse it later with a vaguer message).
- */
-export function resolveSchedule(timer: RunbookTimer, env: Readonly<Record<string, string | undefined>> = process.env): string {
-  const value = env[timer.setting]?.trim();
-  if (value === undefined || value === '') return timer.defaultSchedule;
-  const fields = value.split(/\s+/).length;
-  if (fields !== 6) {
-    throw new ScheduleSettingError(`app setting ${timer.setting}: expected a six-field NCRONTAB expression ({second} {minute} {hour} {day} {month} {day-of-week}), found ${fields} field(s) in "${value}"`, {
-      context: { setting: timer.setting, functionName: timer.functionName },
-    });
-  }
-  return value;
 }
 
 /** Adapts the run log to the invocation's log, so lines reach Application Insights with the invocation. */
