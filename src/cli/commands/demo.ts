@@ -1,13 +1,59 @@
 /**
- * `ops-autopilot demo` (`npm run demo`): starts the sandbox with every seed world, prints the
- * inventory of each estate from the world's generated configuration, writes the run records to
- * Azurite, stops everything and exits 0 (1 if anything failed).
+ * `ops-autopilot demo` (`npm run demo`): starts the sandbox with every seed world and, per
+ * estate, prints the inventory, then runs every runbook that has targets there through the
+ * executor with the world's generated config (`dryRun: false`: the sandbox is where applying is
+ * harmless): the planted problems found, the cleanup plans, and what applying them did. Run
+ * records go to Azurite. Stops everything and exits 0 (1 if anything unexpected failed;
+ * findings are expected).
  */
+import { createAzureClients } from '../../azure/clients.ts';
 import { loadConfigFile } from '../../config/load.ts';
+import type { EstateConfig } from '../../config/schema.ts';
 import { errorMessage } from '../../errors.ts';
+import { executeRunbook } from '../../runbooks/execute-runbook.ts';
+import { RUNBOOK_NAMES, RUNBOOKS } from '../../runbooks/registry.ts';
+import { targetsFor } from '../../runbooks/runbook.ts';
+import { memoryLogger } from '../../runs/run-log.ts';
 import { formatInventory } from '../inventory-format.ts';
 import { EXIT, type CliIo } from '../output.ts';
+import { formatApplied, formatPlans } from '../runbook-format.ts';
 import { collectInventory } from './inventory.ts';
+
+/** One line per runbook run, for the closing table. */
+interface DemoRunLine {
+  readonly estate: string;
+  readonly runbook: string;
+  readonly summary: string;
+  readonly unexpected: boolean;
+}
+
+const indent = (text: string): string => text.replace(/^(?=.)/gm, '    ');
+
+/** Runs every runbook with targets in the estate, apply mode; returns one line per run. */
+async function runEveryRunbook(config: EstateConfig, io: CliIo): Promise<DemoRunLine[]> {
+  const lines: DemoRunLine[] = [];
+  const clients = createAzureClients(config.azure);
+  try {
+    for (const name of RUNBOOK_NAMES) {
+      const runbook = RUNBOOKS[name];
+      if (targetsFor(runbook, config).length === 0) continue;
+      io.stdout(`
+  >> ${name}: ${runbook.description}
+`);
+      const result = await executeRunbook(runbook, { config, clients, logger: memoryLogger(), now: () => new Date() }, { trigger: 'cli', mode: 'apply', requestedBy: 'demo' });
+      io.stdout(indent(formatPlans(result.plans, result.record.targets, { hideOk: true, maxLines: 8 })));
+      const applied = formatApplied(result, { maxLines: 5 });
+      if (applied !== '') io.stdout(`    applied:\n${indent(applied)}`);
+      io.stdout(`    => ${result.summary}\n`);
+      if (result.stored !== undefined) io.stdout(`    run record: ${result.stored.container}/${result.stored.blobName} (${result.record.status})\n`);
+      // Findings are the point of the demo; a failed target, action or record is not.
+      lines.push({ estate: config.estate, runbook: name, summary: result.summary, unexpected: result.exit === 'failed' || result.exit === 'refused' });
+    }
+  } finally {
+    await clients.close();
+  }
+  return lines;
+}
 
 /** Options of {@link demoCommand}. */
 export interface DemoCommandOptions {
@@ -29,6 +75,7 @@ export async function demoCommand(options: DemoCommandOptions, io: CliIo): Promi
     },
   });
   let failures = 0;
+  const runs: DemoRunLine[] = [];
   try {
     io.stdout(`Sandbox ready at ${sandbox.baseUrl} with ${sandbox.worlds.length} estate(s).\n`);
     for (const world of sandbox.worlds) {
@@ -51,11 +98,20 @@ export async function demoCommand(options: DemoCommandOptions, io: CliIo): Promi
           for (const error of result.errors) io.stderr(`error: ${world.name}: ${error.targetId}: ${error.error.message}\n`);
           if (recordError !== undefined) io.stderr(`error: ${world.name}: run record not written: ${recordError}\n`);
         }
+        io.stdout(`\nRunbooks on ${world.name} (applied inside the sandbox):\n`);
+        const lines = await runEveryRunbook(config, io);
+        runs.push(...lines);
+        for (const line of lines.filter((candidate) => candidate.unexpected)) {
+          failures += 1;
+          io.stderr(`error: ${world.name}: ${line.summary}\n`);
+        }
       } catch (error) {
         failures += 1;
         io.stderr(`error: ${world.name}: ${errorMessage(error)}\n`);
       }
     }
+    io.stdout('\n== Runbook runs ==\n');
+    for (const line of runs) io.stdout(`  ${line.unexpected ? 'UNEXPECTED ' : ''}${line.summary}\n`);
   } finally {
     await sandbox.stop();
   }
