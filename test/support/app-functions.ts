@@ -1,0 +1,22 @@
+/**
+ * The functions the production app registers, as the local host's inventory shows them. One
+ * list for the source entry point and the built bundle, so the two cannot drift apart.
+ */
+import type { FunctionInfo } from '../../src/host/function-registry.ts';
+
+/** Name, trigger, HTTP route and resolved timer schedule of every production function. */
+export const PRODUCTION_FUNCTIONS = [
+  { name: 'backupVerifyTimer', trigger: 'timer', http: undefined, schedule: '0 0 6 * * *' },
+  { name: 'health', trigger: 'http', http: { route: 'health', methods: ['GET'], authLevel: 'anonymous' }, schedule: undefined },
+  { name: 'imagePurgeTimer', trigger: 'timer', http: undefined, schedule: '0 0 4 * * 0' },
+  { name: 'keyVaultBackupTimer', trigger: 'timer', http: undefined, schedule: '0 30 2 * * *' },
+  { name: 'revisionCleanupTimer', trigger: 'timer', http: undefined, schedule: '0 0 3 * * *' },
+  { name: 'secretExpiryTimer', trigger: 'timer', http: undefined, schedule: '0 0 7 * * *' },
+] as const;
+
+/** The inventory reduced to what {@link PRODUCTION_FUNCTIONS} lists, sorted by name. */
+export function summariseFunctions(functions: readonly FunctionInfo[]): unknown[] {
+  return [...functions]
+    .sort((a, b) => a.name.localeCompare(b.name))
+    .map((f) => ({ name: f.name, trigger: f.triggerType, http: f.http, schedule: f.timer?.schedule }));
+}
