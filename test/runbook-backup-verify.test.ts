@@ -21,8 +21,7 @@ import {
 } from '../src/runbooks/backup-verify.ts';
 import { ChecksOnlyApplyError, DAY_MS, formatInstant, HOUR_MS, UnsupportedTargetKindError } from '../src/runbooks/checks-only.ts';
 import { targetsFor, type Check, type TargetPlan } from '../src/runbooks/runbook.ts';
-import type { RequestLogEntry } from '../sandbox/index.ts';
-import { runbookContextFor } from './support/runbook-context.ts';
+import { mutatingRequests, runbookContextFor, withRunbookPolicy } from './support/runbook-context.ts';
 import { useSandbox } from './support/sandbox.ts';
 
 const codes = BACKUP_VERIFY_CODES;
@@ -64,27 +63,8 @@ resources:
   return file;
 }
 
-/** Reads of a plan: GETs and the identity token request. Anything else is a mutation. */
-function mutatingRequests(log: readonly RequestLogEntry[]): RequestLogEntry[] {
-  return log.filter((entry) => !(entry.method === 'GET' || (entry.host === 'identity' && entry.operationId === 'Identity.token')));
-}
-
-/** A config edit that sets (or, with undefined, removes) a target's backup-verify policy. */
-function withPolicy(name: string, policy: BackupVerifyPolicy | undefined) {
-  return (config: EstateConfig): EstateConfig => {
-    if (!config.targets.some((target) => target.id.endsWith(`/${name}`))) {
-      throw new Error(`config ${config.estate}: expected a target named ${name}, found none`);
-    }
-    const targets = config.targets.map((target) => {
-      if (!target.id.endsWith(`/${name}`)) return target;
-      const runbooks = { ...target.runbooks };
-      if (policy === undefined) delete runbooks['backup-verify'];
-      else runbooks['backup-verify'] = policy;
-      return { ...target, runbooks };
-    });
-    return { ...config, targets };
-  };
-}
+/** A config edit that sets a target's backup-verify policy. */
+const withPolicy = (name: string, policy: BackupVerifyPolicy): ((config: EstateConfig) => EstateConfig) => withRunbookPolicy('backup-verify', name, policy);
 
 function checkOf(plan: TargetPlan | undefined, code: string): Check {
   const found = plan?.checks.find((candidate) => candidate.code === code);

@@ -17,10 +17,9 @@ import type { EstateConfig, TargetConfig } from '../src/config/schema.ts';
 import { imagePurgeRunbook, planRepository, type ImagePurgePolicy } from '../src/runbooks/image-purge.ts';
 import { InUseResolutionError } from '../src/runbooks/images-in-use.ts';
 import type { PlannedAction, TargetPlan } from '../src/runbooks/runbook.ts';
-import type { RequestLogEntry } from '../sandbox/index.ts';
 import { ContainerRegistriesProvider, defaultProviders } from '../sandbox/providers/index.ts';
 import { stableHex } from '../sandbox/providers/common.ts';
-import { runbookContextFor, type TestRunbookContext } from './support/runbook-context.ts';
+import { ACR_TOKEN_EXCHANGE, mutatingRequests, runbookContextFor, withRunbookPolicy, type TestRunbookContext } from './support/runbook-context.ts';
 import { useSandbox } from './support/sandbox.ts';
 
 const XSHOPAI_SUB = '3d3e2c74-9f20-4cae-9c77-3e202d803003';
@@ -119,12 +118,6 @@ function tagsOf(registry: string, repository: string): string[] {
   return [...(registries.getRegistry(registry)?.repositories.get(repository)?.tags.keys() ?? [])].sort();
 }
 
-/** Reads of a plan: GETs, the identity token and the ACR token exchange. Anything else is a mutation. */
-const READ_POSTS = new Set(['Identity.token', 'ContainerRegistry.exchangeAadAccessTokenForAcrRefreshToken', 'ContainerRegistry.exchangeAcrRefreshTokenForAcrAccessToken']);
-function mutatingRequests(log: readonly RequestLogEntry[]): RequestLogEntry[] {
-  return log.filter((entry) => !(entry.method === 'GET' || (entry.method === 'POST' && READ_POSTS.has(entry.operationId ?? ''))));
-}
-
 const basePolicy: ImagePurgePolicy = {
   repositories: ['.*'],
   tagFilter: '.*',
@@ -138,14 +131,8 @@ const basePolicy: ImagePurgePolicy = {
 
 /** Sets the image-purge policy of one target (and optionally drops targets). */
 function withPolicy(targetId: string, policy: Partial<ImagePurgePolicy>, drop: readonly string[] = []): (config: EstateConfig) => EstateConfig {
-  return (config) => ({
-    ...config,
-    targets: config.targets
-      .filter((target) => !drop.some((id) => id.toLowerCase() === target.id.toLowerCase()))
-      .map((target) =>
-        target.id.toLowerCase() === targetId.toLowerCase() ? { ...target, runbooks: { ...target.runbooks, 'image-purge': { ...basePolicy, ...policy } } } : target,
-      ),
-  });
+  const setPolicy = withRunbookPolicy('image-purge', targetId, { ...basePolicy, ...policy });
+  return (config) => setPolicy({ ...config, targets: config.targets.filter((target) => !drop.some((id) => id.toLowerCase() === target.id.toLowerCase())) });
 }
 
 function targetOf(ctx: TestRunbookContext, id: string): { target: TargetConfig; policy: ImagePurgePolicy } {
@@ -290,7 +277,7 @@ describe('image-purge runbook', () => {
       expect(plan.actions.length).toBeGreaterThan(100);
       expect(log.some((entry) => entry.host === 'acr')).toBe(true);
       expect(log.some((entry) => entry.host === 'arm')).toBe(true);
-      expect(mutatingRequests(log)).toEqual([]);
+      expect(mutatingRequests(log, ACR_TOKEN_EXCHANGE)).toEqual([]);
     });
   });
 

@@ -13,8 +13,7 @@ import type { EstateConfig, TargetConfig } from '../src/config/schema.ts';
 import { collect } from '../src/runbooks/inventory.ts';
 import { backupDay, keyVaultBackupRunbook, parseBackupBlobName, type KeyVaultBackupPolicy } from '../src/runbooks/keyvault-backup.ts';
 import type { PlannedAction, TargetPlan } from '../src/runbooks/runbook.ts';
-import type { RequestLogEntry } from '../sandbox/index.ts';
-import { runbookContextFor, type TestRunbookContext } from './support/runbook-context.ts';
+import { mutatingRequests, runbookContextFor, type TestRunbookContext } from './support/runbook-context.ts';
 import { useSandbox } from './support/sandbox.ts';
 
 const SUBSCRIPTION = '3d3e2c74-9f20-4cae-9c77-3e202d803003';
@@ -25,11 +24,6 @@ const ACCOUNT = 'stxshopaiprod';
 const CONTAINER = 'keyvault-backups';
 const CERTIFICATE_BACKED = 'api-xshopai-com';
 const DAY_MS = 24 * 3_600_000;
-
-/** Reads of a plan: GETs and the identity endpoint's token request; anything else mutates. */
-function mutatingRequests(log: readonly RequestLogEntry[]): RequestLogEntry[] {
-  return log.filter((entry) => !(entry.method === 'GET' || (entry.host === 'identity' && entry.operationId === 'Identity.token')));
-}
 
 /** The xshopai config plus a second keyvault-backup target for a vault the sandbox does not have. */
 function withMissingVault(config: EstateConfig): EstateConfig {

@@ -21,8 +21,7 @@ import { readContainerAppInventory } from '../src/runbooks/inventory.ts';
 import type { TargetConfig } from '../src/config/schema.ts';
 import type { TargetPlan } from '../src/runbooks/runbook.ts';
 import { ContainerAppsProvider, defaultProviders } from '../sandbox/providers/index.ts';
-import type { RequestLogEntry } from '../sandbox/index.ts';
-import { runbookContextFor, type TestRunbookContext } from './support/runbook-context.ts';
+import { mutatingRequests, runbookContextFor, type TestRunbookContext } from './support/runbook-context.ts';
 import { useSandbox } from './support/sandbox.ts';
 
 const SUBSCRIPTION = '3d3e2c74-9f20-4cae-9c77-3e202d803003';
@@ -37,14 +36,6 @@ const containerApps: ContainerAppsProvider = (() => {
   if (found === undefined) throw new Error('defaultProviders(): expected a ContainerAppsProvider, found none');
   return found;
 })();
-
-/**
- * Reads of a plan: GETs, plus the token request of the identity endpoint. Anything else (a
- * POST action, PUT, PATCH, DELETE) is a mutation.
- */
-function mutatingRequests(log: readonly RequestLogEntry[]): RequestLogEntry[] {
-  return log.filter((entry) => !(entry.method === 'GET' || (entry.host === 'identity' && entry.operationId === 'Identity.token')));
-}
 
 describe('revision-cleanup runbook', () => {
   const sandbox = useSandbox({ worlds: ['sandbox/worlds/xshopai.yaml'], postgres: false, azurite: false, providers });

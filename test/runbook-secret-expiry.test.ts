@@ -15,8 +15,7 @@ import type { EstateConfig } from '../src/config/schema.ts';
 import { ChecksOnlyApplyError, DAY_MS, formatInstant, UnsupportedTargetKindError } from '../src/runbooks/checks-only.ts';
 import { targetsFor, type Check, type TargetPlan } from '../src/runbooks/runbook.ts';
 import { SECRET_EXPIRY_CODES, secretExpiryChecks, secretExpiryRunbook, type SecretExpiryPolicy } from '../src/runbooks/secret-expiry.ts';
-import type { RequestLogEntry } from '../sandbox/index.ts';
-import { runbookContextFor } from './support/runbook-context.ts';
+import { mutatingRequests, runbookContextFor, withRunbookPolicy } from './support/runbook-context.ts';
 import { useSandbox } from './support/sandbox.ts';
 
 const codes = SECRET_EXPIRY_CODES;
@@ -57,26 +56,8 @@ resources:
   return file;
 }
 
-function mutatingRequests(log: readonly RequestLogEntry[]): RequestLogEntry[] {
-  return log.filter((entry) => !(entry.method === 'GET' || (entry.host === 'identity' && entry.operationId === 'Identity.token')));
-}
-
-/** A config edit setting (or, with undefined, removing) a vault's secret-expiry policy. */
-function withPolicy(name: string, policy: SecretExpiryPolicy | undefined) {
-  return (config: EstateConfig): EstateConfig => {
-    if (!config.targets.some((target) => target.id.endsWith(`/${name}`))) {
-      throw new Error(`config ${config.estate}: expected a target named ${name}, found none`);
-    }
-    const targets = config.targets.map((target) => {
-      if (!target.id.endsWith(`/${name}`)) return target;
-      const runbooks = { ...target.runbooks };
-      if (policy === undefined) delete runbooks['secret-expiry'];
-      else runbooks['secret-expiry'] = policy;
-      return { ...target, runbooks };
-    });
-    return { ...config, targets };
-  };
-}
+/** A config edit setting a vault's secret-expiry policy. */
+const withPolicy = (name: string, policy: SecretExpiryPolicy): ((config: EstateConfig) => EstateConfig) => withRunbookPolicy('secret-expiry', name, policy);
 
 function checkFor(plan: TargetPlan, secret: string): Check {
   const found = plan.checks.find((check) => check.resource?.endsWith(`/secrets/${secret}`) === true);

@@ -4,10 +4,10 @@
  */
 import { createAzureClients, type AzureClients } from '../../src/azure/clients.ts';
 import { loadConfigFile } from '../../src/config/load.ts';
-import type { EstateConfig } from '../../src/config/schema.ts';
+import type { EstateConfig, RunbookPolicies } from '../../src/config/schema.ts';
 import type { RunbookContext } from '../../src/runbooks/runbook.ts';
 import { memoryLogger } from '../../src/runs/run-log.ts';
-import type { SandboxHandle } from '../../sandbox/index.ts';
+import type { RequestLogEntry, SandboxHandle } from '../../sandbox/index.ts';
 
 /** A runbook context plus what a test needs to inspect and clean up. */
 export interface TestRunbookContext {
@@ -41,4 +41,44 @@ export async function runbookContextFor(
   const logger = memoryLogger();
   const context: RunbookContext = { config, clients, logger, now: options.now ?? (() => new Date()) };
   return { context, config, clients, logger, close: () => clients.close() };
+}
+
+/** Operation ids of the POSTs a plan may send although they change nothing: the ACR token exchange. */
+export const ACR_TOKEN_EXCHANGE = [
+  'ContainerRegistry.exchangeAadAccessTokenForAcrRefreshToken',
+  'ContainerRegistry.exchangeAcrRefreshTokenForAcrAccessToken',
+] as const;
+
+/**
+ * The requests of a log that change state: anything but a GET, the identity endpoint's token
+ * request, or a request whose operation id is in `allowed` (reads sent as POSTs).
+ */
+export function mutatingRequests(log: readonly RequestLogEntry[], allowed: readonly string[] = []): RequestLogEntry[] {
+  const reads = new Set(['Identity.token', ...allowed]);
+  return log.filter((entry) => !(entry.method === 'GET' || (entry.operationId !== undefined && reads.has(entry.operationId))));
+}
+
+/**
+ * A config edit that sets (or, with undefined, removes) one runbook's policy on one target.
+ * `target` is the target's resource name (the last segment of its id) or its full resource id
+ * (compared case-insensitively); the edit throws when no target matches.
+ */
+export function withRunbookPolicy<R extends keyof RunbookPolicies>(
+  runbook: R,
+  target: string,
+  policy: RunbookPolicies[R] | undefined,
+): (config: EstateConfig) => EstateConfig {
+  const matches = (id: string): boolean => id.toLowerCase() === target.toLowerCase() || id.endsWith(`/${target}`);
+  return (config) => {
+    if (!config.targets.some((candidate) => matches(candidate.id))) {
+      throw new Error(`config ${config.estate}: expected a target ${target}, found none`);
+    }
+    const targets = config.targets.map((candidate) => {
+      if (!matches(candidate.id)) return candidate;
+      const { [runbook]: _previous, ...others } = candidate.runbooks;
+      const runbooks: RunbookPolicies = policy === undefined ? others : { ...others, [runbook]: policy };
+      return { ...candidate, runbooks };
+    });
+    return { ...config, targets };
+  };
 }
