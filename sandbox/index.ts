@@ -55,7 +55,7 @@ export interface SandboxOptions {
   azurite?: boolean;
   /** Default: a fresh temp dir, removed on stop. A given directory is kept. */
   dataDir?: string;
-  /** Token-bucket parameters; defaults: ARM's 25/250 reads and 10/200 writes, ACR 10/200. */
+  /** Token-bucket parameters; defaults: ARM's 25/250 reads and 10/200 writes, ACR 10/200, Key Vault 400/4,000 per vault. */
   throttling?: Partial<ThrottlingSettings>;
   /** Default: `defaultProviders()` from `sandbox/providers/index.ts`. */
   providers?: SandboxProvider[];

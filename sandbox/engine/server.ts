@@ -419,6 +419,22 @@ export class SandboxServer {
           { ...base, throttled: true },
         );
       }
+    } else if (host === 'keyvault' && throttleClass !== 'none' && addressed.hostName !== undefined) {
+      const taken = this.throttler.keyVault(addressed.hostName);
+      if (!taken.allowed) {
+        return outcome(
+          {
+            ...hostError(
+              'keyvault',
+              429,
+              'Throttled',
+              `Request was not processed because too many requests were received for vault ${addressed.hostName}. Please retry after ${String(taken.retryAfterSeconds)} seconds.`,
+            ),
+            headers: { 'Retry-After': String(taken.retryAfterSeconds) },
+          },
+          { ...base, throttled: true },
+        );
+      }
     }
 
     // Fault injection.
