@@ -2,29 +2,9 @@
  * The `ops-autopilot` binary, spawned as a user runs it: `config validate` on good and broken
  * files, usage errors, `inventory --json` and the table output against a running sandbox.
  */
-import { spawn } from 'node:child_process';
 import { describe, expect, it } from 'vitest';
+import { cli } from './support/cli.ts';
 import { useSandbox } from './support/sandbox.ts';
-
-interface Run {
-  readonly code: number | null;
-  readonly stdout: string;
-  readonly stderr: string;
-}
-
-function cli(args: readonly string[]): Promise<Run> {
-  return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, ['bin/ops-autopilot.mjs', ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.on('data', (chunk: Buffer) => (stdout += chunk.toString('utf8')));
-    child.stderr.on('data', (chunk: Buffer) => (stderr += chunk.toString('utf8')));
-    child.on('error', reject);
-    child.on('close', (code) => {
-      resolve({ code, stdout, stderr });
-    });
-  });
-}
 
 describe('ops-autopilot config validate', () => {
   it('exits 0 and counts the targets of a good file', async () => {

@@ -1,0 +1,27 @@
+/**
+ * Spawns the `ops-autopilot` binary as a user runs it (stdin not a terminal) and collects its
+ * exit code and output.
+ */
+import { spawn } from 'node:child_process';
+
+/** The outcome of one CLI run. */
+export interface CliRun {
+  readonly code: number | null;
+  readonly stdout: string;
+  readonly stderr: string;
+}
+
+/** Runs `bin/ops-autopilot.mjs` with `args` from the repository root and waits for it to exit. */
+export function cli(args: readonly string[]): Promise<CliRun> {
+  return new Promise((resolve, reject) => {
+    const child = spawn(process.execPath, ['bin/ops-autopilot.mjs', ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
+    let stdout = '';
+    let stderr = '';
+    child.stdout.on('data', (chunk: Buffer) => (stdout += chunk.toString('utf8')));
+    child.stderr.on('data', (chunk: Buffer) => (stderr += chunk.toString('utf8')));
+    child.on('error', reject);
+    child.on('close', (code) => {
+      resolve({ code, stdout, stderr });
+    });
+  });
+}
