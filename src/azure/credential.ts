@@ -13,7 +13,7 @@ import { readFile } from 'node:fs/promises';
 import { request as httpsRequest } from 'node:https';
 import { rootCertificates } from 'node:tls';
 import type { AccessToken, GetTokenOptions, TokenCredential } from '@azure/core-auth';
-import type { AzureSettings } from '../config/schema.ts';
+import { endpointOverrides, type AzureSettings } from '../config/schema.ts';
 import { OpsAutopilotError } from '../errors.ts';
 import { cloudEndpoints } from './cloud.ts';
 import { redactSecrets } from './errors.ts';
@@ -57,15 +57,7 @@ export function isRunningInAzure(env: NodeJS.ProcessEnv = process.env): boolean 
  * @throws {@link CredentialError} naming each offending setting.
  */
 export function assertSandboxSettingsAreLoopback(settings: AzureSettings): void {
-  const checks: [string, string | undefined][] = [
-    ['sandboxTokenEndpoint', settings.sandboxTokenEndpoint],
-    ['resourceManagerEndpoint', settings.resourceManagerEndpoint],
-    ['keyVaultUrlTemplate', settings.keyVaultUrlTemplate],
-    ['containerRegistryUrlTemplate', settings.containerRegistryUrlTemplate],
-    ['blobUrlTemplate', settings.blobUrlTemplate],
-    ['appHostUrlTemplate', settings.appHostUrlTemplate],
-  ];
-  if (settings.authorityHost !== undefined) checks.push(['authorityHost', settings.authorityHost]);
+  const checks: [string, string | undefined][] = [['sandboxTokenEndpoint', settings.sandboxTokenEndpoint], ...endpointOverrides(settings)];
   const problems = checks
     .filter(([, value]) => value === undefined || !isLoopbackUrl(value))
     .map(([field, value]) => `${field}: expected an https loopback address, found ${value === undefined ? 'none (it would default to real Azure)' : `"${value}"`}`);

@@ -50,6 +50,33 @@ export const requestBudgetSchema = z
   })
   .strict();
 
+/** The Azure settings that override where requests go. */
+export type EndpointOverrideField =
+  | 'resourceManagerEndpoint'
+  | 'authorityHost'
+  | 'keyVaultUrlTemplate'
+  | 'containerRegistryUrlTemplate'
+  | 'blobUrlTemplate'
+  | 'appHostUrlTemplate';
+
+/**
+ * The endpoint overrides of Azure settings as `[field, value]`, in a fixed order: every service
+ * endpoint, `undefined` when not set (the cloud's real Azure endpoint applies), and
+ * `authorityHost` only when it is set, since the sandbox credential never uses an authority.
+ * With a sandbox token endpoint, every one of them must be a loopback address.
+ */
+export function endpointOverrides(settings: Readonly<Pick<AzureSettings, EndpointOverrideField>>): [EndpointOverrideField, string | undefined][] {
+  const overrides: [EndpointOverrideField, string | undefined][] = [
+    ['resourceManagerEndpoint', settings.resourceManagerEndpoint],
+    ['authorityHost', settings.authorityHost],
+    ['keyVaultUrlTemplate', settings.keyVaultUrlTemplate],
+    ['containerRegistryUrlTemplate', settings.containerRegistryUrlTemplate],
+    ['blobUrlTemplate', settings.blobUrlTemplate],
+    ['appHostUrlTemplate', settings.appHostUrlTemplate],
+  ];
+  return overrides.filter(([field, value]) => field !== 'authorityHost' || value !== undefined);
+}
+
 export const azureSettingsSchema = z
   .object({
     /** The Azure cloud. Its endpoints are used unless overridden below. */
@@ -94,26 +121,17 @@ export const azureSettingsSchema = z
   })
   .strict()
   .superRefine((azure, ctx) => {
-    const endpoints: [string, string | undefined][] = [
-      ['resourceManagerEndpoint', azure.resourceManagerEndpoint],
-      ['authorityHost', azure.authorityHost],
-      ['keyVaultUrlTemplate', azure.keyVaultUrlTemplate],
-      ['containerRegistryUrlTemplate', azure.containerRegistryUrlTemplate],
-      ['blobUrlTemplate', azure.blobUrlTemplate],
-      ['appHostUrlTemplate', azure.appHostUrlTemplate],
-    ];
+    const endpoints = endpointOverrides(azure);
     const loopback = (value: string): boolean =>
       hostnameIsLoopback(new URL(value.replace('{name}', 'x').replace('{host}', 'x')).hostname);
     if (azure.sandboxTokenEndpoint !== undefined) {
       for (const [field, value] of [['sandboxTokenEndpoint', azure.sandboxTokenEndpoint] as const, ...endpoints]) {
         if (value === undefined) {
-          if (field !== 'authorityHost') {
-            ctx.addIssue({
-              code: 'custom',
-              path: [field],
-              message: 'expected a loopback override when sandboxTokenEndpoint is set, found none (it would default to real Azure)',
-            });
-          }
+          ctx.addIssue({
+            code: 'custom',
+            path: [field],
+            message: 'expected a loopback override when sandboxTokenEndpoint is set, found none (it would default to real Azure)',
+          });
         } else if (!loopback(value)) {
           ctx.addIssue({
             code: 'custom',
