@@ -267,6 +267,8 @@ export async function startSandbox(options: SandboxOptions = {}): Promise<Sandbo
     ]);
     server.postgres = postgres;
     server.azurite = azurite?.endpoints;
+    if (postgres !== undefined) server.watchService('postgres', postgres);
+    if (azurite !== undefined) server.watchService('azurite', azurite);
     const baseUrl = server.baseUrl;
     const tokenEndpoint = `${baseUrl}/${tenantId}/oauth2/v2.0/token`;
 

@@ -3,12 +3,13 @@
  * with the sandbox leaf certificate and accepting sandbox-issued OAuth tokens (`--oauth basic`
  * checks issuer, audience and lifetime, not the signature).
  */
-import { spawn, type ChildProcess } from 'node:child_process';
+import { spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { mkdir } from 'node:fs/promises';
 import { createRequire } from 'node:module';
 import path from 'node:path';
 import type { SandboxStorageEndpoints } from '../contract.ts';
+import { SupervisedChild, type ChildExit } from './child-lifecycle.ts';
 import { ChildProcessError } from './errors.ts';
 
 /** Endpoints and account keys of a running Azurite (the contract's storage endpoints). */
@@ -22,7 +23,7 @@ const STOP_TIMEOUT_MS = 500;
 /** A running Azurite child process. */
 export class AzuriteProcess {
   private constructor(
-    private readonly child: ChildProcess,
+    private readonly child: SupervisedChild,
     readonly endpoints: AzuriteEndpoints,
   ) {}
 
@@ -62,6 +63,8 @@ export class AzuriteProcess {
       },
       stdio: ['ignore', 'pipe', 'pipe'],
     });
+    // Azurite keeps blobs in memory only, so SIGKILL from the watchdog loses nothing.
+    const supervised = new SupervisedChild('Azurite', child, { watchdogSignal: 'KILL', tag: options.dataDir, log: options.log });
     const endpoints = await new Promise<{ blob: string; table: string }>((resolve, reject) => {
       let output = '';
       let blob: string | undefined;
@@ -102,7 +105,7 @@ export class AzuriteProcess {
       options.log(`azurite: ${chunk.toString('utf8').trim()}`);
     });
     options.log(`azurite: blob ${endpoints.blob}, table ${endpoints.table}`);
-    return new AzuriteProcess(child, {
+    return new AzuriteProcess(supervised, {
       blobEndpoint: endpoints.blob,
       tableEndpoint: endpoints.table,
       blobUrlTemplate: `${endpoints.blob}/{name}`,
@@ -115,17 +118,23 @@ export class AzuriteProcess {
     return this.child.pid;
   }
 
-  /** Stops Azurite: SIGTERM, then SIGKILL if it has not exited after a few seconds. */
+  /** How Azurite ended, once it has (undefined while it runs). */
+  get exit(): ChildExit | undefined {
+    return this.child.exit;
+  }
+
+  /** Called once when Azurite exits, whether stopped or not (`exit.expected` tells). */
+  onExit(listener: (exit: ChildExit) => void): void {
+    this.child.onExit(listener);
+  }
+
+  /**
+   * Stops Azurite: SIGTERM, then SIGKILL if it has not exited after a short grace period. Returns
+   * at once if it has already exited, and never waits more than a few seconds in all.
+   */
   async stop(): Promise<void> {
-    const { child } = this;
-    if (child.exitCode !== null || child.signalCode !== null) return;
-    await new Promise<void>((resolve) => {
-      const timer = setTimeout(() => child.kill('SIGKILL'), STOP_TIMEOUT_MS);
-      child.once('exit', () => {
-        clearTimeout(timer);
-        resolve();
-      });
-      child.kill('SIGTERM');
-    });
+    if (!(await this.child.stop('SIGTERM', STOP_TIMEOUT_MS))) {
+      throw new ChildProcessError('Azurite', `expected pid ${String(this.child.pid)} to exit after SIGTERM and SIGKILL, found it still running`);
+    }
   }
 }

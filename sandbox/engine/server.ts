@@ -19,6 +19,7 @@ import type {
   ThrottleClass,
 } from '../contract.ts';
 import type { AzuriteEndpoints } from './azurite.ts';
+import type { ChildExit } from './child-lifecycle.ts';
 import { ControlRequestError } from './errors.ts';
 import { defaultErrorCode, FaultRegistry, parseFaultSpec } from './faults.ts';
 import { SandboxIdentity, type VerifiedPrincipal } from './identity.ts';
@@ -60,6 +61,15 @@ interface Outcome {
   throttled: boolean;
   faulted: boolean;
   extraHeaders: Record<string, string>;
+}
+
+/** A backend process as `GET /_sandbox/state` shows it. */
+export interface ServiceStatus {
+  /** `down`: it exited without being asked to; `stopped`: the sandbox stopped it. */
+  readonly status: 'up' | 'down' | 'stopped';
+  readonly pid: number | undefined;
+  readonly exitCode?: number | null;
+  readonly signal?: NodeJS.Signals | null;
 }
 
 /** Where a request is addressed, from its path prefix. */
@@ -141,6 +151,7 @@ export class SandboxServer {
   postgres: PostgresBackend | undefined;
   /** Set once Azurite is up. */
   azurite: AzuriteEndpoints | undefined;
+  private readonly services = new Map<string, ServiceStatus>();
 
   constructor(private readonly options: SandboxServerOptions) {
     this.identity = new SandboxIdentity(options.tenantIds);
@@ -202,6 +213,23 @@ export class SandboxServer {
   event(kind: string, details: Record<string, unknown>): void {
     this.events.push({ time: this.now().toISOString(), kind, details });
     if (this.events.length > MAX_EVENTS) this.events.splice(0, this.events.length - MAX_EVENTS);
+  }
+
+  /**
+   * Shows a backend process in `GET /_sandbox/state` (`services`) and, when it exits without
+   * being asked to, logs that, records a `service.exited` event and shows it `down`.
+   */
+  watchService(name: string, service: { readonly pid: number | undefined; onExit(listener: (exit: ChildExit) => void): void }): void {
+    const pid = service.pid;
+    this.services.set(name, { status: 'up', pid });
+    service.onExit((exit) => {
+      this.services.set(name, { status: exit.expected ? 'stopped' : 'down', pid, exitCode: exit.code, signal: exit.signal });
+      if (exit.expected) return;
+      this.options.log(
+        `sandbox: ${name} (pid ${String(pid)}) exited unexpectedly (code ${String(exit.code)}, signal ${String(exit.signal)}); requests that need it will fail until the sandbox is restarted`,
+      );
+      this.event('service.exited', { service: name, pid, exitCode: exit.code, signal: exit.signal });
+    });
   }
 
   /** A context for work outside any request (seeding). */
@@ -658,6 +686,7 @@ export class SandboxServer {
     return {
       worlds: this.options.describeWorlds(),
       providers: Object.fromEntries(this.options.providers.map((provider) => [provider.name, provider.snapshot()])),
+      services: Object.fromEntries(this.services),
       operations: this.operations.snapshot(),
       events: this.events,
       faults: this.faults.list(),
