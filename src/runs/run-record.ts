@@ -150,14 +150,8 @@ export function toErrorRecord(error: unknown): ErrorRecord {
   return record;
 }
 
-/** Options of {@link startRun}. */
-export interface StartRunOptions {
-  readonly runbook: string;
-  readonly trigger: RunTrigger;
-  readonly dryRun: boolean;
-  readonly estate: string;
-  readonly requestedBy?: string;
-  readonly correlationId?: string;
+/** Options of {@link startRun}: the fields the record takes from its start, plus the id and clock. */
+export interface StartRunOptions extends Pick<RunRecord, 'runbook' | 'trigger' | 'dryRun' | 'estate' | 'requestedBy' | 'correlationId'> {
   /** Defaults to a new random uuid. */
   readonly runId?: string;
   /** Clock; defaults to the system clock. Tests and the sandbox inject their own. */
