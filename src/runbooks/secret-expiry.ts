@@ -82,18 +82,9 @@ export function secretExpiryChecks(
         found: `expired ${formatInstant(expires)} (${formatDays(-remainingMs)} ago)`,
         resource,
       });
-    } else if (expires.getTime() <= warnFrom.getTime()) {
-      checks.push({
-        status: 'warn',
-        code,
-        message: `${vaultName}: ${what} expires in ${formatDays(remainingMs)}`,
-        expected,
-        found: `expires ${formatInstant(expires)} (in ${formatDays(remainingMs)})`,
-        resource,
-      });
     } else {
       checks.push({
-        status: 'ok',
+        status: expires.getTime() <= warnFrom.getTime() ? 'warn' : 'ok',
         code,
         message: `${vaultName}: ${what} expires in ${formatDays(remainingMs)}`,
         expected,
