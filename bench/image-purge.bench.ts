@@ -22,6 +22,7 @@ import { imagePurgeRunbook } from '../src/runbooks/image-purge.ts';
 import type { RunbookContext } from '../src/runbooks/runbook.ts';
 import { memoryLogger } from '../src/runs/run-log.ts';
 import { startSandbox } from '../sandbox/index.ts';
+import { applyActions, purgeAllButNewest } from '../test/support/runbook-context.ts';
 
 /** Azure Container Registry Premium: 2,000 write operations per minute (documented SKU limit). */
 const PREMIUM_WRITES_PER_SECOND = 2000 / 60;
@@ -89,18 +90,7 @@ async function run(label: string, maxConcurrency: number, budgetFraction = 1): P
       azure: { ...loaded.azure, requestBudget: budget },
       targets: loaded.targets.map((target) => ({
         ...target,
-        runbooks: {
-          'image-purge': {
-            repositories: ['bench/.*'],
-            tagFilter: '.*',
-            keep: KEEP,
-            olderThanDays: 0,
-            deleteUntaggedManifests: false,
-            includeLocked: false,
-            maxDeletionsPerRun: 100_000,
-            inUseScope: [],
-          },
-        },
+        runbooks: { 'image-purge': purgeAllButNewest(['bench/.*'], KEEP) },
       })),
     };
     const clients = createAzureClients(config.azure);
@@ -119,21 +109,10 @@ async function run(label: string, maxConcurrency: number, budgetFraction = 1): P
     const actions = applyArgument === 'all' ? plan.actions : plan.actions.slice(0, Number(applyArgument));
     await sandbox.clearRequests();
     const width = Math.min(imagePurgeRunbook.applyConcurrency?.(context, target) ?? 1, maxConcurrency);
-    let next = 0;
-    let applied = 0;
     const applyStart = performance.now();
-    await Promise.all(
-      Array.from({ length: width }, async () => {
-        while (next < actions.length) {
-          const action = actions[next];
-          next += 1;
-          if (action === undefined) continue;
-          const result = await imagePurgeRunbook.apply(context, target, policy, action);
-          if (result.outcome === 'applied') applied += 1;
-        }
-      }),
-    );
+    const outcomes = await applyActions(imagePurgeRunbook, context, target, policy, actions, width);
     const applySeconds = (performance.now() - applyStart) / 1000;
+    const applied = outcomes.filter((outcome) => outcome === 'applied').length;
     const log = await sandbox.requests();
     sampleRss();
     await clients.close();

@@ -16,7 +16,7 @@ import type { EstateConfig } from '../src/config/schema.ts';
 import { imagePurgeRunbook } from '../src/runbooks/image-purge.ts';
 import type { RequestLogEntry } from '../sandbox/index.ts';
 import { ContainerRegistriesProvider, defaultProviders } from '../sandbox/providers/index.ts';
-import { runbookContextFor } from './support/runbook-context.ts';
+import { applyActions, purgeAllButNewest, runbookContextFor } from './support/runbook-context.ts';
 import { useSandbox } from './support/sandbox.ts';
 
 const SUB = '8c837fc9-e475-4f61-9022-837f5d828008';
@@ -82,18 +82,7 @@ describe('image-purge under the ACR budget', () => {
         target.id.toLowerCase() === REGISTRY_ID.toLowerCase()
           ? {
               ...target,
-              runbooks: {
-                'image-purge': {
-                  repositories: ['svc-.*'],
-                  tagFilter: '.*',
-                  keep: KEEP,
-                  olderThanDays: 0,
-                  deleteUntaggedManifests: false,
-                  includeLocked: false,
-                  maxDeletionsPerRun: 100_000,
-                  inUseScope: [],
-                },
-              },
+              runbooks: { 'image-purge': purgeAllButNewest(['svc-.*'], KEEP) },
             }
           : target,
       ),
@@ -111,17 +100,7 @@ describe('image-purge under the ACR budget', () => {
       await sandbox().injectFault({ operationId: 'ContainerRegistry.deleteTag', status: 429, retryAfterSeconds: RETRY_AFTER_SECONDS, count: 3 });
       const width = imagePurgeRunbook.applyConcurrency?.(ctx.context, target) ?? 1;
       expect(width).toBe(BUDGET.maxConcurrency);
-      const outcomes: string[] = [];
-      let next = 0;
-      await Promise.all(
-        Array.from({ length: width }, async () => {
-          while (next < plan.actions.length) {
-            const action = plan.actions[next];
-            next += 1;
-            if (action !== undefined) outcomes.push((await imagePurgeRunbook.apply(ctx.context, target, policy, action)).outcome);
-          }
-        }),
-      );
+      const outcomes = await applyActions(imagePurgeRunbook, ctx.context, target, policy, plan.actions, width);
       expect(outcomes.filter((outcome) => outcome === 'applied')).toHaveLength(plan.actions.length);
       for (const repository of registries.getRegistry(REGISTRY)?.repositories.values() ?? []) expect(repository.tags.size).toBe(KEEP);
 

@@ -19,7 +19,7 @@ import { InUseResolutionError } from '../src/runbooks/images-in-use.ts';
 import type { PlannedAction, TargetPlan } from '../src/runbooks/runbook.ts';
 import { ContainerRegistriesProvider, defaultProviders } from '../sandbox/providers/index.ts';
 import { stableHex } from '../sandbox/providers/common.ts';
-import { ACR_TOKEN_EXCHANGE, mutatingRequests, runbookContextFor, withRunbookPolicy, type TestRunbookContext } from './support/runbook-context.ts';
+import { ACR_TOKEN_EXCHANGE, applyActions, mutatingRequests, runbookContextFor, withRunbookPolicy, type TestRunbookContext } from './support/runbook-context.ts';
 import { useSandbox } from './support/sandbox.ts';
 
 const XSHOPAI_SUB = '3d3e2c74-9f20-4cae-9c77-3e202d803003';
@@ -146,19 +146,7 @@ function targetOf(ctx: TestRunbookContext, id: string): { target: TargetConfig; 
 async function applyAll(ctx: TestRunbookContext, id: string, actions: readonly PlannedAction[]): Promise<string[]> {
   const { target, policy } = targetOf(ctx, id);
   const width = imagePurgeRunbook.applyConcurrency?.(ctx.context, target) ?? 1;
-  const outcomes = new Array<string>(actions.length);
-  let next = 0;
-  await Promise.all(
-    Array.from({ length: width }, async () => {
-      while (next < actions.length) {
-        const index = next;
-        next += 1;
-        const action = actions[index];
-        if (action !== undefined) outcomes[index] = (await imagePurgeRunbook.apply(ctx.context, target, policy, action)).outcome;
-      }
-    }),
-  );
-  return outcomes;
+  return applyActions(imagePurgeRunbook, ctx.context, target, policy, actions, width);
 }
 
 const actionIds = (plan: TargetPlan, kind?: string): string[] =>

@@ -1,11 +1,14 @@
 /**
  * Builds a {@link RunbookContext} for one sandbox world: its generated estate config (with an
- * optional edit), the product's real client layer and a memory logger.
+ * optional edit), the product's real client layer and a memory logger; plus the config edits,
+ * request-log filter and apply loop the runbook tests (and the image-purge benchmark) share.
+ * Nothing here depends on vitest, so the benchmark can import it.
  */
 import { createAzureClients, type AzureClients } from '../../src/azure/clients.ts';
 import { loadConfigFile } from '../../src/config/load.ts';
-import type { EstateConfig, RunbookPolicies } from '../../src/config/schema.ts';
-import type { RunbookContext } from '../../src/runbooks/runbook.ts';
+import type { EstateConfig, RunbookPolicies, TargetConfig } from '../../src/config/schema.ts';
+import type { ImagePurgePolicy } from '../../src/runbooks/image-purge.ts';
+import type { ApplyResult, PlannedAction, Runbook, RunbookContext } from '../../src/runbooks/runbook.ts';
 import { memoryLogger } from '../../src/runs/run-log.ts';
 import type { RequestLogEntry, SandboxHandle } from '../../sandbox/index.ts';
 
@@ -81,4 +84,48 @@ export function withRunbookPolicy<R extends keyof RunbookPolicies>(
     });
     return { ...config, targets };
   };
+}
+
+/**
+ * An image-purge policy that deletes every tag of the matching repositories but the newest
+ * `keep`, whatever its age, with no practical cap per run: for volume tests and the benchmark.
+ */
+export function purgeAllButNewest(repositories: readonly string[], keep: number): ImagePurgePolicy {
+  return {
+    repositories: [...repositories],
+    tagFilter: '.*',
+    keep,
+    olderThanDays: 0,
+    deleteUntaggedManifests: false,
+    includeLocked: false,
+    maxDeletionsPerRun: 100_000,
+    inUseScope: [],
+  };
+}
+
+/**
+ * Applies one target's planned actions `width` at a time, as the executor does with a
+ * runbook's `applyConcurrency` hint, and returns each action's outcome in plan order.
+ */
+export async function applyActions<TPolicy>(
+  runbook: Runbook<TPolicy>,
+  context: RunbookContext,
+  target: TargetConfig,
+  policy: TPolicy,
+  actions: readonly PlannedAction[],
+  width: number,
+): Promise<ApplyResult['outcome'][]> {
+  const outcomes = new Array<ApplyResult['outcome']>(actions.length);
+  let next = 0;
+  await Promise.all(
+    Array.from({ length: width }, async () => {
+      while (next < actions.length) {
+        const index = next;
+        next += 1;
+        const action = actions[index];
+        if (action !== undefined) outcomes[index] = (await runbook.apply(context, target, policy, action)).outcome;
+      }
+    }),
+  );
+  return outcomes;
 }
