@@ -186,6 +186,18 @@ export class ResourceStore<T extends ArmResourceBase> {
   all(): T[] {
     return [...this.byId.values()];
   }
+
+  /**
+   * Serves a request on one resource of `type`: the one the route's `{subscriptionId}`,
+   * `{resourceGroup}` and `{name}` parameters name goes to `handle`; when there is none, ARM's
+   * ResourceNotFound answers.
+   */
+  serve(type: string, request: SandboxRequest, context: ProviderContext, handle: (resource: T) => SandboxResponse): SandboxResponse {
+    const resourceGroup = param(request, 'resourceGroup');
+    const name = param(request, 'name');
+    const found = this.get(param(request, 'subscriptionId'), resourceGroup, type, name);
+    return found === undefined ? resourceNotFound(context, type, name, resourceGroup) : handle(found);
+  }
 }
 
 /** The `systemData` block ARM attaches to resources. */

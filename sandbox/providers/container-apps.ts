@@ -4,7 +4,7 @@
  * added as small handlers.
  */
 import { z } from 'zod';
-import type { ProviderContext, RouteDefinition, SandboxProvider, SandboxRequest, SandboxResponse, WorldFile, WorldResource } from '../contract.ts';
+import type { ProviderContext, RouteDefinition, SandboxProvider, SandboxResponse, WorldFile, WorldResource } from '../contract.ts';
 import type { AppEndpointState, AppHostResolver } from './app-health.ts';
 import {
   armId,
@@ -212,16 +212,16 @@ export class ContainerAppsProvider implements SandboxProvider, AppHostResolver {
       read(`${rg}/containerApps`, 'Microsoft.App/containerApps.listByResourceGroup', (request, context) =>
         armPage(request, context, this.apps.list(param(request, 'subscriptionId'), param(request, 'resourceGroup')).map((a) => this.appJson(a))),
       ),
-      read(app, 'Microsoft.App/containerApps.get', (request, context) => this.withApp(request, context, (found) => json(200, this.appJson(found)))),
+      read(app, 'Microsoft.App/containerApps.get', (request, context) => this.apps.serve(APPS, request, context, (found) => json(200, this.appJson(found)))),
       read(`${app}/revisions`, 'Microsoft.App/containerApps/revisions.list', (request, context) =>
-        this.withApp(request, context, (found) => {
+        this.apps.serve(APPS, request, context, (found) => {
           // Newest first, as the service lists them.
           const revisions = [...found.revisions].reverse().map((revision) => this.revisionJson(found, revision));
           return armPage(request, context, revisions);
         }),
       ),
       read(`${app}/revisions/{revisionName}`, 'Microsoft.App/containerApps/revisions.get', (request, context) =>
-        this.withApp(request, context, (found) => {
+        this.apps.serve(APPS, request, context, (found) => {
           const revisionName = param(request, 'revisionName');
           const revision = found.revisions.find((candidate) => candidate.name.toLowerCase() === revisionName.toLowerCase());
           return revision === undefined
@@ -315,19 +315,12 @@ export class ContainerAppsProvider implements SandboxProvider, AppHostResolver {
       throttle: 'write',
       operationId,
       handler: (request, context) =>
-        this.withApp(request, context, (found) => {
+        this.apps.serve(APPS, request, context, (found) => {
           const revisionName = param(request, 'revisionName');
           const revision = found.revisions.find((candidate) => candidate.name.toLowerCase() === revisionName.toLowerCase());
           return revision === undefined ? resourceNotFound(context, `${APPS}/revisions`, `${found.name}/${revisionName}`, found.resourceGroup) : act(found, revision, context);
         }),
     };
-  }
-
-  private withApp(request: SandboxRequest, context: ProviderContext, handle: (app: ContainerAppState) => SandboxResponse): SandboxResponse {
-    const resourceGroup = param(request, 'resourceGroup');
-    const name = param(request, 'name');
-    const found = this.getApp(param(request, 'subscriptionId'), resourceGroup, name);
-    return found === undefined ? resourceNotFound(context, APPS, name, resourceGroup) : handle(found);
   }
 
   private containersJson(app: ContainerAppState, image: string): Record<string, unknown>[] {

@@ -12,7 +12,6 @@ import {
   json,
   param,
   parseSpec,
-  resourceNotFound,
   ResourceStore,
   stableHex,
   stringMap,
@@ -171,12 +170,9 @@ export class KeyVaultsProvider implements SandboxProvider {
       arm(`${rg}/vaults`, `${VAULTS}.listByResourceGroup`, (request, context) =>
         armPage(request, context, this.vaults.list(param(request, 'subscriptionId'), param(request, 'resourceGroup')).map((v) => this.vaultJson(v, context))),
       ),
-      arm(`${rg}/vaults/{name}`, `${VAULTS}.get`, (request, context) => {
-        const resourceGroup = param(request, 'resourceGroup');
-        const name = param(request, 'name');
-        const vault = this.vaults.get(param(request, 'subscriptionId'), resourceGroup, VAULTS, name);
-        return vault === undefined ? resourceNotFound(context, VAULTS, name, resourceGroup) : json(200, this.vaultJson(vault, context));
-      }),
+      arm(`${rg}/vaults/{name}`, `${VAULTS}.get`, (request, context) =>
+        this.vaults.serve(VAULTS, request, context, (vault) => json(200, this.vaultJson(vault, context))),
+      ),
       data('GET', '/secrets', 'KeyVault.getSecrets', (request, context, vault) => {
         const items = [...vault.secrets.values()]
           .sort((a, b) => a.name.localeCompare(b.name))

@@ -5,7 +5,7 @@
  */
 import { randomBytes } from 'node:crypto';
 import { z } from 'zod';
-import type { ProviderContext, RouteDefinition, SandboxProvider, SandboxRequest, SandboxResponse, WorldFile, WorldResource } from '../contract.ts';
+import type { ProviderContext, RouteDefinition, SandboxProvider, WorldFile, WorldResource } from '../contract.ts';
 import {
   armPage,
   armRead,
@@ -174,12 +174,12 @@ export class PostgresFlexibleProvider implements SandboxProvider {
           this.servers.list(param(request, 'subscriptionId'), param(request, 'resourceGroup')).map((s) => this.serverJson(s, context)),
         ),
       ),
-      read(server, `${SERVERS}.get`, (request, context) => this.withServer(request, context, (found) => json(200, this.serverJson(found, context)))),
+      read(server, `${SERVERS}.get`, (request, context) => this.servers.serve(SERVERS, request, context, (found) => json(200, this.serverJson(found, context)))),
       read(`${server}/backups`, `${SERVERS}/backups.listByServer`, (request, context) =>
-        this.withServer(request, context, (found) => armPage(request, context, found.backups.map((backup) => this.backupJson(found, backup)))),
+        this.servers.serve(SERVERS, request, context, (found) => armPage(request, context, found.backups.map((backup) => this.backupJson(found, backup)))),
       ),
       read(`${server}/backups/{backupName}`, `${SERVERS}/backups.get`, (request, context) =>
-        this.withServer(request, context, (found) => {
+        this.servers.serve(SERVERS, request, context, (found) => {
           const backupName = param(request, 'backupName');
           const backup = found.backups.find((candidate) => candidate.name === backupName);
           return backup === undefined
@@ -188,13 +188,6 @@ export class PostgresFlexibleProvider implements SandboxProvider {
         }),
       ),
     ];
-  }
-
-  private withServer(request: SandboxRequest, context: ProviderContext, handle: (server: PostgresServerState) => SandboxResponse): SandboxResponse {
-    const resourceGroup = param(request, 'resourceGroup');
-    const name = param(request, 'name');
-    const found = this.getServer(param(request, 'subscriptionId'), resourceGroup, name);
-    return found === undefined ? resourceNotFound(context, SERVERS, name, resourceGroup) : handle(found);
   }
 
   private fqdn(server: PostgresServerState): string {

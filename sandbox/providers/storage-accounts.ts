@@ -3,7 +3,7 @@
  * versioning). The blob endpoint points at Azurite when the engine runs it.
  */
 import { z } from 'zod';
-import type { ProviderContext, RouteDefinition, SandboxProvider, SandboxRequest, SandboxResponse, WorldFile, WorldResource } from '../contract.ts';
+import type { ProviderContext, RouteDefinition, SandboxProvider, WorldFile, WorldResource } from '../contract.ts';
 import { armPage, armRead, baseOf, daysBefore, json, param, parseSpec, resourceNotFound, ResourceStore, type ArmResourceBase } from './common.ts';
 
 const ACCOUNTS = 'Microsoft.Storage/storageAccounts';
@@ -80,25 +80,18 @@ export class StorageAccountsProvider implements SandboxProvider {
       read(`${rg}/storageAccounts`, `${ACCOUNTS}.listByResourceGroup`, (request, context) =>
         armPage(request, context, this.accounts.list(param(request, 'subscriptionId'), param(request, 'resourceGroup')).map((a) => this.accountJson(a))),
       ),
-      read(account, `${ACCOUNTS}.getProperties`, (request, context) => this.withAccount(request, context, (found) => json(200, this.accountJson(found)))),
+      read(account, `${ACCOUNTS}.getProperties`, (request, context) => this.accounts.serve(ACCOUNTS, request, context, (found) => json(200, this.accountJson(found)))),
       read(`${account}/blobServices`, `${ACCOUNTS}/blobServices.list`, (request, context) =>
-        this.withAccount(request, context, (found) => json(200, { value: [this.blobServiceJson(found)] })),
+        this.accounts.serve(ACCOUNTS, request, context, (found) => json(200, { value: [this.blobServiceJson(found)] })),
       ),
       read(`${account}/blobServices/{blobServicesName}`, `${ACCOUNTS}/blobServices.getServiceProperties`, (request, context) =>
-        this.withAccount(request, context, (found) =>
+        this.accounts.serve(ACCOUNTS, request, context, (found) =>
           param(request, 'blobServicesName') === 'default'
             ? json(200, this.blobServiceJson(found))
             : resourceNotFound(context, `${ACCOUNTS}/blobServices`, `${found.name}/${param(request, 'blobServicesName')}`, found.resourceGroup),
         ),
       ),
     ];
-  }
-
-  private withAccount(request: SandboxRequest, context: ProviderContext, handle: (account: StorageAccountState) => SandboxResponse): SandboxResponse {
-    const resourceGroup = param(request, 'resourceGroup');
-    const name = param(request, 'name');
-    const found = this.getAccount(param(request, 'subscriptionId'), resourceGroup, name);
-    return found === undefined ? resourceNotFound(context, ACCOUNTS, name, resourceGroup) : handle(found);
   }
 
   /** `primaryEndpoints.blob`, with the trailing slash Azure returns. */

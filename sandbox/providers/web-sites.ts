@@ -219,12 +219,9 @@ export class WebSitesProvider implements SandboxProvider, AppHostResolver {
         (request, context) => this.withApp(request, context, (app) => json(200, this.appSettingsJson(app))),
         'POST',
       ),
-      read(`${rg}/serverfarms/{name}`, 'Microsoft.Web/serverfarms.get', (request, context) => {
-        const plan = this.plans.get(param(request, 'subscriptionId'), param(request, 'resourceGroup'), PLANS, param(request, 'name'));
-        return plan === undefined
-          ? resourceNotFound(context, PLANS, param(request, 'name'), param(request, 'resourceGroup'))
-          : json(200, this.planJson(plan));
-      }),
+      read(`${rg}/serverfarms/{name}`, 'Microsoft.Web/serverfarms.get', (request, context) =>
+        this.plans.serve(PLANS, request, context, (plan) => json(200, this.planJson(plan))),
+      ),
     ];
   }
 
