@@ -303,26 +303,23 @@ export class ContainerRegistriesProvider implements SandboxProvider {
         }),
       ),
       route('GET', `${repo}/_tags/{tag}`, 'ContainerRegistry.getTagProperties', (request, context, registry) =>
-        this.withRepository(request, context, registry, 'metadata_read', (repository) => {
-          const tag = repository.tags.get(param(request, 'tag'));
-          return tag === undefined
-            ? acrError(404, 'TAG_UNKNOWN', `the specified tag does not exist: ${repository.name}:${param(request, 'tag')}`)
-            : json(200, { registry: registry.loginServer, imageName: repository.name, tag: tagJson(tag) });
-        }),
+        this.withRepository(request, context, registry, 'metadata_read', (repository) =>
+          withTag(request, repository, (tag) => json(200, { registry: registry.loginServer, imageName: repository.name, tag: tagJson(tag) })),
+        ),
       ),
       route(
         'DELETE',
         `${repo}/_tags/{tag}`,
         'ContainerRegistry.deleteTag',
         (request, context, registry) =>
-          this.withRepository(request, context, registry, 'delete', (repository) => {
-            const tag = repository.tags.get(param(request, 'tag'));
-            if (tag === undefined) return acrError(404, 'TAG_UNKNOWN', `the specified tag does not exist: ${repository.name}:${param(request, 'tag')}`);
-            if (!tag.changeable.deleteEnabled || !repository.changeable.deleteEnabled) return locked(`${repository.name}:${tag.name}`);
-            repository.tags.delete(tag.name);
-            context.event('acr.tagDeleted', { registry: registry.name, repository: repository.name, tag: tag.name });
-            return { status: 202 };
-          }),
+          this.withRepository(request, context, registry, 'delete', (repository) =>
+            withTag(request, repository, (tag) => {
+              if (!tag.changeable.deleteEnabled || !repository.changeable.deleteEnabled) return locked(`${repository.name}:${tag.name}`);
+              repository.tags.delete(tag.name);
+              context.event('acr.tagDeleted', { registry: registry.name, repository: repository.name, tag: tag.name });
+              return { status: 202 };
+            }),
+          ),
         'write',
       ),
       route(
@@ -330,15 +327,15 @@ export class ContainerRegistriesProvider implements SandboxProvider {
         `${repo}/_tags/{tag}`,
         'ContainerRegistry.updateTagAttributes',
         (request, context, registry) =>
-          this.withRepository(request, context, registry, 'metadata_write', (repository) => {
-            const tag = repository.tags.get(param(request, 'tag'));
-            if (tag === undefined) return acrError(404, 'TAG_UNKNOWN', `the specified tag does not exist: ${repository.name}:${param(request, 'tag')}`);
-            const update = changeableUpdate(request.body);
-            if (update === undefined) return acrError(400, 'TAG_INVALID', 'expected a JSON body of changeable attributes (deleteEnabled, writeEnabled, listEnabled, readEnabled)');
-            tag.changeable = { ...tag.changeable, ...update };
-            context.event('acr.tagUpdated', { registry: registry.name, repository: repository.name, tag: tag.name });
-            return json(200, { registry: registry.loginServer, imageName: repository.name, tag: tagJson(tag) });
-          }),
+          this.withRepository(request, context, registry, 'metadata_write', (repository) =>
+            withTag(request, repository, (tag) => {
+              const update = changeableUpdate(request.body);
+              if (update === undefined) return acrError(400, 'TAG_INVALID', 'expected a JSON body of changeable attributes (deleteEnabled, writeEnabled, listEnabled, readEnabled)');
+              tag.changeable = { ...tag.changeable, ...update };
+              context.event('acr.tagUpdated', { registry: registry.name, repository: repository.name, tag: tag.name });
+              return json(200, { registry: registry.loginServer, imageName: repository.name, tag: tagJson(tag) });
+            }),
+          ),
         'write',
       ),
       route(
@@ -346,15 +343,15 @@ export class ContainerRegistriesProvider implements SandboxProvider {
         `${repo}/_manifests/{digest}`,
         'ContainerRegistry.updateManifestProperties',
         (request, context, registry) =>
-          this.withRepository(request, context, registry, 'metadata_write', (repository) => {
-            const manifest = repository.manifests.get(param(request, 'digest'));
-            if (manifest === undefined) return acrError(404, 'MANIFEST_UNKNOWN', `manifest ${param(request, 'digest')} is not found in ${repository.name}`);
-            const update = changeableUpdate(request.body);
-            if (update === undefined) return acrError(400, 'MANIFEST_INVALID', 'expected a JSON body of changeable attributes (deleteEnabled, writeEnabled, listEnabled, readEnabled)');
-            manifest.changeable = { ...manifest.changeable, ...update };
-            context.event('acr.manifestUpdated', { registry: registry.name, repository: repository.name, digest: manifest.digest });
-            return json(200, { registry: registry.loginServer, imageName: repository.name, manifest: this.manifestJson(repository, manifest) });
-          }),
+          this.withRepository(request, context, registry, 'metadata_write', (repository) =>
+            withManifest(request, repository, (manifest) => {
+              const update = changeableUpdate(request.body);
+              if (update === undefined) return acrError(400, 'MANIFEST_INVALID', 'expected a JSON body of changeable attributes (deleteEnabled, writeEnabled, listEnabled, readEnabled)');
+              manifest.changeable = { ...manifest.changeable, ...update };
+              context.event('acr.manifestUpdated', { registry: registry.name, repository: repository.name, digest: manifest.digest });
+              return json(200, { registry: registry.loginServer, imageName: repository.name, manifest: this.manifestJson(repository, manifest) });
+            }),
+          ),
         'write',
       ),
       route('GET', `${repo}/_manifests`, 'ContainerRegistry.getManifests', (request, context, registry) =>
@@ -376,32 +373,31 @@ export class ContainerRegistriesProvider implements SandboxProvider {
         }),
       ),
       route('GET', `${repo}/_manifests/{digest}`, 'ContainerRegistry.getManifestProperties', (request, context, registry) =>
-        this.withRepository(request, context, registry, 'metadata_read', (repository) => {
-          const manifest = repository.manifests.get(param(request, 'digest'));
-          return manifest === undefined
-            ? acrError(404, 'MANIFEST_UNKNOWN', `manifest ${param(request, 'digest')} is not found in ${repository.name}`)
-            : json(200, { registry: registry.loginServer, imageName: repository.name, manifest: this.manifestJson(repository, manifest) });
-        }),
+        this.withRepository(request, context, registry, 'metadata_read', (repository) =>
+          withManifest(request, repository, (manifest) =>
+            json(200, { registry: registry.loginServer, imageName: repository.name, manifest: this.manifestJson(repository, manifest) }),
+          ),
+        ),
       ),
       route(
         'DELETE',
         '/v2/{repository*}/manifests/{digest}',
         'ContainerRegistry.deleteManifest',
         (request, context, registry) =>
-          this.withRepository(request, context, registry, 'delete', (repository) => {
-            const digest = param(request, 'digest');
-            const manifest = repository.manifests.get(digest);
-            if (manifest === undefined) return acrError(404, 'MANIFEST_UNKNOWN', `manifest ${digest} is not found in ${repository.name}`);
-            const tags = [...repository.tags.values()].filter((tag) => tag.digest === digest);
-            if (!manifest.changeable.deleteEnabled || !repository.changeable.deleteEnabled || tags.some((tag) => !tag.changeable.deleteEnabled)) {
-              return locked(`${repository.name}@${digest}`);
-            }
-            // Deleting a manifest deletes every tag that references it, as in ACR.
-            for (const tag of tags) repository.tags.delete(tag.name);
-            repository.manifests.delete(digest);
-            context.event('acr.manifestDeleted', { registry: registry.name, repository: repository.name, digest, tags: tags.map((tag) => tag.name) });
-            return { status: 202 };
-          }),
+          this.withRepository(request, context, registry, 'delete', (repository) =>
+            withManifest(request, repository, (manifest) => {
+              const digest = param(request, 'digest');
+              const tags = [...repository.tags.values()].filter((tag) => tag.digest === digest);
+              if (!manifest.changeable.deleteEnabled || !repository.changeable.deleteEnabled || tags.some((tag) => !tag.changeable.deleteEnabled)) {
+                return locked(`${repository.name}@${digest}`);
+              }
+              // Deleting a manifest deletes every tag that references it, as in ACR.
+              for (const tag of tags) repository.tags.delete(tag.name);
+              repository.manifests.delete(digest);
+              context.event('acr.manifestDeleted', { registry: registry.name, repository: repository.name, digest, tags: tags.map((tag) => tag.name) });
+              return { status: 202 };
+            }),
+          ),
         'write',
       ),
     ];
@@ -674,6 +670,18 @@ function sortByTime<T>(items: T[], orderby: string, timeOf: (item: T) => Date, n
 function changeableUpdate(body: unknown): Partial<Changeable> | undefined {
   const parsed = changeableSchema.partial().safeParse(body);
   return parsed.success ? parsed.data : undefined;
+}
+
+/** Hands the tag the route's `{tag}` names to `handle`, or answers ACR's TAG_UNKNOWN. */
+function withTag(request: SandboxRequest, repository: RepositoryState, handle: (tag: TagState) => SandboxResponse): SandboxResponse {
+  const tag = repository.tags.get(param(request, 'tag'));
+  return tag === undefined ? acrError(404, 'TAG_UNKNOWN', `the specified tag does not exist: ${repository.name}:${param(request, 'tag')}`) : handle(tag);
+}
+
+/** Hands the manifest the route's `{digest}` names to `handle`, or answers ACR's MANIFEST_UNKNOWN. */
+function withManifest(request: SandboxRequest, repository: RepositoryState, handle: (manifest: ManifestState) => SandboxResponse): SandboxResponse {
+  const manifest = repository.manifests.get(param(request, 'digest'));
+  return manifest === undefined ? acrError(404, 'MANIFEST_UNKNOWN', `manifest ${param(request, 'digest')} is not found in ${repository.name}`) : handle(manifest);
 }
 
 function acrError(status: number, code: string, message: string): SandboxResponse {
