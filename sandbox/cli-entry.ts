@@ -1,8 +1,13 @@
 /**
- * `ops-autopilot sandbox`: starts the local Azure sandbox and keeps it running until SIGINT or
- * SIGTERM, then stops it and every child process it started.
+ * `ops-autopilot sandbox`: starts the local Azure sandbox and keeps it running until SIGINT,
+ * SIGTERM or SIGHUP, or until its parent process goes away, then stops it and every child
+ * process it started.
  */
+import { fstatSync } from 'node:fs';
 import { startSandbox, type SandboxHandle } from './index.ts';
+
+/** How often the CLI checks whether its parent process is still there. */
+const PARENT_CHECK_INTERVAL_MS = 1000;
 
 /** Options of {@link runSandboxCommand}. */
 export interface SandboxCommandOptions {
@@ -17,6 +22,7 @@ export interface SandboxCommandOptions {
 function describe(sandbox: SandboxHandle, json: boolean): string {
   if (json) {
     return JSON.stringify({
+      pid: process.pid,
       baseUrl: sandbox.baseUrl,
       tenantId: sandbox.tenantId,
       tokenEndpoint: sandbox.tokenEndpoint,
@@ -43,12 +49,37 @@ function describe(sandbox: SandboxHandle, json: boolean): string {
 }
 
 /**
- * Starts the sandbox, prints how to reach it, and resolves once it has been stopped by SIGINT
- * or SIGTERM.
+ * Whether stdin is a pipe or socket that another process holds open: its EOF then means that
+ * process is gone. A terminal, /dev/null (`sandbox > file &` in a script) or a file says nothing.
+ */
+function stdinIsPipe(): boolean {
+  try {
+    const stat = fstatSync(0);
+    return stat.isFIFO() || stat.isSocket();
+  } catch {
+    // No stdin at all (fd 0 closed): nothing to watch.
+    return false;
+  }
+}
+
+/**
+ * Starts the sandbox, prints how to reach it, and resolves once it has been stopped: by SIGINT,
+ * SIGTERM or SIGHUP, or because its parent process went away. `npx`/`npm exec` exits on SIGTERM
+ * without passing it on; the sandbox then notices that its parent changed (it was re-parented)
+ * or that the stdin pipe from its parent closed, and stops itself.
  */
 export async function runSandboxCommand(opts: SandboxCommandOptions): Promise<void> {
   const json = opts.json === true;
-  const signals: NodeJS.Signals[] = ['SIGINT', 'SIGTERM'];
+  const signals: NodeJS.Signals[] = ['SIGINT', 'SIGTERM', 'SIGHUP'];
+  const parentPid = process.ppid;
+  // A parent that died may have held the read end of our stdout/stderr pipes. Writing a
+  // diagnostic there must not crash the process before it has stopped its children; EPIPE is
+  // the only error expected there, anything else is rethrown.
+  for (const stream of [process.stdout, process.stderr]) {
+    stream.on('error', (error: NodeJS.ErrnoException) => {
+      if (error.code !== 'EPIPE') throw error;
+    });
+  }
   const sandbox = await startSandbox({
     ...(opts.world === undefined || opts.world.length === 0 ? {} : { worlds: opts.world }),
     ...(opts.port === undefined ? {} : { port: opts.port }),
@@ -66,15 +97,37 @@ export async function runSandboxCommand(opts: SandboxCommandOptions): Promise<vo
   process.stdout.write(`${describe(sandbox, json)}\n`);
   await new Promise<void>((resolve, reject) => {
     let stopping = false;
-    const stop = (signal: NodeJS.Signals): void => {
+    const watchStdin = stdinIsPipe();
+    const stop = (reason: string): void => {
       if (stopping) return;
       stopping = true;
-      process.off('SIGINT', stop);
-      process.off('SIGTERM', stop);
-      process.stderr.write(`sandbox: ${signal} received, stopping\n`);
+      clearInterval(parentCheck);
+      for (const signal of signals) process.off(signal, onSignal);
+      if (watchStdin) {
+        process.stdin.off('end', onStdinEnd);
+        process.stdin.destroy();
+      }
+      process.stderr.write(`sandbox: ${reason}, stopping\n`);
       sandbox.stop().then(resolve, reject);
     };
-    process.on('SIGINT', stop);
-    process.on('SIGTERM', stop);
+    const onSignal = (signal: NodeJS.Signals): void => {
+      stop(`${signal} received`);
+    };
+    const onStdinEnd = (): void => {
+      stop('stdin closed (the parent process is gone)');
+    };
+    // Re-parenting (to init or a subreaper) is the one sign of a dead parent that works whatever
+    // stdin is; reading process.ppid is a cheap getppid().
+    const parentCheck = setInterval(() => {
+      if (process.ppid !== parentPid) stop(`parent process ${String(parentPid)} exited`);
+    }, PARENT_CHECK_INTERVAL_MS);
+    parentCheck.unref();
+    for (const signal of signals) process.on(signal, onSignal);
+    if (watchStdin) {
+      process.stdin.on('end', onStdinEnd);
+      // Read (and discard) so that 'end' is emitted; nobody is expected to write.
+      process.stdin.on('data', () => undefined);
+      process.stdin.on('error', onStdinEnd);
+    }
   });
 }

@@ -119,10 +119,13 @@ describe('a child process killed externally', () => {
   it('arms a parent-death watchdog per child, and a normal stop removes them with the children', async () => {
     const sandbox = await startSandbox({ worlds: [], providers: [] });
     const dataDir = path.dirname(sandbox.caFile);
-    expect(Object.keys(await services(sandbox)).sort()).toEqual(['azurite', 'postgres']);
-    // Each child has a parent-death watchdog beside it, tagged with the data directory.
-    expect(processesMentioning(dataDir).filter((line) => line.includes('ops-autopilot-watchdog'))).toHaveLength(2);
-    await settlesWithin(sandbox.stop(), 15_000, 'stop()');
+    try {
+      expect(Object.keys(await services(sandbox)).sort()).toEqual(['azurite', 'postgres']);
+      // Each child has a parent-death watchdog beside it, tagged with the data directory.
+      expect(processesMentioning(dataDir).filter((line) => line.includes('ops-autopilot-watchdog'))).toHaveLength(2);
+    } finally {
+      await settlesWithin(sandbox.stop(), 15_000, 'stop()');
+    }
     expect(processesMentioning(dataDir)).toEqual([]);
   });
 });
