@@ -6,9 +6,6 @@
  * updating servers, no backups, short soft delete, a vault without soft delete), a read-only plan
  * proven by the request log, per-target independence, and `apply` refusing any action.
  */
-import { mkdtempSync, writeFileSync } from 'node:fs';
-import os from 'node:os';
-import path from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { ResourceNotFoundError } from '../src/azure/errors.ts';
 import type { EstateConfig, TargetConfig } from '../src/config/schema.ts';
@@ -21,7 +18,7 @@ import {
 } from '../src/runbooks/backup-verify.ts';
 import { ChecksOnlyApplyError, DAY_MS, formatInstant, HOUR_MS, UnsupportedTargetKindError } from '../src/runbooks/checks-only.ts';
 import { targetsFor, type Check, type TargetPlan } from '../src/runbooks/runbook.ts';
-import { mutatingRequests, runbookContextFor, withRunbookPolicy } from './support/runbook-context.ts';
+import { mutatingRequests, runbookContextFor, withRunbookPolicy, writeWorldFile } from './support/runbook-context.ts';
 import { useSandbox } from './support/sandbox.ts';
 
 const codes = BACKUP_VERIFY_CODES;
@@ -29,9 +26,8 @@ const EDGE_SUBSCRIPTION = '6a615fa7-0b1c-4d2e-8f30-4a5b6c7d8e01';
 
 /** States the seed worlds do not have; written to a temp file because worlds are files. */
 function writeEdgeWorld(): string {
-  const file = path.join(mkdtempSync(path.join(os.tmpdir(), 'backup-verify-')), 'backup-edge.yaml');
-  writeFileSync(
-    file,
+  return writeWorldFile(
+    'backup-edge',
     `name: backup-edge
 description: backup-verify edge cases
 tenantId: 72f988bf-0000-4000-8000-00000000a001
@@ -60,7 +56,6 @@ resources:
     spec: { enableSoftDelete: false, enablePurgeProtection: true }
 `,
   );
-  return file;
 }
 
 /** A config edit that sets a target's backup-verify policy. */

@@ -8,15 +8,12 @@
  * bucket (250/s, burst 50) stands for the registry's limit; the client budget sits under it
  * (200/s, burst 20, 8 in flight).
  */
-import { writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import path from 'node:path';
 import { describe, expect, it } from 'vitest';
 import type { EstateConfig } from '../src/config/schema.ts';
 import { imagePurgeRunbook } from '../src/runbooks/image-purge.ts';
 import type { RequestLogEntry } from '../sandbox/index.ts';
 import { ContainerRegistriesProvider, defaultProviders } from '../sandbox/providers/index.ts';
-import { applyActions, purgeAllButNewest, runbookContextFor } from './support/runbook-context.ts';
+import { applyActions, providerOf, purgeAllButNewest, runbookContextFor, writeWorldFile } from './support/runbook-context.ts';
 import { useSandbox } from './support/sandbox.ts';
 
 const SUB = '8c837fc9-e475-4f61-9022-837f5d828008';
@@ -28,9 +25,8 @@ const KEEP = 40;
 const BUDGET = { acrPerSecond: 200, acrBurst: 20, maxConcurrency: 8 };
 const RETRY_AFTER_SECONDS = 1;
 
-const worldFile = path.join(tmpdir(), `purge-budget-${String(process.pid)}.yaml`);
-writeFileSync(
-  worldFile,
+const worldFile = writeWorldFile(
+  'purge-budget',
   `name: purge-budget
 description: ${String(REPOSITORIES * TAGS)} tags for the image-purge budget test.
 tenantId: 72f988bf-0000-4000-8000-00000000a001
@@ -47,11 +43,7 @@ resources:
 );
 
 const providers = defaultProviders();
-const registries: ContainerRegistriesProvider = (() => {
-  const found = providers.find((provider): provider is ContainerRegistriesProvider => provider instanceof ContainerRegistriesProvider);
-  if (found === undefined) throw new Error('defaultProviders(): expected a ContainerRegistriesProvider, found none');
-  return found;
-})();
+const registries = providerOf(providers, ContainerRegistriesProvider);
 
 /** The largest number of entries whose arrival falls in any 1-second window. */
 function busiestSecond(entries: readonly RequestLogEntry[]): number {

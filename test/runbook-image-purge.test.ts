@@ -9,9 +9,6 @@
  * tags whose names sort against their age, images of other registries, and two identical
  * generated registries for the interrupted-run comparison.
  */
-import { writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import path from 'node:path';
 import { describe, expect, it } from 'vitest';
 import type { EstateConfig, TargetConfig } from '../src/config/schema.ts';
 import { imagePurgeRunbook, planRepository, type ImagePurgePolicy } from '../src/runbooks/image-purge.ts';
@@ -19,7 +16,16 @@ import { InUseResolutionError } from '../src/runbooks/images-in-use.ts';
 import type { PlannedAction, TargetPlan } from '../src/runbooks/runbook.ts';
 import { ContainerRegistriesProvider, defaultProviders } from '../sandbox/providers/index.ts';
 import { stableHex } from '../sandbox/providers/common.ts';
-import { ACR_TOKEN_EXCHANGE, applyActions, mutatingRequests, runbookContextFor, withRunbookPolicy, type TestRunbookContext } from './support/runbook-context.ts';
+import {
+  ACR_TOKEN_EXCHANGE,
+  applyActions,
+  mutatingRequests,
+  providerOf,
+  runbookContextFor,
+  withRunbookPolicy,
+  writeWorldFile,
+  type TestRunbookContext,
+} from './support/runbook-context.ts';
 import { useSandbox } from './support/sandbox.ts';
 
 const XSHOPAI_SUB = '3d3e2c74-9f20-4cae-9c77-3e202d803003';
@@ -103,15 +109,10 @@ resources:
         - { name: svc, untaggedManifests: 3, generate: { count: 30, pattern: "r{n}", newestDaysAgo: 1, intervalDays: 3 } }
         - { name: job, generate: { count: 20, pattern: "b{n}", newestDaysAgo: 2, intervalDays: 5 } }
 `;
-const labWorldFile = path.join(tmpdir(), `purge-lab-${String(process.pid)}.yaml`);
-writeFileSync(labWorldFile, LAB_WORLD);
+const labWorldFile = writeWorldFile('purge-lab', LAB_WORLD);
 
 const providers = defaultProviders();
-const registries: ContainerRegistriesProvider = (() => {
-  const found = providers.find((provider): provider is ContainerRegistriesProvider => provider instanceof ContainerRegistriesProvider);
-  if (found === undefined) throw new Error('defaultProviders(): expected a ContainerRegistriesProvider, found none');
-  return found;
-})();
+const registries = providerOf(providers, ContainerRegistriesProvider);
 
 /** The tags of a repository in the sandbox right now. */
 function tagsOf(registry: string, repository: string): string[] {

@@ -21,7 +21,7 @@ import { readContainerAppInventory } from '../src/runbooks/inventory.ts';
 import type { TargetConfig } from '../src/config/schema.ts';
 import type { TargetPlan } from '../src/runbooks/runbook.ts';
 import { ContainerAppsProvider, defaultProviders } from '../sandbox/providers/index.ts';
-import { mutatingRequests, runbookContextFor, type TestRunbookContext } from './support/runbook-context.ts';
+import { mutatingRequests, providerOf, runbookContextFor, type TestRunbookContext } from './support/runbook-context.ts';
 import { useSandbox } from './support/sandbox.ts';
 
 const SUBSCRIPTION = '3d3e2c74-9f20-4cae-9c77-3e202d803003';
@@ -31,11 +31,7 @@ const rev = (suffix: string): string => `${USER_SERVICE}--${suffix}`;
 const appId = (name: string): string => `/subscriptions/${SUBSCRIPTION}/resourceGroups/${RG}/providers/Microsoft.App/containerApps/${name}`;
 
 const providers = defaultProviders();
-const containerApps: ContainerAppsProvider = (() => {
-  const found = providers.find((provider): provider is ContainerAppsProvider => provider instanceof ContainerAppsProvider);
-  if (found === undefined) throw new Error('defaultProviders(): expected a ContainerAppsProvider, found none');
-  return found;
-})();
+const containerApps = providerOf(providers, ContainerAppsProvider);
 
 describe('revision-cleanup runbook', () => {
   const sandbox = useSandbox({ worlds: ['sandbox/worlds/xshopai.yaml'], postgres: false, azurite: false, providers });

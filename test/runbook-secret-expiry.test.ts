@@ -6,24 +6,20 @@
  * plan, per-vault independence, and `apply` refusing any action. An extra "edge" world holds
  * what the seed worlds lack: a disabled latest version, an expired certificate-backed secret.
  */
-import { mkdtempSync, writeFileSync } from 'node:fs';
-import os from 'node:os';
-import path from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { ResourceNotFoundError } from '../src/azure/errors.ts';
 import type { EstateConfig } from '../src/config/schema.ts';
 import { ChecksOnlyApplyError, DAY_MS, formatInstant, UnsupportedTargetKindError } from '../src/runbooks/checks-only.ts';
 import { targetsFor, type Check, type TargetPlan } from '../src/runbooks/runbook.ts';
 import { SECRET_EXPIRY_CODES, secretExpiryChecks, secretExpiryRunbook, type SecretExpiryPolicy } from '../src/runbooks/secret-expiry.ts';
-import { mutatingRequests, runbookContextFor, withRunbookPolicy } from './support/runbook-context.ts';
+import { mutatingRequests, runbookContextFor, withRunbookPolicy, writeWorldFile } from './support/runbook-context.ts';
 import { useSandbox } from './support/sandbox.ts';
 
 const codes = SECRET_EXPIRY_CODES;
 
 function writeEdgeWorld(): string {
-  const file = path.join(mkdtempSync(path.join(os.tmpdir(), 'secret-expiry-')), 'secret-edge.yaml');
-  writeFileSync(
-    file,
+  return writeWorldFile(
+    'secret-edge',
     `name: secret-edge
 description: secret-expiry edge cases
 tenantId: 72f988bf-0000-4000-8000-00000000a001
@@ -53,7 +49,6 @@ resources:
             - { createdDaysAgo: 10 }
 `,
   );
-  return file;
 }
 
 /** A config edit setting a vault's secret-expiry policy. */

@@ -4,13 +4,37 @@
  * request-log filter and apply loop the runbook tests (and the image-purge benchmark) share.
  * Nothing here depends on vitest, so the benchmark can import it.
  */
+import { mkdtempSync, writeFileSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
 import { createAzureClients, type AzureClients } from '../../src/azure/clients.ts';
 import { loadConfigFile } from '../../src/config/load.ts';
 import type { EstateConfig, RunbookPolicies, TargetConfig } from '../../src/config/schema.ts';
 import type { ImagePurgePolicy } from '../../src/runbooks/image-purge.ts';
 import type { ApplyResult, PlannedAction, Runbook, RunbookContext } from '../../src/runbooks/runbook.ts';
 import { memoryLogger } from '../../src/runs/run-log.ts';
+import type { SandboxProvider } from '../../sandbox/contract.ts';
 import type { RequestLogEntry, SandboxHandle } from '../../sandbox/index.ts';
+
+/**
+ * Writes a world (YAML text) a test defines itself to `<fresh temp dir>/<name>.yaml`, since the
+ * sandbox loads worlds from files, and returns the file's path.
+ */
+export function writeWorldFile(name: string, yaml: string): string {
+  const file = path.join(mkdtempSync(path.join(os.tmpdir(), `${name}-`)), `${name}.yaml`);
+  writeFileSync(file, yaml);
+  return file;
+}
+
+/**
+ * The provider of class `type` among `providers` (e.g. from `defaultProviders()`), so a test
+ * can read and change its state directly.
+ */
+export function providerOf<P extends SandboxProvider>(providers: readonly SandboxProvider[], type: abstract new (...args: never[]) => P): P {
+  const found = providers.find((provider): provider is P => provider instanceof type);
+  if (found === undefined) throw new Error(`providers: expected a ${type.name}, found none`);
+  return found;
+}
 
 /** A runbook context plus what a test needs to inspect and clean up. */
 export interface TestRunbookContext {
