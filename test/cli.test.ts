@@ -2,6 +2,9 @@
  * The `ops-autopilot` binary, spawned as a user runs it: `config validate` on good and broken
  * files, usage errors, `inventory --json` and the table output against a running sandbox.
  */
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import os from 'node:os';
+import path from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { cli } from './support/cli.ts';
 import { useSandbox } from './support/sandbox.ts';
@@ -96,5 +99,25 @@ describe('ops-autopilot demo', () => {
     expect(run.stdout.match(/^run record: autopilot-runs\/inventory\/\d{4}\/\d{2}\/\d{2}\/[0-9a-f-]{36}\.json \(succeeded\)$/gm)).toHaveLength(5);
     expect(run.stdout).toContain('psql-lms-prod');
     expect(run.stdout.trimEnd().split('\n').at(-1)).toBe('Sandbox stopped. All estates inventoried.');
+  });
+});
+
+describe('ops-autopilot sandbox', () => {
+  it('exits 1 with the reason, and leaves nothing running, when a world cannot be served', async () => {
+    const dir = await mkdtemp(path.join(os.tmpdir(), 'ops-autopilot-cli-'));
+    const world = path.join(dir, 'empty.yaml');
+    await writeFile(
+      world,
+      'name: empty\ndescription: no resources\ntenantId: 72f988bf-0000-4000-8000-00000000a001\nsubscriptionId: 1b1c0a52-7d0e-4a8c-9a55-1c0e0b6f1001\nplantedProblems: []\nresources: []\n',
+    );
+    try {
+      const run = await cli(['sandbox', '--world', world, '--json']);
+      // A library's exit hook once turned this failure into exit 0; the code must survive.
+      expect(run.code).toBe(1);
+      expect(run.stdout).toBe('');
+      expect(run.stderr).toMatch(/^error: the estate config generated for world "empty" .* is invalid: targets: /m);
+    } finally {
+      await rm(dir, { recursive: true, force: true });
+    }
   });
 });

