@@ -103,7 +103,7 @@ describe('revision-cleanup runbook', () => {
     try {
       const { plan } = await planFor(USER_SERVICE);
       expect(planned(plan)).toEqual([rev('v1-0-6'), rev('v1-0-7')].sort());
-      expect(keptReason(plan, rev('v1-0-3'))).toBe('carries 10% of ingress traffic');
+      expect(keptReason(plan, rev('v1-0-3'))).toBe("carries 10% of ingress traffic; is addressed by traffic label 'legacy'");
       expect(keptReason(plan, rev('v1-0-12'))).toContain('carries 90% of ingress traffic');
     } finally {
       containerApps.setTraffic(SUBSCRIPTION, RG, USER_SERVICE, [{ latestRevision: true, weight: 100 }]);
@@ -190,6 +190,34 @@ describe('revision-cleanup runbook', () => {
       expect(error).toBeInstanceOf(RevisionStateChangedError);
       expect((error as Error).message).toContain('found it now receives 5% of ingress traffic');
       expect((error as Error).message).toContain(rev('v1-0-7'));
+      expect(mutatingRequests(await sandbox().requests())).toEqual([]);
+      expect(app().revisions.find((revision) => revision.name === rev('v1-0-7'))?.active).toBe(true);
+    } finally {
+      containerApps.setTraffic(SUBSCRIPTION, RG, USER_SERVICE, [{ latestRevision: true, weight: 100 }]);
+    }
+  });
+
+  it('trap: an old revision addressed by a label (weight 0) survives the plan, and apply refuses once a label is added', async () => {
+    const before = await planFor(USER_SERVICE);
+    const action = before.plan.actions.find((candidate) => candidate.details.revision === rev('v1-0-7'));
+    if (action === undefined) throw new Error('expected v1-0-7 in the plan');
+    containerApps.setTraffic(SUBSCRIPTION, RG, USER_SERVICE, [
+      { latestRevision: true, weight: 100 },
+      { revisionName: rev('v1-0-7'), weight: 0, label: 'blue' },
+    ]);
+    try {
+      const { plan } = await planFor(USER_SERVICE);
+      expect(planned(plan)).not.toContain(rev('v1-0-7'));
+      expect(keptReason(plan, rev('v1-0-7'))).toContain("is addressed by traffic label 'blue'");
+      await sandbox().clearRequests();
+      const error = await withContext(({ context, config }) =>
+        revisionCleanupRunbook.apply(context, targetOf(config, USER_SERVICE), before.policy, action).then(
+          () => undefined,
+          (failure: unknown) => failure,
+        ),
+      );
+      expect(error).toBeInstanceOf(RevisionStateChangedError);
+      expect((error as Error).message).toContain("it is now addressed by traffic label 'blue'");
       expect(mutatingRequests(await sandbox().requests())).toEqual([]);
       expect(app().revisions.find((revision) => revision.name === rev('v1-0-7'))?.active).toBe(true);
     } finally {

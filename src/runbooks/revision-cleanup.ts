@@ -4,6 +4,7 @@
  * Plan (read-only): the active revisions, newest first by `createdTime`; the newest
  * `policy.keep` stay; every older one is deactivated unless it
  * - receives ingress traffic (a weight above 0 by name, or through `latestRevision: true`),
+ * - is addressed by a traffic label (`<app>---<label>.<domain>` serves it even at weight 0),
  * - is the latest revision or the latest ready revision, or
  * - is younger than `policy.minAgeHours` (or reports no creation time).
  * Each revision left alone becomes a kept item with every reason that applies.
@@ -14,7 +15,7 @@
  *
  * Apply re-reads the app and the revision right before deactivating: state may have moved since
  * the plan (traffic shifted, a new deployment). A revision that now carries traffic or became
- * the latest is refused with {@link RevisionStateChangedError}; one already inactive is `skipped`.
+ * the latest, or is now addressed by a label, is refused with {@link RevisionStateChangedError}; one already inactive is `skipped`.
  */
 import type { AzureClients } from '../azure/clients.ts';
 import { callAzure, ResourceNotFoundError } from '../azure/errors.ts';
@@ -71,12 +72,22 @@ export function trafficOf(
     .reduce((sum, rule) => sum + rule.weight, 0);
 }
 
+/** Traffic labels that address a revision by name (a label serves its revision whatever the weight). */
+export function labelsOf(revisionName: string, traffic: ContainerAppInventory['traffic']): string[] {
+  const lower = revisionName.toLowerCase();
+  return traffic
+    .filter((rule) => rule.label !== undefined && rule.label !== '' && rule.revisionName?.toLowerCase() === lower)
+    .map((rule) => `'${rule.label ?? ''}'`);
+}
+
 /** Reasons a revision must not be deactivated whatever the keep count; empty when none. */
 function protections(app: ContainerAppInventory, revision: RevisionInventory, now: Date, minAgeHours: number): string[] {
   const reasons: string[] = [];
   // The revision's own trafficWeight and the ingress rules can disagree while an update rolls out; either one protects.
   const weight = Math.max(revision.trafficWeight, trafficOf(revision.name, app.traffic, app.latestRevisionName));
   if (weight > 0) reasons.push(`carries ${String(weight)}% of ingress traffic`);
+  const labels = labelsOf(revision.name, app.traffic);
+  if (labels.length > 0) reasons.push(`is addressed by traffic label ${labels.join(', ')}`);
   if (sameName(revision.name, app.latestRevisionName)) reasons.push('is the latest revision');
   if (sameName(revision.name, app.latestReadyRevisionName)) reasons.push('is the latest ready revision');
   if (revision.createdTime === undefined) {
@@ -187,10 +198,13 @@ async function applyDeactivation(clients: AzureClients, target: TargetConfig, ac
     ...(rule.revisionName === undefined ? {} : { revisionName: rule.revisionName }),
     latestRevision: rule.latestRevision === true,
     weight: rule.weight ?? 0,
+    ...(rule.label === undefined ? {} : { label: rule.label }),
   }));
   const changes: string[] = [];
   const weight = Math.max(revision.trafficWeight ?? 0, trafficOf(revisionName, traffic, app.latestRevisionName));
   if (weight > 0) changes.push(`it now receives ${String(weight)}% of ingress traffic`);
+  const labels = labelsOf(revisionName, traffic);
+  if (labels.length > 0) changes.push(`it is now addressed by traffic label ${labels.join(', ')}`);
   if (sameName(revisionName, app.latestRevisionName)) changes.push('it is now the latest revision');
   if (sameName(revisionName, app.latestReadyRevisionName)) changes.push('it is now the latest ready revision');
   if (changes.length > 0) throw new RevisionStateChangedError(id.id, revisionName, changes.join(' and '));
