@@ -223,6 +223,49 @@ describe('executeRunbook', () => {
     expect(third.exit).toBe('ok');
   });
 
+  it('the lock: a lease whose renewal fails is reported lost; the run then applies nothing more and ends failed', async () => {
+    const { context: ctx, config } = context({ names: ['a'] });
+    const service = await ctx.clients.blobServiceClient(config.runRecords.blobServiceUrl ?? '');
+    const container = service.getContainerClient(config.runRecords.container);
+    // The renewal loop really runs: break the lease behind its back, and the next renewal notices.
+    const lock = await blobLeaseLocks(container, { renewEveryMs: 20 }).acquire('fake-estate', 'revision-cleanup');
+    expect(lock.lost()).toBeUndefined();
+    await container.getBlobClient(lockBlobName('fake-estate', 'revision-cleanup')).getBlobLeaseClient().breakLease(0);
+    for (let i = 0; i < 500 && lock.lost() === undefined; i += 1) await new Promise((resolve) => setTimeout(resolve, 10));
+    expect(lock.lost()).toMatch(/renewing the lease on autopilot-runs\/locks\/fake-estate\/revision-cleanup failed/);
+    await lock.release().catch(() => undefined);
+
+    // Once the lock is lost, another run may hold it: no further action is applied.
+    const fake = fakeRunbook({ a: { actions: 5 } });
+    let lostReason: string | undefined;
+    const locks = {
+      acquire: () =>
+        Promise.resolve({
+          kind: 'blob-lease' as const,
+          location: 'autopilot-runs/locks/fake-estate/image-purge',
+          lost: () => lostReason,
+          release: () => Promise.resolve(),
+        }),
+    };
+    const runbook: typeof fake.runbook = {
+      ...fake.runbook,
+      async apply(context, target, policy, action) {
+        const result = await fake.runbook.apply(context, target, policy, action);
+        if (fake.applied.length === 2) lostReason = 'renewing the lease failed: 409 LeaseIsBrokenAndCannotBeRenewed';
+        return result;
+      },
+    };
+    const result = await executeRunbook(runbook, ctx, { trigger: 'timer', mode: 'apply', locks, notify: false });
+    expect(fake.applied).toEqual(['delete-tag:a:0', 'delete-tag:a:1']);
+    expect(result.exit).toBe('failed');
+    expect(result.record.status).toBe('failed');
+    expect(result.record.error?.name).toBe('RunLockLostError');
+    expect(result.record.summary.actions).toMatchObject({ applied: 2, planned: 3 });
+    const notApplied = result.record.targets.flatMap((target) => target.actions).filter((action) => action.outcome === 'planned');
+    expect(notApplied).toHaveLength(3);
+    for (const action of notApplied) expect(action.message).toMatch(/^not applied \(lock lost: renewing the lease failed/);
+  });
+
   it('falls back to an in-process lock without run records, and says so', async () => {
     const { runbook } = fakeRunbook({ a: {} });
     const { context: ctx, logger } = context({ names: ['a'], runRecords: {} });

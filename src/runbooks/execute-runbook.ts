@@ -10,7 +10,8 @@
  *    typed error and never stops the others;
  * 4. ask the runbook's `refuse` guard (e.g. the deletion cap) unless forced;
  * 5. pass {@link dryRunGate} — THE dry-run gate;
- * 6. apply exactly the planned actions, each awaited and recorded applied/skipped/failed;
+ * 6. apply exactly the planned actions, each awaited and recorded applied/skipped/failed; if the
+ *    lock is lost meanwhile (a lease renewal failed), start no further action and fail the run;
  * 7. record checks as findings, finish the run record, send notifications, write the record to
  *    the store and emit it to the log;
  * 8. release the lock and return the record, the plans and the exit status.
@@ -91,6 +92,14 @@ export interface ExecuteRunbookResult {
 /** Thrown before anything runs when `request.targets` names something the runbook does not cover. */
 export class RunbookTargetError extends OpsAutopilotError {
   override readonly name: string = 'RunbookTargetError';
+}
+
+/**
+ * Recorded as the run's error when the lock was lost while applying (a lease renewal failed, so
+ * another run may have taken it): the actions not yet started were left unapplied.
+ */
+export class RunLockLostError extends OpsAutopilotError {
+  override readonly name: string = 'RunLockLostError';
 }
 
 /** Recorded as the run's error when the `refuse` guard stopped it. */
@@ -290,6 +299,12 @@ export async function executeRunbook<TPolicy>(
             targetRecorder.action({ action: action.kind, outcome: 'planned', message: `not applied (cancelled): ${action.description}`, resource: action.resource, details: actionDetails(action) });
             return;
           }
+          // A lost lease means another run may hold the lock now: start nothing more.
+          const lostLock = lock?.lost();
+          if (lostLock !== undefined) {
+            targetRecorder.action({ action: action.kind, outcome: 'planned', message: `not applied (lock lost: ${lostLock}): ${action.description}`, resource: action.resource, details: actionDetails(action) });
+            return;
+          }
           try {
             const result = await runbook.apply(context, target, policy, action);
             targetRecorder.action({ action: action.kind, outcome: result.outcome, message: `${action.description}: ${result.message}`, resource: action.resource, details: actionDetails(action) });
@@ -311,10 +326,18 @@ export async function executeRunbook<TPolicy>(
     }
     const lost = lock?.lost();
     if (lost !== undefined) notes.push(`lock lost during the run: ${lost}`);
+    const lostError =
+      lost !== undefined && gate?.apply === true
+        ? new RunLockLostError(`runbook ${runbook.name} on estate ${config.estate}: expected to hold the lock ${lock?.location ?? ''} until the end, found it lost (${lost}); actions not yet started were not applied`, {
+            context: { runbook: runbook.name, estate: config.estate },
+          })
+        : undefined;
     const record = recorder.finish({
       notes,
       ...(refusal === undefined
-        ? {}
+        ? lostError === undefined
+          ? {}
+          : { error: lostError }
         : { error: new RunRefusedError(refusal.message, { context: { runbook: runbook.name, estate: config.estate } }) }),
       ...(state.cancelled ? { cancelled: true } : {}),
     });
