@@ -418,4 +418,35 @@ describe('planRepository (pure)', () => {
     });
     expect(result.actions).toEqual([]);
   });
+
+  it('keeps the platform manifests of an untagged manifest list that is itself kept (locked or young)', () => {
+    const now = new Date('2026-01-01T00:00:00Z');
+    const old = new Date('2025-01-01T00:00:00Z');
+    const index = 'sha256:' + 'a'.repeat(64);
+    const amd64 = 'sha256:' + 'b'.repeat(64);
+    const arm64 = 'sha256:' + 'c'.repeat(64);
+    const plan = (indexState: { locked: boolean; updated: Date }) =>
+      planRepository({
+        registryName: 'cr',
+        registryId: '/x',
+        loginServer: 'cr.azurecr.io',
+        repository: 'app',
+        tags: [],
+        manifests: [
+          { digest: index, updated: indexState.updated, tags: [], locked: indexState.locked, related: [amd64, arm64] },
+          { digest: amd64, updated: old, tags: [], locked: false, related: [] },
+          { digest: arm64, updated: old, tags: [], locked: false, related: [] },
+        ],
+        inUse: [],
+        policy: { ...basePolicy, keep: 1, olderThanDays: 30, deleteUntaggedManifests: true },
+        tagFilter: /^(?:.*)$/u,
+        now,
+      });
+    const locked = plan({ locked: true, updated: old });
+    expect(locked.actions).toEqual([]);
+    expect(locked.kept.map((item) => item.resource)).toEqual(expect.arrayContaining([`cr/app@${index}`, `cr/app@${amd64}`, `cr/app@${arm64}`]));
+    expect(plan({ locked: false, updated: now }).actions).toEqual([]);
+    // The same list, old and unlocked, goes with its platform manifests.
+    expect(plan({ locked: false, updated: old }).actions.map((action) => action.details.digest)).toEqual([index, amd64, arm64]);
+  });
 });

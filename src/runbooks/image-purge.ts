@@ -283,28 +283,46 @@ export function planRepository(input: {
   const deletedTagNames = new Set(deleteTags.map((tag) => tag.name));
   const wholeManifests = new Set<string>();
   if (policy.deleteUntaggedManifests) {
-    // Manifest lists that stay keep their platform manifests alive.
-    for (const manifest of input.manifests) {
-      const goes = manifest.tags.length > 0 && manifest.tags.every((tag) => deletedTagNames.has(tag));
-      if (!goes && manifest.tags.length > 0) for (const child of manifest.related) protectedChildren.add(child);
-    }
-    for (const manifest of input.manifests) {
+    type Decision = { readonly delete: true; readonly untaggedNow: boolean } | { readonly delete: false; readonly kept?: string };
+    const decide = (manifest: ManifestInfo): Decision => {
       const untaggedNow = manifest.tags.length === 0;
       const untaggedByPlan = !untaggedNow && manifest.tags.every((tag) => deletedTagNames.has(tag));
-      if (!untaggedNow && !untaggedByPlan) continue;
+      if (!untaggedNow && !untaggedByPlan) return { delete: false };
       if (untaggedNow) {
         if (digestProtected(manifest.digest)) {
-          kept.push({ resource: `${registryName}/${repository}@${manifest.digest}`, reason: inUseBy.has(manifest.digest) ? `in use by ${(inUseBy.get(manifest.digest) ?? []).join('; ')}` : 'platform image of a kept multi-arch image' });
-          continue;
+          return { delete: false, kept: inUseBy.has(manifest.digest) ? `in use by ${(inUseBy.get(manifest.digest) ?? []).join('; ')}` : 'platform image of a kept multi-arch image' };
         }
-        if (manifest.updated.getTime() > cutoff) continue;
-        if (manifest.locked && !policy.includeLocked) {
-          kept.push({ resource: `${registryName}/${repository}@${manifest.digest}`, reason: 'locked untagged manifest (includeLocked is off)' });
-          continue;
-        }
+        if (manifest.updated.getTime() > cutoff) return { delete: false };
+        if (manifest.locked && !policy.includeLocked) return { delete: false, kept: 'locked untagged manifest (includeLocked is off)' };
       } else if (protectedChildren.has(manifest.digest)) {
+        return { delete: false };
+      }
+      return { delete: true, untaggedNow };
+    };
+    // A manifest list that stays (tagged, in use, locked or young) keeps its platform manifests
+    // alive; protecting them can make another list stay, so repeat until nothing changes.
+    let decisions = new Map<string, Decision>();
+    for (let changed = true; changed; ) {
+      changed = false;
+      decisions = new Map(input.manifests.map((manifest) => [manifest.digest, decide(manifest)]));
+      for (const manifest of input.manifests) {
+        if (decisions.get(manifest.digest)?.delete === true) continue;
+        for (const child of manifest.related) {
+          if (!protectedChildren.has(child)) {
+            protectedChildren.add(child);
+            changed = true;
+          }
+        }
+      }
+    }
+    for (const manifest of input.manifests) {
+      const decision = decisions.get(manifest.digest);
+      if (decision === undefined) continue;
+      if (!decision.delete) {
+        if (decision.kept !== undefined) kept.push({ resource: `${registryName}/${repository}@${manifest.digest}`, reason: decision.kept });
         continue;
       }
+      const { untaggedNow } = decision;
       wholeManifests.add(manifest.digest);
       const tags = untaggedNow ? [] : [...manifest.tags].sort();
       actions.push({
