@@ -89,6 +89,12 @@ export interface ProviderContext {
     /** Called when the operation starts, e.g. to set `provisioningState` to `Updating`. */
     onStart?: () => void;
     run: () => void | Promise<void>;
+    /**
+     * Called when the operation ends `Failed` (an injected fault or `run` threw), so the
+     * resource leaves the transitional state `onStart` put it in (e.g. `provisioningState:
+     * Failed`). Additive.
+     */
+    onFailed?: () => void;
     /** Optional final body served at the `Location` URL once the operation succeeded. */
     result?: () => unknown;
   }): LongRunningOperation;

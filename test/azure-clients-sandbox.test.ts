@@ -4,13 +4,11 @@
  * handling; typed 404s; request budgets checked against the sandbox's own request log.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { ProviderContext, RouteDefinition, SandboxProvider, SandboxRequest } from '../sandbox/contract.ts';
 import { startSandbox, type RequestLogEntry, type SandboxHandle } from '../sandbox/index.ts';
-import { defaultProviders } from '../sandbox/providers/index.ts';
 import { azureSettingsSchema, type AzureSettings } from '../src/config/schema.ts';
 import { createAzureClients, type AzureClients } from '../src/azure/clients.ts';
 import { SandboxCredential } from '../src/azure/credential.ts';
-import { callAzure, ResourceNotFoundError, TransientAzureError } from '../src/azure/errors.ts';
+import { AzureOperationError, callAzure, ResourceNotFoundError, TransientAzureError } from '../src/azure/errors.ts';
 import { BudgetRegistry } from '../src/azure/request-budget.ts';
 
 const XSHOPAI_SUB = '3d3e2c74-9f20-4cae-9c77-3e202d803003';
@@ -20,53 +18,14 @@ const LMS_SUB = '4e4f3d85-a031-4dbf-8d88-4f313e914004';
 const FAST_RETRIES = { retryDelayInMs: 20, maxRetryDelayInMs: 100 };
 const RESTART_OPERATION = 'Microsoft.DBforPostgreSQL/flexibleServers.restart';
 
-/**
- * The providers do not (yet) serve a PostgreSQL restart; when they do not, this test-only
- * provider adds the route so a real SDK poller can drive an engine long-running operation.
- */
-function restartProvider(restarted: string[]): SandboxProvider {
-  const route: RouteDefinition = {
-    host: 'arm',
-    method: 'POST',
-    pattern: '/subscriptions/{subscriptionId}/resourceGroups/{resourceGroup}/providers/Microsoft.DBforPostgreSQL/flexibleServers/{name}/restart',
-    throttle: 'write',
-    operationId: RESTART_OPERATION,
-    handler: (request: SandboxRequest, context: ProviderContext) => {
-      const { subscriptionId = '', resourceGroup = '', name = '' } = request.params;
-      const resourceId = `/subscriptions/${subscriptionId}/resourceGroups/${resourceGroup}/providers/Microsoft.DBforPostgreSQL/flexibleServers/${name}`;
-      return context
-        .startOperation({
-          operationId: RESTART_OPERATION,
-          resourceId,
-          run: () => {
-            restarted.push(resourceId);
-          },
-        })
-        .accepted();
-    },
-  };
-  return { name: 'test.postgres-restart', types: [], seed: () => undefined, routes: () => [route], snapshot: () => ({ restarted }) };
-}
-
 let sandbox: SandboxHandle;
 let settings: AzureSettings;
 let clients: AzureClients;
-const restarted: string[] = [];
-let restartServedByProviders = false;
 
 beforeAll(async () => {
-  const providers = defaultProviders();
-  restartServedByProviders = providers.some((provider) =>
-    provider
-      .routes()
-      .some((route) => route.operationId === RESTART_OPERATION || (route.method === 'POST' && /\/flexibleServers\/\{[^}]+\}\/restart$/i.test(route.pattern))),
-  );
-  sandbox = await startSandbox({
-    postgres: false,
-    azurite: true,
-    lroDurationMs: 100,
-    providers: restartServedByProviders ? providers : [...providers, restartProvider(restarted)],
-  });
+  // Long enough that the GET right after the 202 reliably sees the transitional state, and
+  // shorter than the 1 s Retry-After the pollers wait anyway.
+  sandbox = await startSandbox({ postgres: false, azurite: true, lroDurationMs: 500 });
   settings = azureSettingsSchema.parse(sandbox.azureSettings());
   clients = createAzureClients(settings, { retryOptions: FAST_RETRIES });
 });
@@ -180,17 +139,33 @@ describe('client factories against the sandbox', () => {
     await untrusting.close();
   });
 
-  it('polls a long-running operation to completion', async () => {
+  it('polls a long-running operation to completion (PostgreSQL restart: Ready, Restarting, Ready)', async () => {
     const since = Date.now();
     const postgres = await clients.postgresClient(XSHOPAI_SUB);
-    await postgres.servers.beginRestartAndWait('rg-xshopai-prod', 'psql-xshopai-prod', { updateIntervalInMs: 50 });
+    const poller = await postgres.servers.beginRestart('rg-xshopai-prod', 'psql-xshopai-prod', { updateIntervalInMs: 50 });
+    // The operation lasts lroDurationMs (500 ms) after the 202; the server says so meanwhile.
+    expect((await postgres.servers.get('rg-xshopai-prod', 'psql-xshopai-prod')).state).toBe('Restarting');
+    await poller.pollUntilDone();
+    expect(poller.getOperationState().status).toBe('succeeded');
+    expect((await postgres.servers.get('rg-xshopai-prod', 'psql-xshopai-prod')).state).toBe('Ready');
     const log = await logSince(since);
     const start = log.find((entry) => entry.method === 'POST' && entry.path.endsWith('/flexibleServers/psql-xshopai-prod/restart'));
     expect(start?.status).toBe(202);
+    expect(start?.operationId).toBe(RESTART_OPERATION);
     expect(log.some((entry) => /operation(Statuses|Results)/.test(entry.path) && entry.status === 200)).toBe(true);
-    if (!restartServedByProviders) {
-      expect(restarted).toEqual(['/subscriptions/3d3e2c74-9f20-4cae-9c77-3e202d803003/resourceGroups/rg-xshopai-prod/providers/Microsoft.DBforPostgreSQL/flexibleServers/psql-xshopai-prod']);
-    }
+  });
+
+  it('ends a failed restart as a typed error and returns the server to Ready', async () => {
+    await sandbox.injectFault({ operationId: RESTART_OPERATION, failLongRunningOperation: true, count: 1 });
+    const postgres = await clients.postgresClient(XSHOPAI_SUB);
+    const resourceId = `/subscriptions/${XSHOPAI_SUB}/resourceGroups/rg-xshopai-prod/providers/Microsoft.DBforPostgreSQL/flexibleServers/psql-xshopai-prod`;
+    const error = await callAzure({ resourceId, operation: 'restart PostgreSQL server' }, () =>
+      postgres.servers.beginRestartAndWait('rg-xshopai-prod', 'psql-xshopai-prod', { updateIntervalInMs: 50 }),
+    ).catch((e: unknown) => e);
+    await sandbox.clearFaults();
+    expect(error).toBeInstanceOf(AzureOperationError);
+    expect((error as AzureOperationError).resourceId).toBe(resourceId);
+    expect((await postgres.servers.get('rg-xshopai-prod', 'psql-xshopai-prod')).state).toBe('Ready');
   });
 });
 

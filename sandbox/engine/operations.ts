@@ -37,6 +37,7 @@ export interface StartOperationOptions {
   readonly resourceId: string;
   readonly onStart?: () => void;
   readonly run: () => void | Promise<void>;
+  readonly onFailed?: () => void;
   readonly result?: () => unknown;
 }
 
@@ -114,6 +115,8 @@ export class OperationRegistry {
         };
       }
     }
+    // A failed operation must not leave its resource in the transitional state onStart set.
+    if (record.status === 'Failed') options.onFailed?.();
     record.endTime = this.now();
     this.onEvent('operation.completed', {
       id: record.id,

@@ -5,7 +5,7 @@
  */
 import { randomBytes } from 'node:crypto';
 import { z } from 'zod';
-import type { ProviderContext, RouteDefinition, SandboxProvider, WorldFile, WorldResource } from '../contract.ts';
+import type { ProviderContext, RouteDefinition, SandboxProvider, SandboxResponse, WorldFile, WorldResource } from '../contract.ts';
 import {
   armPage,
   armRead,
@@ -178,6 +178,14 @@ export class PostgresFlexibleProvider implements SandboxProvider {
       read(`${server}/backups`, `${SERVERS}/backups.listByServer`, (request, context) =>
         this.servers.serve(SERVERS, request, context, (found) => armPage(request, context, found.backups.map((backup) => this.backupJson(found, backup)))),
       ),
+      {
+        host: 'arm',
+        method: 'POST',
+        pattern: `${server}/restart`,
+        throttle: 'write',
+        operationId: `${SERVERS}.restart`,
+        handler: (request, context) => this.servers.serve(SERVERS, request, context, (found) => this.restart(found, context)),
+      },
       read(`${server}/backups/{backupName}`, `${SERVERS}/backups.get`, (request, context) =>
         this.servers.serve(SERVERS, request, context, (found) => {
           const backupName = param(request, 'backupName');
@@ -188,6 +196,38 @@ export class PostgresFlexibleProvider implements SandboxProvider {
         }),
       ),
     ];
+  }
+
+  /**
+   * `Servers_Restart`: a long-running operation (202 with `Azure-AsyncOperation` and
+   * `Location`, final state via `Location`) during which the server reports `state:
+   * Restarting`. As in Azure, only a `Ready` server restarts; any other state is refused with
+   * `ServerIsNotReady` (Azure reports it on the operation; the sandbox answers 409 at once, so
+   * nothing changes). A failed operation returns the server to `Ready`.
+   */
+  private restart(server: PostgresServerState, context: ProviderContext): SandboxResponse {
+    if (server.state !== 'Ready') {
+      return context.armError(
+        409,
+        'ServerIsNotReady',
+        `Restart or Stop Server can only be performed on Started servers. Server Name = ${server.name}, Current Server State = ${server.state}`,
+      );
+    }
+    return context
+      .startOperation({
+        operationId: `${SERVERS}.restart`,
+        resourceId: server.id,
+        onStart: () => {
+          server.state = 'Restarting';
+        },
+        run: () => {
+          server.state = 'Ready';
+        },
+        onFailed: () => {
+          server.state = 'Ready';
+        },
+      })
+      .accepted();
   }
 
   private fqdn(server: PostgresServerState): string {
