@@ -22,20 +22,32 @@ const FIELDS: readonly FieldSpec[] = [
   { label: 'minute', min: 0, max: 59 },
   { label: 'hour', min: 0, max: 23 },
   { label: 'day', min: 1, max: 31 },
-  { label: 'month', min: 1, max: 12, names: ['JAN', 'FEB', 'MAR', 'APR', 'MAY', 'JUN', 'JUL', 'AUG', 'SEP', 'OCT', 'NOV', 'DEC'] },
-  { label: 'day-of-week', min: 0, max: 6, names: ['SUN', 'MON', 'TUE', 'WED', 'THU', 'FRI', 'SAT'] },
+  {
+    label: 'month',
+    min: 1,
+    max: 12,
+    names: ['JANUARY', 'FEBRUARY', 'MARCH', 'APRIL', 'MAY', 'JUNE', 'JULY', 'AUGUST', 'SEPTEMBER', 'OCTOBER', 'NOVEMBER', 'DECEMBER'],
+  },
+  { label: 'day-of-week', min: 0, max: 6, names: ['SUNDAY', 'MONDAY', 'TUESDAY', 'WEDNESDAY', 'THURSDAY', 'FRIDAY', 'SATURDAY'] },
 ];
 
 function parseValue(text: string, spec: FieldSpec, expression: string): number {
-  const upper = text.toUpperCase();
-  const named = spec.names?.findIndex((n) => upper === n || (n.length > 3 && upper.startsWith(n))) ?? -1;
-  if (named >= 0) return named + spec.min;
+  // NCrontab takes a value that starts with a letter as a name: the first full name it is a
+  // (case-insensitive) prefix of, so "Mon", "Monday" and "M" all mean Monday.
+  if (/^[A-Za-z]/.test(text) && spec.names) {
+    const upper = text.toUpperCase();
+    const named = spec.names.findIndex((n) => n.startsWith(upper));
+    if (named >= 0) return named + spec.min;
+    throw new CronExpressionError(
+      `NCRONTAB "${expression}": ${spec.label} value "${text}" is not a known name; expected a prefix of one of ${spec.names.join(', ')}`,
+      { expression },
+    );
+  }
   if (!/^\d+$/.test(text)) {
     throw new CronExpressionError(`NCRONTAB "${expression}": ${spec.label} value "${text}" is not a number or name`, { expression });
   }
-  let value = Number(text);
-  // NCRONTAB accepts 7 as Sunday, like cron.
-  if (spec.label === 'day-of-week' && value === 7) value = 0;
+  // Unlike Vixie cron, NCrontab has no 7 for Sunday: day-of-week is 0-6.
+  const value = Number(text);
   if (value < spec.min || value > spec.max) {
     throw new CronExpressionError(
       `NCRONTAB "${expression}": ${spec.label} value ${value} is out of range; expected ${spec.min}-${spec.max}`,
@@ -49,10 +61,12 @@ function parseField(text: string, spec: FieldSpec, expression: string): Readonly
   const values = new Set<number>();
   for (const part of text.split(',')) {
     const [rangeText = '', stepText] = part.split('/');
-    const step = stepText === undefined ? 1 : Number(stepText);
-    if (!Number.isInteger(step) || step < 1) {
-      throw new CronExpressionError(`NCRONTAB "${expression}": ${spec.label} step "${stepText ?? ''}" must be a positive integer`, { expression });
+    const parsedStep = stepText === undefined ? 1 : Number(stepText);
+    if (stepText !== undefined && !/^\d+$/.test(stepText)) {
+      throw new CronExpressionError(`NCRONTAB "${expression}": ${spec.label} step "${stepText}" must be a whole number`, { expression });
     }
+    // NCrontab treats a step below 1 as 1.
+    const step = Math.max(1, parsedStep);
     let low: number;
     let high: number;
     if (rangeText === '*') {
@@ -60,11 +74,11 @@ function parseField(text: string, spec: FieldSpec, expression: string): Readonly
       high = spec.max;
     } else if (rangeText.includes('-')) {
       const [a = '', b = ''] = rangeText.split('-');
-      low = parseValue(a, spec, expression);
-      high = parseValue(b, spec, expression);
-      if (high < low) {
-        throw new CronExpressionError(`NCRONTAB "${expression}": ${spec.label} range "${rangeText}" runs backwards`, { expression });
-      }
+      // NCrontab swaps a backwards range ("22-2" means 2-22); it never wraps around.
+      const first = parseValue(a, spec, expression);
+      const second = parseValue(b, spec, expression);
+      low = Math.min(first, second);
+      high = Math.max(first, second);
     } else {
       low = parseValue(rangeText, spec, expression);
       high = stepText === undefined ? low : spec.max;
