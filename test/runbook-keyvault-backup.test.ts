@@ -174,7 +174,18 @@ describe('keyvault-backup runbook', () => {
       }
     });
 
+    // Azurite's traffic is not in the sandbox request log: prove the plan read-only from the
+    // container itself (every blob with its ETag, and the container's own ETag, unchanged).
+    const snapshot = (): Promise<string[]> =>
+      withContext(async ({ clients }) => {
+        const container = (await clients.blobServiceClient(ACCOUNT)).getContainerClient(CONTAINER);
+        const lines = [`container ${String((await container.getProperties()).etag)}`];
+        for await (const blob of container.listBlobsFlat({ includeMetadata: true })) lines.push(`${blob.name} ${String(blob.properties.etag)}`);
+        return lines;
+      });
+    const before = await snapshot();
     const { plan } = await planVault();
+    expect(await snapshot()).toEqual(before);
     expect(plan.actions.map((action) => [action.kind, action.details.blob, action.destructive])).toEqual([
       ['delete-backup', olderOfGoneSecret, true],
       ['delete-backup', old, true],
