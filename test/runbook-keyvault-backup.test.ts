@@ -180,7 +180,7 @@ describe('keyvault-backup runbook', () => {
       withContext(async ({ clients }) => {
         const container = (await clients.blobServiceClient(ACCOUNT)).getContainerClient(CONTAINER);
         const lines = [`container ${String((await container.getProperties()).etag)}`];
-        for await (const blob of container.listBlobsFlat({ includeMetadata: true })) lines.push(`${blob.name} ${String(blob.properties.etag)}`);
+        for await (const blob of container.listBlobsFlat({ includeMetadata: true })) lines.push(`${blob.name} ${blob.properties.etag}`);
         return lines;
       });
     const before = await snapshot();
