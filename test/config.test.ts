@@ -241,6 +241,26 @@ targets:
   });
 });
 
+describe('duplicates next to other mistakes', () => {
+  it('reports a duplicate target in the same run as a bad field elsewhere (every bad field, one pass)', () => {
+    const id = '/subscriptions/4e4f3d85-a031-4dbf-8d88-4f313e914004/resourceGroups/rg-lms-prod/providers/Microsoft.DBforPostgreSQL/flexibleServers/psql-lms-prod';
+    const text = `version: 1
+estate: lms
+dryRun: "yes"
+targets:
+  - id: ${id}
+  - id: ${id}/
+`;
+    let lines: string[] = [];
+    try {
+      parseConfigText(text, { source: 'inline' });
+    } catch (error) {
+      lines = (error as ConfigError).lines();
+    }
+    expect(lines).toEqual(['dryRun: expected true or false, found "yes" (line 3)', 'targets[1].id: expected each target once, found a duplicate of targets[0] (line 6)']);
+  });
+});
+
 describe('JSON Schema', () => {
   it('the committed schema/estate.schema.json is current (run `npm run schema` when this fails)', async () => {
     const committed = await readFile(ESTATE_SCHEMA_PATH, 'utf8');

@@ -330,6 +330,18 @@ function safetyIssues(input: unknown): ConfigIssue[] {
       });
     } else webhookNames.set(name, index);
   });
+  // The schema checks this too, but zod skips whole-file refinements once any field is
+  // invalid; checking the raw input reports a duplicate in the same pass as everything else.
+  const targetIds = new Map<string, number>();
+  targets.forEach((target, index) => {
+    const id = asRecord(target)?.id;
+    if (typeof id !== 'string') return;
+    const key = id.toLowerCase().replace(/\/+$/, '');
+    const first = targetIds.get(key);
+    if (first !== undefined) {
+      issues.push({ path: `targets[${index}].id`, message: `expected each target once, found a duplicate of targets[${first}]` });
+    } else targetIds.set(key, index);
+  });
   const storageId = asRecord(root.runRecords)?.storageAccountId;
   if (typeof storageId === 'string') {
     issues.push(...idOfKind(storageId, 'storageAccount', 'runRecords.storageAccountId'));
