@@ -70,7 +70,8 @@ describe('timers', () => {
     expect(fixtureState.timerPayloads).toEqual([
       {
         schedule: { adjustForDST: true },
-        scheduleStatus: { last: '2025-03-01T01:00:00.000Z', next: '2025-03-02T02:30:00.000Z', lastUpdated: '2025-03-01T01:00:00.000Z' },
+        // As the host: the status before this run (Next = this occurrence; .NET default before the first run).
+        scheduleStatus: { last: '0001-01-01T00:00:00.000Z', next: '2025-03-01T02:30:00.000Z', lastUpdated: '0001-01-01T00:00:00.000Z' },
         isPastDue: false,
       },
     ]);
@@ -88,7 +89,10 @@ describe('timers', () => {
     expect(res.status).toBe(202);
     await host.idle();
     expect(fixtureState.timerPayloads).toHaveLength(1);
-    expect(fixtureState.timerPayloads[0]).toMatchObject({ isPastDue: false, scheduleStatus: { next: '2025-03-02T02:30:00.000Z' } });
+    expect(fixtureState.timerPayloads[0]).toMatchObject({
+      isPastDue: false,
+      scheduleStatus: { last: '2025-03-01T02:30:00.000Z', next: '2025-03-02T02:30:00.000Z', lastUpdated: '2025-03-01T02:30:00.000Z' },
+    });
   });
 
   it('parses six-field NCRONTAB and rejects five fields', () => {

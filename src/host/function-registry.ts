@@ -23,7 +23,8 @@ export interface FunctionInfo {
     /** The NCRONTAB after binding expressions were resolved from app settings. */
     readonly schedule: string;
     readonly runOnStartup: boolean;
-    readonly useMonitor: boolean;
+    /** `useMonitor` as registered; undefined lets the host decide (off for sub-minute schedules). */
+    readonly useMonitor: boolean | undefined;
   };
   readonly eventGrid?: { readonly bindingName: string };
   /** Durable bindings: the trigger kind for durable functions, and whether a durable client is bound. */
@@ -98,7 +99,7 @@ function describe(captured: CapturedFunction, settings: Readonly<Record<string, 
     return {
       ...base,
       triggerType: 'timer',
-      timer: { scheduleExpression, schedule, runOnStartup: trigger.runOnStartup === true, useMonitor: trigger.useMonitor !== false },
+      timer: { scheduleExpression, schedule, runOnStartup: trigger.runOnStartup === true, useMonitor: typeof trigger.useMonitor === 'boolean' ? trigger.useMonitor : undefined },
     };
   }
   if (triggerType.toLowerCase() === 'eventgrid') {

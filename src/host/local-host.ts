@@ -311,7 +311,7 @@ export async function startLocalHost(options: LocalHostOptions): Promise<LocalHo
   if (options.enableTimers !== false) {
     for (const info of registry.functions) {
       const schedule = registry.schedules().get(info.name);
-      if (info.timer && schedule) scheduler.add(info.name, schedule, info.timer.runOnStartup);
+      if (info.timer && schedule) scheduler.add(info.name, schedule, info.timer.runOnStartup, info.timer.useMonitor);
     }
   }
 
