@@ -92,6 +92,11 @@ export class TimerScheduler {
     this.#cancels.clear();
   }
 
+  // A method, not the field, so the check after an await is not narrowed away by the one before it.
+  #isStopped(): boolean {
+    return this.#stopped;
+  }
+
   #statusPayload(status: TimerStatus): TimerPayload['ScheduleStatus'] {
     if (!status.useMonitor) return null;
     return { Last: status.last.toISOString(), Next: status.next.toISOString(), LastUpdated: status.lastUpdated.toISOString() };
@@ -120,7 +125,7 @@ export class TimerScheduler {
       status.last = ranAt;
       status.lastUpdated = ranAt;
       status.next = schedule.nextAfter(ranAt);
-      if (status.next.getTime() <= this.#clock.now().getTime() && !this.#stopped) {
+      if (status.next.getTime() <= this.#clock.now().getTime() && !this.#isStopped()) {
         // The run outlasted Next: one catch-up run now covers every missed occurrence.
         void this.#fire(functionName, 'catchUp');
       } else {
