@@ -92,7 +92,7 @@ describe('broken examples', () => {
       'notifications.webhooks[0].format: expected one of "teams", "slack", "generic", found "email"',
       'targets[0].health: expected a web site or container app for a health check, found postgresFlexibleServer',
       'targets[0].runbooks.backup-verify.minRetentionDays: expected a number <= 35, found 40',
-      'targets[0].runbooks.backup-verify.maxBackupAgeHour: unknown field (did you mean "maxBackupAgeHours"?)',
+      'targets[0].runbooks.backup-verify.maxBackupAgeHour: unknown field (expected one of minRetentionDays, maxBackupAgeHours, requireGeoRedundantBackup; did you mean "maxBackupAgeHours"?)',
       'targets[1].runbooks.revision-cleanup: expected a target of kind containerApp for revision-cleanup, found webSite',
       'targets[2].id:',
       'targets[3].runbooks.image-purge.tagFilter: expected a valid regular expression',
@@ -317,5 +317,33 @@ describe('backup-verify policies follow the target kind', () => {
     expect(lines).toHaveLength(1);
     expect(lines[0]).toContain('targets[0].runbooks.backup-verify');
     expect(lines[0]).toContain('minRetentionDays');
+  });
+});
+
+describe('unknown fields name what the object expects', () => {
+  const REGISTRY = '/subscriptions/3d3e2c74-9f20-4cae-9c77-3e202d803003/resourceGroups/rg-xshopai-prod/providers/Microsoft.ContainerRegistry/registries/crxshopaiprod';
+  const linesOf = (text: string): string[] => {
+    try {
+      parseConfigText(text, { source: 'inline.yaml', format: 'yaml' });
+    } catch (error) {
+      expect(error).toBeInstanceOf(ConfigError);
+      return (error as ConfigError).lines();
+    }
+    throw new Error('expected a ConfigError');
+  };
+
+  it('lists the fields of the object (capped) and the nearest one', () => {
+    const lines = linesOf(`version: 1\nestate: x\ntargets:\n  - id: ${REGISTRY}\n    runbooks:\n      image-purge:\n        kep: 3\n`);
+    expect(lines).toEqual([
+      'targets[0].runbooks.image-purge.kep: unknown field (expected one of repositories, tagFilter, keep, olderThanDays, deleteUntaggedManifests, includeLocked, maxDeletionsPerRun, inUseScope; did you mean "keep"?) (line 7)',
+    ]);
+  });
+
+  it('lists the fields without a suggestion when nothing is close, and abbreviates long lists', () => {
+    const lines = linesOf(`version: 1\nestate: x\nbanana: 1\ntargets:\n  - id: ${REGISTRY}\n`);
+    expect(lines).toHaveLength(1);
+    expect(lines[0]).toMatch(/^banana: unknown field \(expected one of version, estate, dryRun, azure, runRecords, notifications, targets\) \(line 3\)$/);
+    const azure = linesOf(`version: 1\nestate: x\nazure:\n  cafile: x.pem\ntargets:\n  - id: ${REGISTRY}\n`);
+    expect(azure[0]).toMatch(/^azure\.cafile: unknown field \(expected one of cloud, resourceManagerEndpoint, .*, … \d+ more; did you mean "caFile"\?\) \(line 4\)$/);
   });
 });

@@ -194,7 +194,23 @@ function knownKeys(schema: z.ZodType, path: readonly PathSegment[]): string[] {
   return shape === undefined ? [] : Object.keys(shape);
 }
 
-function suggestion(key: string, candidates: readonly string[]): string {
+/** How many expected field names an unknown-field line lists before it abbreviates. */
+const MAX_LISTED_FIELDS = 8;
+
+/**
+ * The message for an unknown field: which fields the object takes (at most
+ * {@link MAX_LISTED_FIELDS}, so a line stays readable) and the nearest one when it is close.
+ */
+function unknownFieldMessage(key: string, candidates: readonly string[]): string {
+  if (candidates.length === 0) return 'unknown field';
+  const listed = candidates.slice(0, MAX_LISTED_FIELDS).join(', ');
+  const more = candidates.length > MAX_LISTED_FIELDS ? `, … ${candidates.length - MAX_LISTED_FIELDS} more` : '';
+  const near = nearest(key, candidates);
+  return `unknown field (expected one of ${listed}${more}${near === undefined ? '' : `; did you mean "${near}"?`})`;
+}
+
+/** The candidate closest to `key`, when it is close enough to be a typo. */
+function nearest(key: string, candidates: readonly string[]): string | undefined {
   let best: string | undefined;
   let bestDistance = Infinity;
   for (const candidate of candidates) {
@@ -204,7 +220,7 @@ function suggestion(key: string, candidates: readonly string[]): string {
       bestDistance = d;
     }
   }
-  return best !== undefined && bestDistance <= Math.max(2, Math.floor(key.length / 3)) ? ` (did you mean "${best}"?)` : '';
+  return best !== undefined && bestDistance <= Math.max(2, Math.floor(key.length / 3)) ? best : undefined;
 }
 
 /** The kind of the target that holds `path`, read from the raw input's `targets[i].id`. */
@@ -227,7 +243,7 @@ function toConfigIssues(issues: readonly z.core.$ZodIssue[], input: unknown, pre
     if (issue.code === 'unrecognized_keys') {
       const candidates = knownKeys(estateConfigSchema, path);
       for (const key of issue.keys) {
-        out.push({ path: formatPath([...path, key]), message: `unknown field${suggestion(key, candidates)}` });
+        out.push({ path: formatPath([...path, key]), message: unknownFieldMessage(key, candidates) });
       }
       continue;
     }
@@ -258,9 +274,9 @@ function toConfigIssues(issues: readonly z.core.$ZodIssue[], input: unknown, pre
 }
 
 function withBackupKeyHint(issue: ConfigIssue, schema: z.ZodType): ConfigIssue {
-  if (issue.message !== 'unknown field') return issue;
+  if (!issue.message.startsWith('unknown field')) return issue;
   const key = issue.path.split('.').at(-1) ?? '';
-  return { ...issue, message: `unknown field${suggestion(key, knownKeys(schema, []))}` };
+  return { ...issue, message: unknownFieldMessage(key, knownKeys(schema, [])) };
 }
 
 function asArray(value: unknown): unknown[] {
