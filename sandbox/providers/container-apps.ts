@@ -32,6 +32,8 @@ const revisionSpecSchema = z
     /** Revision suffix; the revision name is `{app}--{suffix}`. */
     suffix: z.string().regex(/^[a-z0-9-]+$/),
     image: z.string().min(1),
+    /** Images of the revision's init containers (run to completion before the app container). */
+    initImages: z.array(z.string().min(1)).default([]),
     createdDaysAgo: z.number().min(0).optional(),
     createdHoursAgo: z.number().min(0).optional(),
     active: z.boolean().default(false),
@@ -76,6 +78,8 @@ export interface RevisionState {
   readonly suffix: string;
   readonly created: Date;
   image: string;
+  /** Init container images, in start order. */
+  initImages: string[];
   active: boolean;
   replicas: number;
   healthy: boolean;
@@ -129,6 +133,7 @@ export class ContainerAppsProvider implements SandboxProvider, AppHostResolver {
             suffix: revision.suffix,
             created,
             image: revision.image,
+            initImages: [...revision.initImages],
             active: revision.active,
             replicas: revision.replicas ?? (revision.active ? spec.minReplicas : 0),
             healthy: revision.healthy,
@@ -338,6 +343,18 @@ export class ContainerAppsProvider implements SandboxProvider, AppHostResolver {
     ];
   }
 
+  /** `initContainers` as ARM returns it (InitContainer: no probes), omitted when there are none. */
+  private initContainersJson(app: ContainerAppState, images: readonly string[]): { initContainers?: Record<string, unknown>[] } {
+    if (images.length === 0) return {};
+    return {
+      initContainers: images.map((image, index) => ({
+        image,
+        name: `${app.name}-init-${String(index + 1)}`,
+        resources: { cpu: 0.25, memory: '0.5Gi', ephemeralStorage: '1Gi' },
+      })),
+    };
+  }
+
   private appJson(app: ContainerAppState): Record<string, unknown> {
     const latest = this.latestRevision(app);
     const latestReady = [...app.revisions].reverse().find((revision) => revision.healthy && revision.active);
@@ -378,6 +395,7 @@ export class ContainerAppsProvider implements SandboxProvider, AppHostResolver {
         template: {
           revisionSuffix: latest?.suffix,
           containers: this.containersJson(app, latest?.image ?? ''),
+          ...this.initContainersJson(app, latest?.initImages ?? []),
           scale: { minReplicas: app.minReplicas, maxReplicas: app.maxReplicas },
           volumes: [],
         },
@@ -418,6 +436,7 @@ export class ContainerAppsProvider implements SandboxProvider, AppHostResolver {
         template: {
           revisionSuffix: revision.suffix,
           containers: this.containersJson(app, revision.image),
+          ...this.initContainersJson(app, revision.initImages),
           scale: { minReplicas: app.minReplicas, maxReplicas: app.maxReplicas },
         },
         active: revision.active,

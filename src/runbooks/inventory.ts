@@ -68,6 +68,7 @@ export interface RevisionInventory {
   readonly replicas?: number;
   readonly healthState?: string;
   readonly runningState?: string;
+  /** Images of the revision's containers and init containers. */
   readonly images: readonly string[];
 }
 
@@ -79,7 +80,7 @@ export interface ContainerAppInventory extends InventoryEntryBase {
   readonly fqdn?: string;
   readonly latestRevisionName?: string;
   readonly latestReadyRevisionName?: string;
-  /** Images of the current template. */
+  /** Images of the current template: containers and init containers. */
   readonly images: readonly string[];
   /** Ingress traffic split, as configured (`latestRevision` or a revision name). */
   readonly traffic: readonly { readonly revisionName?: string; readonly latestRevision: boolean; readonly weight: number; readonly label?: string }[];
@@ -488,6 +489,20 @@ export async function readContainerAppInventory(
   });
 }
 
+/**
+ * Every image a Container Apps template pulls: its containers' and its init containers'. An
+ * image used only by an init container is still pulled on every new replica, so deleting it
+ * breaks scaling out as surely as deleting the main image.
+ */
+export function templateImages(
+  template: { readonly containers?: readonly { readonly image?: string }[]; readonly initContainers?: readonly { readonly image?: string }[] } | undefined,
+): string[] {
+  const images = [...(template?.containers ?? []), ...(template?.initContainers ?? [])].flatMap((container) =>
+    container.image === undefined || container.image === '' ? [] : [container.image],
+  );
+  return [...new Set(images)];
+}
+
 async function fetchContainerApp(
   clients: Pick<AzureClients, 'containerAppsClient'>,
   id: ReturnType<typeof parseResourceId>,
@@ -509,7 +524,7 @@ async function fetchContainerApp(
         ...(revision.replicas === undefined ? {} : { replicas: revision.replicas }),
         ...(revision.healthState === undefined ? {} : { healthState: revision.healthState }),
         ...(revision.runningState === undefined ? {} : { runningState: revision.runningState }),
-        images: (revision.template?.containers ?? []).flatMap((container) => (container.image === undefined ? [] : [container.image])),
+        images: templateImages(revision.template),
       };
     })
     .sort((a, b) => (b.createdTime ?? '').localeCompare(a.createdTime ?? ''));
@@ -523,7 +538,7 @@ async function fetchContainerApp(
     ...(ingress?.fqdn === undefined ? {} : { fqdn: ingress.fqdn }),
     ...(app.latestRevisionName === undefined ? {} : { latestRevisionName: app.latestRevisionName }),
     ...(app.latestReadyRevisionName === undefined ? {} : { latestReadyRevisionName: app.latestReadyRevisionName }),
-    images: (app.template?.containers ?? []).flatMap((container) => (container.image === undefined ? [] : [container.image])),
+    images: templateImages(app.template),
     traffic: (ingress?.traffic ?? []).map((weight) => ({
       ...(weight.revisionName === undefined ? {} : { revisionName: weight.revisionName }),
       latestRevision: weight.latestRevision === true,
