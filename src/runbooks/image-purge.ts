@@ -26,6 +26,13 @@
  * - Locked tags and manifests (`canDelete` or `canWrite` false) are kept unless
  *   `policy.includeLocked`, in which case apply unlocks them first.
  *
+ * Apply re-checks every deletion, since the plan may be minutes old: it re-reads the tag's
+ * digest (a tag moved since the plan → {@link ImageChangedSincePlanError}) or the manifest's
+ * tags (a tag added since the plan → the same error), and the images in use of the registry,
+ * read afresh and then reused for {@link IN_USE_RECHECK_TTL_MS} within the run (a digest now in
+ * use → {@link ImageInUseError}; apps that cannot be read → `InUseResolutionError`, fail
+ * closed). A refused action deletes nothing; the run's other actions go on.
+ *
  * Plans above `policy.maxDeletionsPerRun` are refused unless forced. Requests go through the
  * client layer's per-registry ACR budget; planning reads repositories with bounded concurrency,
  * and {@link imagePurgeRunbook.applyConcurrency} tells the executor how many deletions of one
@@ -64,6 +71,131 @@ export class ImagePurgePolicyError extends OpsAutopilotError {
 export class ImagePurgeActionError extends OpsAutopilotError {
   override readonly name: string = 'ImagePurgeActionError';
 }
+
+/**
+ * Apply refused an action because what it would delete changed since the plan: a tag now
+ * points at another digest, or a manifest carries a tag the plan did not see. Nothing is deleted.
+ */
+export class ImageChangedSincePlanError extends OpsAutopilotError {
+  override readonly name: string = 'ImageChangedSincePlanError';
+}
+
+/**
+ * Apply refused an action because the image became in use after the plan (e.g. deployed while
+ * an interactive run waited for confirmation). Nothing is deleted.
+ */
+export class ImageInUseError extends OpsAutopilotError {
+  override readonly name: string = 'ImageInUseError';
+  /** The tag or manifest the action would have deleted, e.g. `crxshopaiprod/user-service:v1.0.1`. */
+  readonly image: string;
+  /** Apps (with revision or slot) that use its digest now. */
+  readonly usedBy: readonly string[];
+
+  constructor(image: string, digest: string, usedBy: readonly string[], options: { actionId: string; targetId: string }) {
+    super(`refusing to delete ${image}: expected its digest ${digest} to be unused as when planned, found it in use by ${usedBy.join('; ')}`, {
+      context: { image, digest, usedBy: usedBy.join('; '), actionId: options.actionId, targetId: options.targetId },
+    });
+    this.image = image;
+    this.usedBy = usedBy;
+  }
+}
+
+/** How long apply trusts one reading of a registry's images in use, in milliseconds. */
+export const IN_USE_RECHECK_TTL_MS = 30_000;
+
+/** Digests in use in one registry, keyed `repository\0digest`, with who uses them. */
+interface InUseDigests {
+  readonly byDigest: ReadonlyMap<string, readonly string[]>;
+}
+
+const digestKey = (repository: string, digest: string): string => `${repository}\u0000${digest.toLowerCase()}`;
+
+/** True when the error is the registry answering 404 (the tag or manifest does not exist). */
+function isNotFound(error: unknown): boolean {
+  return error instanceof OpsAutopilotError && 'statusCode' in error && error.statusCode === 404;
+}
+
+/**
+ * Reads which digests of a registry are in use right now, as planning does: every app in scope
+ * read afresh, tags resolved to their current digests, and the platform manifests of an in-use
+ * manifest list counted as in use by it.
+ *
+ * @throws InUseResolutionError when an app in scope cannot be read, or another error naming
+ *   the image when a tag or manifest in use cannot be read (never an incomplete answer).
+ */
+async function readInUseDigests(context: RunbookContext, target: TargetConfig, policy: ImagePurgePolicy): Promise<InUseDigests> {
+  const { registryId, registryName } = registryOf(target);
+  const loginServer = loginServerOf(registryName, context.config.azure.cloud);
+  const scope = inUseScopeIds(context.config, policy.inUseScope);
+  const uses = usesInRegistry(
+    await readImagesInUse(context.clients, scope, { concurrency: Math.min(4, registryConcurrency(context)), registry: registryId }),
+    loginServer,
+  );
+  const client = await context.clients.registryClient(registryName);
+  const signal = context.signal;
+  const options = signal === undefined ? {} : { abortSignal: signal };
+  const byDigest = new Map<string, string[]>();
+  const add = (repository: string, digest: string, users: readonly string[]): void => {
+    const key = digestKey(repository, digest);
+    byDigest.set(key, [...(byDigest.get(key) ?? []), ...users]);
+  };
+  for (const use of uses) {
+    const users = use.usedBy.map((by) => `${by} (${use.image})`);
+    const resourceId = `${registryId}/repositories/${use.repository}/${use.reference.startsWith('sha256:') ? 'manifests' : 'tags'}/${use.reference}`;
+    try {
+      const manifest = await callAzure({ resourceId, operation: 'get manifest properties of an image in use' }, () =>
+        client.getArtifact(use.repository, use.reference).getManifestProperties(options),
+      );
+      add(use.repository, manifest.digest, users);
+      for (const child of manifest.relatedArtifacts) add(use.repository, child.digest, users.map((user) => `${user}, as a platform image of it`));
+    } catch (error) {
+      // An image in use that the registry no longer holds has nothing left to protect.
+      if (isNotFound(error)) continue;
+      throw error;
+    }
+  }
+  return { byDigest };
+}
+
+/** The images in use of the target's registry, read at most once per TTL per run (see {@link inUseReadings}). */
+function inUseDigestsFor(context: RunbookContext, target: TargetConfig, policy: ImagePurgePolicy): Promise<InUseDigests> {
+  let readings = inUseReadings.get(context);
+  if (readings === undefined) {
+    readings = new Map();
+    inUseReadings.set(context, readings);
+  }
+  const key = target.id.toLowerCase();
+  const now = performance.now();
+  const cached = readings.get(key);
+  if (cached !== undefined && now - cached.at < IN_USE_RECHECK_TTL_MS) return cached.digests;
+  const digests = readInUseDigests(context, target, policy);
+  // Every waiter gets the rejection; this keeps an unawaited copy from being reported as unhandled.
+  digests.catch(() => undefined);
+  readings.set(key, { at: now, digests });
+  return digests;
+}
+
+interface InUseReading {
+  /** `performance.now()` when the reading started. */
+  readonly at: number;
+  readonly digests: Promise<InUseDigests>;
+}
+
+/**
+ * Apply's readings of the images in use, per run and registry.
+ *
+ * Why a WeakMap keyed by the run's context: every run (CLI, timer, demo) builds its own
+ * RunbookContext and passes that same object to plan and every apply of the run, and the
+ * Runbook interface has no other per-run state. Keying by it scopes each reading to one run
+ * (a later run never sees it) and lets it be collected with the run, where a plain module-level
+ * map would leak readings across runs. Why a TTL: a fresh reading per deletion would re-read
+ * every app in scope for each of thousands of deletions; one reading per registry per
+ * {@link IN_USE_RECHECK_TTL_MS} bounds that to a handful of reads while keeping the window in
+ * which a new deployment goes unseen short (the plan-to-apply gap, e.g. an interactive prompt,
+ * is what this closes). A failed reading is kept for the TTL too, so one unreadable app fails
+ * that window's deletions closed without re-reading the scope for each of them.
+ */
+const inUseReadings = new WeakMap<RunbookContext, Map<string, InUseReading>>();
 
 /** A tag as planning sees it. */
 interface TagInfo {
@@ -453,11 +585,33 @@ async function apply(context: RunbookContext, target: TargetConfig, policy: Imag
       last.status = response.status;
     },
   };
+  const refuseIfInUse = async (image: string, digest: string): Promise<void> => {
+    const users = (await inUseDigestsFor(context, target, policy)).byDigest.get(digestKey(repository, digest));
+    if (users !== undefined) throw new ImageInUseError(image, digest, users, { actionId: action.id, targetId: target.id });
+  };
+  // Re-checks before each deletion: the plan may be minutes old (an interactive prompt, a
+  // long run). ACR has no conditional delete, so a change between this check and the delete
+  // stays possible; the check narrows that window from the whole plan-to-apply gap to one request.
   switch (action.kind) {
     case 'delete-tag': {
       const tag = stringDetail(action, 'tag');
+      const planned = stringDetail(action, 'digest').toLowerCase();
       const resourceId = `${registryId}/repositories/${repository}/tags/${tag}`;
+      const image = `${registryName}/${repository}:${tag}`;
       const artifact = client.getArtifact(repository, tag);
+      let current: string;
+      try {
+        current = (await callAzure({ resourceId, operation: 'get tag properties (re-check before delete)' }, () => artifact.getTagProperties(tag, options))).digest.toLowerCase();
+      } catch (error) {
+        if (isNotFound(error)) return { outcome: 'skipped', message: `tag ${repository}:${tag} was already deleted` };
+        throw error;
+      }
+      if (current !== planned) {
+        throw new ImageChangedSincePlanError(`refusing to delete ${image}: expected it to point at ${planned} as when planned, found ${current} (the tag moved since the plan; re-plan)`, {
+          context: { image, expected: planned, found: current, actionId: action.id, targetId: target.id },
+        });
+      }
+      await refuseIfInUse(image, current);
       if (unlockFirst) {
         const unlocked = await unlock(resourceId, () => artifact.updateTagProperties(tag, { ...options, canDelete: true, canWrite: true }));
         if (!unlocked) return { outcome: 'skipped', message: `tag ${repository}:${tag} no longer exists` };
@@ -471,7 +625,25 @@ async function apply(context: RunbookContext, target: TargetConfig, policy: Imag
     case 'delete-manifest': {
       const digest = stringDetail(action, 'digest');
       const resourceId = `${registryId}/repositories/${repository}/manifests/${digest}`;
+      const image = `${registryName}/${repository}@${digest}`;
       const artifact = client.getArtifact(repository, digest);
+      let currentTags: readonly string[];
+      try {
+        currentTags = (await callAzure({ resourceId, operation: 'get manifest properties (re-check before delete)' }, () => artifact.getManifestProperties(options))).tags;
+      } catch (error) {
+        if (isNotFound(error)) return { outcome: 'skipped', message: `manifest ${repository}@${digest} was already deleted` };
+        throw error;
+      }
+      // Deleting a manifest deletes its tags: a tag pushed onto it since the plan must not go with it.
+      const plannedTags = new Set(typeof action.details.tags === 'string' && action.details.tags !== '' ? action.details.tags.split(',') : []);
+      const added = currentTags.filter((tag) => !plannedTags.has(tag));
+      if (added.length > 0) {
+        throw new ImageChangedSincePlanError(
+          `refusing to delete ${image}: expected tags [${[...plannedTags].sort().join(', ')}] as when planned, found [${[...currentTags].sort().join(', ')}] (${added.join(', ')} added since the plan; re-plan)`,
+          { context: { image, expected: [...plannedTags].sort().join(','), found: [...currentTags].sort().join(','), actionId: action.id, targetId: target.id } },
+        );
+      }
+      await refuseIfInUse(image, digest);
       if (unlockFirst) {
         const unlocked = await unlock(resourceId, () => artifact.updateManifestProperties({ ...options, canDelete: true, canWrite: true }));
         if (!unlocked) return { outcome: 'skipped', message: `manifest ${repository}@${digest} no longer exists` };
