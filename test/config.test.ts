@@ -89,7 +89,7 @@ describe('broken examples', () => {
       'estate: expected lower-case letters, digits and dashes, found "Kilometers.AI"',
       'dryRun: expected true or false, found "no"',
       'notifications.webhooks[0].url: expected an https:// URL, found "http://kilometers.webhook.office.com/…"',
-      'notifications.webhooks[0].format: expected one of "teams", "slack", "generic", found "email"',
+      'notifications.webhooks[0].format: expected one of "teams", "teams-workflow", "slack", "generic", found "email"',
       'targets[0].health: expected a web site or container app for a health check, found postgresFlexibleServer',
       'targets[0].runbooks.backup-verify.minRetentionDays: expected a number <= 35, found 40',
       'targets[0].runbooks.backup-verify.maxBackupAgeHour: unknown field (expected one of minRetentionDays, maxBackupAgeHours, requireGeoRedundantBackup; did you mean "maxBackupAgeHours"?)',

@@ -431,7 +431,7 @@ export const webhookSchema = z
     name: z.string().min(1),
     url: httpsUrl,
     /** Teams (MessageCard/Adaptive-compatible `text`) and Slack both read `text`. */
-    format: z.enum(['teams', 'slack', 'generic']).default('generic'),
+    format: z.enum(['teams', 'teams-workflow', 'slack', 'generic']).default('generic'),
     on: z.array(z.enum(['fail', 'warn', 'destructive'])).min(1).default(['fail', 'warn', 'destructive']),
   })
   .strict();
