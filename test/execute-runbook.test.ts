@@ -316,6 +316,26 @@ describe('executeRunbook', () => {
     expect(generic[0]?.body).toMatchObject({ runId: result.record.runId, status: 'partial', events: ['fail'] });
   });
 
+  it('posts a teams-workflow webhook an Adaptive Card message, secrets masked', async () => {
+    await clearWebhooks();
+    const { runbook } = fakeRunbook({ a: { actions: 1, checks: ['warn'] }, broken: { failPlan: true } });
+    const s = sandbox();
+    const { context: ctx } = context({
+      names: ['a', 'broken'],
+      notifications: { webhooks: [{ name: 'teams-flow', url: `${s.baseUrl}/_sandbox/webhooks/teams-flow?sig=abcdef123456`, format: 'teams-workflow' }] },
+    });
+    const result = await executeRunbook(runbook, ctx, { trigger: 'timer', mode: 'apply' });
+    expect(result.notifications.map((n) => [n.webhook, n.outcome])).toEqual([['teams-flow', 'applied']]);
+    const posted = await sandbox().webhooks('teams-flow');
+    expect(posted).toHaveLength(1);
+    expect(posted[0]?.body).toMatchObject({
+      type: 'message',
+      attachments: [{ contentType: 'application/vnd.microsoft.card.adaptive', content: { type: 'AdaptiveCard', version: '1.4' } }],
+    });
+    expect(JSON.stringify(posted[0]?.body)).toContain('FAILED broken');
+    expect(JSON.stringify(result.record)).not.toContain('abcdef123456');
+  });
+
   it('a warn-only dry run notifies warn subscribers only; a failing webhook is recorded and does not change the outcome', async () => {
     await clearWebhooks();
     const { runbook } = fakeRunbook({ a: { actions: 1, checks: ['warn'] } });

@@ -2,8 +2,13 @@
  * What a run's notification says, and its JSON shape per webhook format.
  *
  * - `teams`: an Office 365 connector MessageCard (`@type`, `summary`, `title`, `text`,
- *   `sections[].facts`), which Teams incoming webhooks and Workflows webhooks accept; `text`
- *   alone is also what the simplest Teams webhook reads.
+ *   `sections[].facts`), for existing Teams incoming-webhook connectors. Microsoft is retiring
+ *   those connectors in favour of Workflows.
+ * - `teams-workflow`: for a Teams Workflows webhook ("When a Teams webhook request is
+ *   received"): `{ type: 'message', attachments: [{ contentType:
+ *   'application/vnd.microsoft.card.adaptive', content: <Adaptive Card 1.4> }] }`, the card
+ *   holding TextBlocks and a FactSet. Teams refuses messages above about 28 KB, so detail lines
+ *   are dropped from the end (and counted) until the JSON fits {@link TEAMS_MAX_PAYLOAD_BYTES}.
  * - `slack`: `text` (the fallback every Slack client shows) plus Block Kit `blocks`.
  * - `generic`: `text` plus the run's identifiers, counts and the lines, for any JSON consumer.
  *
@@ -17,10 +22,19 @@ import { assertNoSecrets, redactSecrets } from '../runs/secret-guard.ts';
 export type NotificationEvent = 'fail' | 'warn' | 'destructive';
 
 /** Webhook payload formats (config `notifications.webhooks[].format`). */
-export type WebhookFormat = 'teams' | 'slack' | 'generic';
+export type WebhookFormat = 'teams' | 'teams-workflow' | 'slack' | 'generic';
 
 /** At most this many detail lines per message; the rest are counted. */
 export const MAX_LINES = 15;
+
+/** Teams' documented message size limit (about 28 KB), in bytes of UTF-8 JSON. */
+export const TEAMS_MAX_PAYLOAD_BYTES = 28_000;
+
+/** The Adaptive Card schema version of `teams-workflow` cards (Teams renders 1.4 on every client). */
+export const ADAPTIVE_CARD_VERSION = '1.4';
+
+/** One Adaptive Card TextBlock never carries more than this many characters of a detail line. */
+const MAX_CARD_LINE_CHARS = 2_000;
 
 /** The events a finished run raises. */
 export function notificationEvents(record: RunRecord): NotificationEvent[] {
@@ -98,6 +112,42 @@ export function notificationContent(record: RunRecord, events: readonly Notifica
   };
 }
 
+const ADAPTIVE_COLOR = { fail: 'Attention', warn: 'Warning', destructive: 'Accent' } as const;
+
+/** A Teams Workflows message: one Adaptive Card attachment. */
+function adaptiveCardMessage(content: NotificationContent, lines: readonly string[], events: readonly NotificationEvent[]): Record<string, unknown> {
+  const color = events.includes('fail') ? ADAPTIVE_COLOR.fail : events.includes('warn') ? ADAPTIVE_COLOR.warn : ADAPTIVE_COLOR.destructive;
+  const clip = (line: string): string => (line.length > MAX_CARD_LINE_CHARS ? `${line.slice(0, MAX_CARD_LINE_CHARS - 1)}…` : line);
+  return {
+    type: 'message',
+    attachments: [
+      {
+        contentType: 'application/vnd.microsoft.card.adaptive',
+        contentUrl: null,
+        content: {
+          $schema: 'http://adaptivecards.io/schemas/adaptive-card.json',
+          type: 'AdaptiveCard',
+          version: ADAPTIVE_CARD_VERSION,
+          // Teams draws cards narrow unless told otherwise; run details read better full width.
+          msteams: { width: 'Full' },
+          fallbackText: content.summary,
+          body: [
+            { type: 'TextBlock', text: content.title, weight: 'Bolder', size: 'Medium', color, wrap: true },
+            { type: 'TextBlock', text: content.summary, wrap: true },
+            ...lines.map((line) => ({ type: 'TextBlock', text: clip(line), wrap: true, spacing: 'Small', size: 'Small' })),
+            { type: 'FactSet', facts: content.facts.map((fact) => ({ title: fact.name, value: fact.value })) },
+          ],
+        },
+      },
+    ],
+  };
+}
+
+/** Size of a payload as sent: UTF-8 bytes of its JSON. */
+export function payloadBytes(payload: unknown): number {
+  return Buffer.byteLength(JSON.stringify(payload), 'utf8');
+}
+
 /** The JSON body for a webhook of `format`. Secrets are masked and then verified absent. */
 export function notificationPayload(format: WebhookFormat, record: RunRecord, events: readonly NotificationEvent[]): Record<string, unknown> {
   const content = notificationContent(record, events);
@@ -105,6 +155,19 @@ export function notificationPayload(format: WebhookFormat, record: RunRecord, ev
   const bodyLines = [...content.lines, ...more];
   let payload: Record<string, unknown>;
   switch (format) {
+    case 'teams-workflow': {
+      // Drop detail lines from the end until the masked card fits Teams' size limit; the count
+      // of what was left out stays, so the reader knows to open the run record.
+      let kept = content.lines.length;
+      for (;;) {
+        const omitted = content.omitted + content.lines.length - kept;
+        const lines = [...content.lines.slice(0, kept), ...(omitted > 0 ? [`... and ${String(omitted)} more (run record ${record.runId})`] : [])];
+        payload = redactSecrets(adaptiveCardMessage(content, lines, events));
+        if (kept === 0 || payloadBytes(payload) <= TEAMS_MAX_PAYLOAD_BYTES) break;
+        kept -= 1;
+      }
+      break;
+    }
     case 'teams':
       payload = {
         '@type': 'MessageCard',
