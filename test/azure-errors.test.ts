@@ -1,8 +1,10 @@
 import { createHttpHeaders, createPipelineRequest, RestError } from '@azure/core-rest-pipeline';
 import { describe, expect, it } from 'vitest';
 import { OpsAutopilotError } from '../src/errors.ts';
+import { labelCredentialFailures, TokenRequestError } from '../src/azure/credential.ts';
 import {
   AuthorizationFailedError,
+  AzureCredentialError,
   AzureOperationError,
   callAzure,
   parseRetryAfterMs,
@@ -126,5 +128,81 @@ describe('parseRetryAfterMs', () => {
     expect(parseRetryAfterMs(headers({ 'retry-after': 'Wed, 21 Oct 2015 07:28:10 GMT' }), Date.parse('Wed, 21 Oct 2015 07:28:00 GMT'))).toBe(10_000);
     expect(parseRetryAfterMs(headers({ 'retry-after': 'soon' }))).toBeUndefined();
     expect(parseRetryAfterMs(headers({}))).toBeUndefined();
+  });
+});
+
+/** The error as an AzureCredentialError, failing the test when it is not one. */
+function asCredentialError(error: unknown): AzureCredentialError {
+  if (!(error instanceof AzureCredentialError)) throw new Error(`expected an AzureCredentialError, found ${String(error)}`);
+  return error;
+}
+
+describe('credential failures', () => {
+  const scope = 'https://management.azure.com/.default';
+
+  it('maps a DefaultAzureCredential chain failure (by name) to one line: kind, scope, credentials tried', async () => {
+    const identity = await import('@azure/identity');
+    const chain = new identity.AggregateAuthenticationError(
+      [
+        new identity.CredentialUnavailableError('EnvironmentCredential is unavailable. No underlying credential could be used.\nTo troubleshoot, visit https://aka.ms/x.'),
+        new identity.CredentialUnavailableError('ManagedIdentityCredential: Authentication failed. Message Attempted to use the IMDS endpoint, but it is not available.'),
+        new identity.CredentialUnavailableError('AzureCliCredential: Please run \'az login\' from a command prompt to authenticate before using this credential.'),
+      ],
+      'ChainedTokenCredential authentication failed.',
+    );
+    const mapped = toAzureError(new TokenRequestError('DefaultAzureCredential', scope, chain), ctx);
+    expect(mapped).toBeInstanceOf(AzureOperationError);
+    const credential = asCredentialError(mapped);
+    expect(credential.reason).toBe(
+      `expected a token from DefaultAzureCredential for scope "${scope}", found ChainedTokenCredential authentication failed (tried EnvironmentCredential, ManagedIdentityCredential, AzureCliCredential; none available)`,
+    );
+    expect(credential.message).toBe(`get server on ${resourceId} failed: ${credential.reason}`);
+    expect(credential.message).not.toContain('\n');
+    expect(credential).toMatchObject({ credentialKind: 'DefaultAzureCredential', scope, code: 'AggregateAuthenticationError', statusCode: undefined, resourceId });
+    expect(credential.cause).toBeInstanceOf(TokenRequestError);
+
+    // Unlabelled (thrown by a credential the client layer did not wrap): the kind is inferred.
+    expect(asCredentialError(toAzureError(chain, ctx)).credentialKind).toBe('DefaultAzureCredential');
+  });
+
+  it('maps managed identity failures and AuthenticationError, first line only, secrets redacted', async () => {
+    const identity = await import('@azure/identity');
+    const unavailable = new identity.CredentialUnavailableError('ManagedIdentityCredential: no managed identity endpoint found.\nMore details at https://aka.ms/x');
+    const fromUnavailable = asCredentialError(toAzureError(unavailable, ctx));
+    expect(fromUnavailable).toBeInstanceOf(AzureCredentialError);
+    expect(fromUnavailable.reason).toBe('expected a token from managed identity, found ManagedIdentityCredential: no managed identity endpoint found.');
+
+    const refused = new identity.AuthenticationError(401, {
+      error: 'invalid_client client_secret=hunter2-secret-value',
+      error_description: 'AADSTS7000215: Invalid client secret provided.',
+    });
+    const labelled = asCredentialError(toAzureError(new TokenRequestError('managed identity', scope, refused), ctx));
+    expect(labelled).toBeInstanceOf(AzureCredentialError);
+    expect(labelled.reason).toMatch(new RegExp(`^expected a token from managed identity for scope "${scope.replaceAll('.', '\\.')}", found invalid_client client_secret=REDACTED Status code: 401$`));
+    expect(labelled.message).not.toContain('hunter2');
+
+    const required = toAzureError(new identity.AuthenticationRequiredError({ scopes: [scope], message: 'interactive login required' }), ctx);
+    expect(required).toBeInstanceOf(AzureCredentialError);
+  });
+
+  it('labels a failing credential with kind and scope, passing tokens and aborts through', async () => {
+    const failing = labelCredentialFailures(
+      { getToken: () => Promise.reject(new Error('no token today')) },
+      'sandbox credential',
+    );
+    const error = await failing.getToken([scope]).then(
+      () => undefined,
+      (thrown: unknown) => thrown,
+    );
+    expect(error).toBeInstanceOf(TokenRequestError);
+    expect(error).toMatchObject({ credentialKind: 'sandbox credential', scope, message: `sandbox credential could not get a token for scope "${scope}": no token today` });
+    const token = { token: 't', expiresOnTimestamp: 1 };
+    await expect(labelCredentialFailures({ getToken: () => Promise.resolve(token) }, 'managed identity').getToken(scope)).resolves.toBe(token);
+    const abort = Object.assign(new Error('aborted'), { name: 'AbortError' });
+    await expect(labelCredentialFailures({ getToken: () => Promise.reject(abort) }, 'managed identity').getToken(scope)).rejects.toBe(abort);
+  });
+
+  it('leaves HTTP failures alone: a 401 from the service is still AuthorizationFailedError', () => {
+    expect(toAzureError(restError(401, { error: { code: 'InvalidAuthenticationToken', message: 'expired' } }), ctx)).not.toBeInstanceOf(AzureCredentialError);
   });
 });

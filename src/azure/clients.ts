@@ -22,7 +22,7 @@ import type { BlobServiceClient, StoragePipelineOptions } from '@azure/storage-b
 import type { AzureSettings } from '../config/schema.ts';
 import { OpsAutopilotError } from '../errors.ts';
 import { resolveAppUrl as resolveAppUrlFromSettings, resolveEndpoints, type ResolvedEndpoints } from './cloud.ts';
-import { createCredential, readCaFile } from './credential.ts';
+import { createCredential, credentialKind, credentialKindLabel, labelCredentialFailures, readCaFile, SandboxCredential } from './credential.ts';
 import { BudgetRegistry, type RequestBudget } from './request-budget.ts';
 
 export { resolveAppUrl } from './cloud.ts';
@@ -162,6 +162,7 @@ export class AzureClients {
   private readonly principal: string;
   private readonly cache = new Map<string, Promise<unknown>>();
   private credentialPromise: Promise<TokenCredential> | undefined;
+  private sdkCredentialPromise: Promise<TokenCredential> | undefined;
   private agentPromise: Promise<HttpsAgent | undefined> | undefined;
   private caPromise: Promise<string | undefined> | undefined;
 
@@ -178,6 +179,22 @@ export class AzureClients {
   credential(): Promise<TokenCredential> {
     this.credentialPromise ??= this.buildCredential();
     return this.credentialPromise;
+  }
+
+  /**
+   * The credential the SDK clients get: the shared one, with failures labelled by credential
+   * kind and scope, so `toAzureError` can say in one line which credential failed.
+   */
+  private sdkCredential(): Promise<TokenCredential> {
+    this.sdkCredentialPromise ??= (async () => {
+      const credential = await this.credential();
+      const kind =
+        this.options.credential === undefined || credential instanceof SandboxCredential
+          ? credentialKindLabel(credential instanceof SandboxCredential ? 'sandbox' : credentialKind(this.settings, this.options.env))
+          : 'supplied credential';
+      return labelCredentialFailures(credential, kind);
+    })();
+    return this.sdkCredentialPromise;
   }
 
   /**
@@ -207,7 +224,7 @@ export class AzureClients {
   webClient(subscriptionId: string): Promise<WebSiteManagementClient> {
     return this.cached(`web:${subscriptionId.toLowerCase()}`, async () => {
       const { WebSiteManagementClient } = await import('@azure/arm-appservice');
-      return new WebSiteManagementClient(await this.credential(), subscriptionId, await this.modularArmOptions(subscriptionId));
+      return new WebSiteManagementClient(await this.sdkCredential(), subscriptionId, await this.modularArmOptions(subscriptionId));
     });
   }
 
@@ -215,7 +232,7 @@ export class AzureClients {
   containerAppsClient(subscriptionId: string): Promise<ContainerAppsAPIClient> {
     return this.cached(`containerapps:${subscriptionId.toLowerCase()}`, async () => {
       const { ContainerAppsAPIClient } = await import('@azure/arm-appcontainers');
-      return new ContainerAppsAPIClient(await this.credential(), subscriptionId, await this.classicArmOptions(subscriptionId));
+      return new ContainerAppsAPIClient(await this.sdkCredential(), subscriptionId, await this.classicArmOptions(subscriptionId));
     });
   }
 
@@ -223,7 +240,7 @@ export class AzureClients {
   postgresClient(subscriptionId: string): Promise<PostgreSQLManagementFlexibleServerClient> {
     return this.cached(`postgres:${subscriptionId.toLowerCase()}`, async () => {
       const { PostgreSQLManagementFlexibleServerClient } = await import('@azure/arm-postgresql-flexible');
-      return new PostgreSQLManagementFlexibleServerClient(await this.credential(), subscriptionId, await this.classicArmOptions(subscriptionId));
+      return new PostgreSQLManagementFlexibleServerClient(await this.sdkCredential(), subscriptionId, await this.classicArmOptions(subscriptionId));
     });
   }
 
@@ -231,7 +248,7 @@ export class AzureClients {
   storageClient(subscriptionId: string): Promise<StorageManagementClient> {
     return this.cached(`storage:${subscriptionId.toLowerCase()}`, async () => {
       const { StorageManagementClient } = await import('@azure/arm-storage');
-      return new StorageManagementClient(await this.credential(), subscriptionId, await this.modularArmOptions(subscriptionId));
+      return new StorageManagementClient(await this.sdkCredential(), subscriptionId, await this.modularArmOptions(subscriptionId));
     });
   }
 
@@ -239,7 +256,7 @@ export class AzureClients {
   keyVaultManagementClient(subscriptionId: string): Promise<KeyVaultManagementClient> {
     return this.cached(`keyvaultmgmt:${subscriptionId.toLowerCase()}`, async () => {
       const { KeyVaultManagementClient } = await import('@azure/arm-keyvault');
-      return new KeyVaultManagementClient(await this.credential(), subscriptionId, await this.modularArmOptions(subscriptionId));
+      return new KeyVaultManagementClient(await this.sdkCredential(), subscriptionId, await this.modularArmOptions(subscriptionId));
     });
   }
 
@@ -248,7 +265,7 @@ export class AzureClients {
     return this.cached(`secrets:${vaultName.toLowerCase()}`, async () => {
       const { SecretClient } = await import('@azure/keyvault-secrets');
       const common = await this.common(this.budgets.keyVault(vaultName));
-      return new SecretClient(this.endpoints.keyVaultUrl(vaultName), await this.credential(), {
+      return new SecretClient(this.endpoints.keyVaultUrl(vaultName), await this.sdkCredential(), {
         ...common,
         disableChallengeResourceVerification: !this.settings.keyVaultChallengeResourceVerification,
       });
@@ -260,7 +277,7 @@ export class AzureClients {
     return this.cached(`acr:${registryName.toLowerCase()}`, async () => {
       const { ContainerRegistryClient } = await import('@azure/container-registry');
       const common = await this.common(this.budgets.acr(registryName));
-      return new ContainerRegistryClient(this.endpoints.containerRegistryUrl(registryName), await this.credential(), {
+      return new ContainerRegistryClient(this.endpoints.containerRegistryUrl(registryName), await this.sdkCredential(), {
         ...common,
         audience: this.endpoints.containerRegistryAudience,
       });
@@ -283,7 +300,7 @@ export class AzureClients {
         audience: this.endpoints.storageScope,
         ...(agent === undefined ? {} : { agent }),
       };
-      return new BlobServiceClient(url, await this.credential(), options);
+      return new BlobServiceClient(url, await this.sdkCredential(), options);
     });
   }
 

@@ -16,11 +16,54 @@ import type { AccessToken, GetTokenOptions, TokenCredential } from '@azure/core-
 import { endpointOverrides, type AzureSettings } from '../config/schema.ts';
 import { OpsAutopilotError } from '../errors.ts';
 import { cloudEndpoints } from './cloud.ts';
-import { redactSecrets } from './errors.ts';
+import { firstLineOf, redactSecrets } from './errors.ts';
 
 /** Thrown when no credential can be built or a token cannot be obtained. */
 export class CredentialError extends OpsAutopilotError {
   override readonly name: string = 'CredentialError';
+}
+
+/** How {@link createCredential} authenticates, as people name it in a message. */
+export type CredentialKindLabel = 'managed identity' | 'DefaultAzureCredential' | 'sandbox credential' | 'supplied credential';
+
+/** The label of a {@link credentialKind}. */
+export function credentialKindLabel(kind: 'sandbox' | 'managedIdentity' | 'default'): CredentialKindLabel {
+  if (kind === 'sandbox') return 'sandbox credential';
+  return kind === 'managedIdentity' ? 'managed identity' : 'DefaultAzureCredential';
+}
+
+/**
+ * A token request failed. Carries which credential was tried and for which scope, so the
+ * client layer can report it in one line (see `toAzureError`); the original error is the cause.
+ */
+export class TokenRequestError extends CredentialError {
+  override readonly name: string = 'TokenRequestError';
+
+  constructor(
+    readonly credentialKind: CredentialKindLabel,
+    readonly scope: string,
+    cause: unknown,
+  ) {
+    super(`${credentialKind} could not get a token for scope "${scope}": ${firstLineOf(cause)}`, { context: { credentialKind, scope }, cause });
+  }
+}
+
+/**
+ * Wraps a credential so a failed `getToken` throws a {@link TokenRequestError} naming the
+ * credential kind and the scope; tokens pass through unchanged.
+ */
+export function labelCredentialFailures(credential: TokenCredential, kind: CredentialKindLabel): TokenCredential {
+  return {
+    async getToken(scopes: string | string[], options?: GetTokenOptions): Promise<AccessToken | null> {
+      try {
+        return await credential.getToken(scopes, options);
+      } catch (error) {
+        // An abort is the caller's decision, not a credential failure.
+        if (error instanceof Error && error.name === 'AbortError') throw error;
+        throw new TokenRequestError(kind, (Array.isArray(scopes) ? scopes : [scopes]).join(' '), error);
+      }
+    },
+  };
 }
 
 /** True when a host name is a loopback address (127.0.0.0/8, ::1, localhost). */
@@ -150,7 +193,13 @@ export class SandboxCredential implements TokenCredential {
     const where = `${this.endpoint.origin}${this.endpoint.pathname}`;
     return new Promise<AccessToken>((resolve, reject) => {
       const fail = (message: string, cause?: unknown): void => {
-        reject(new CredentialError(`sandbox token request for scope "${scope}" to ${where} failed: ${message}`, { context: { scope, tokenEndpoint: where }, cause }));
+        reject(
+          new CredentialError(`sandbox token request for scope "${scope}" to ${where} failed: ${message}`, {
+            // What went wrong, without the scope (callers name it): for one-line credential errors.
+            context: { scope, tokenEndpoint: where, detail: `${message.replace(/^expected [^,]*, found /, '')} from ${where}` },
+            cause,
+          }),
+        );
       };
       const req = httpsRequest(
         this.endpoint,

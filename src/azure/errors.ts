@@ -89,6 +89,77 @@ export class TransientAzureError extends AzureOperationError {
   }
 }
 
+/**
+ * No token could be obtained: the credential is unavailable (no managed identity, no Azure CLI
+ * login), refused, or its token endpoint unreachable. The same for every resource of a run, so
+ * {@link reason} is phrased without the resource and callers can report it once.
+ */
+export class AzureCredentialError extends AzureOperationError {
+  override readonly name: string = 'AzureCredentialError';
+  /** Which credential was tried: `managed identity`, `DefaultAzureCredential`, `sandbox credential`, ... */
+  readonly credentialKind: string;
+  /** The scope the token was for, when known. */
+  readonly scope: string | undefined;
+  /** One line without the resource: kind, scope and the first line of the cause, redacted. */
+  readonly reason: string;
+
+  constructor(message: string, details: AzureErrorDetails & { credentialKind: string; scope: string | undefined; reason: string }) {
+    super(message, details);
+    this.credentialKind = details.credentialKind;
+    this.scope = details.scope;
+    this.reason = details.reason;
+  }
+}
+
+/**
+ * `Error.name` of credential failures: @azure/identity's (matched by name, so identity is not
+ * imported for the check) and the client layer's own (`CredentialError`, `TokenRequestError`).
+ */
+const CREDENTIAL_ERROR_NAMES = new Set([
+  'CredentialUnavailableError',
+  'AggregateAuthenticationError',
+  'AuthenticationError',
+  'AuthenticationRequiredError',
+  'CredentialError',
+  'TokenRequestError',
+]);
+
+function stringProperty(value: object, key: string): string | undefined {
+  const found: unknown = (value as Record<string, unknown>)[key];
+  return typeof found === 'string' ? found : undefined;
+}
+
+/** Which credential produced an error that was not labelled by the client layer. */
+function inferCredentialKind(error: Error): string {
+  if (error.name === 'CredentialError' && error.message.startsWith('sandbox token request')) return 'sandbox credential';
+  if (error.name === 'AggregateAuthenticationError' || error.message.includes('ChainedTokenCredential')) return 'DefaultAzureCredential';
+  if (error.message.includes('ManagedIdentityCredential')) return 'managed identity';
+  return 'Azure credential';
+}
+
+function credentialError(error: Error, ctx: AzureCallContext): AzureCredentialError {
+  // The client layer's TokenRequestError names kind and scope; the failure itself is its cause.
+  const labelled = error.name === 'TokenRequestError';
+  const cause: unknown = labelled ? error.cause : error;
+  const credentialKind = (labelled ? stringProperty(error, 'credentialKind') : undefined) ?? inferCredentialKind(cause instanceof Error ? cause : error);
+  const context: unknown = 'context' in error ? error.context : undefined;
+  const scope =
+    (labelled ? stringProperty(error, 'scope') : undefined) ??
+    (typeof context === 'object' && context !== null ? stringProperty(context, 'scope') : undefined);
+  const reason = `expected a token from ${credentialKind}${scope === undefined ? '' : ` for scope "${scope}"`}, found ${firstLineOf(cause)}`;
+  return new AzureCredentialError(`${ctx.operation} on ${ctx.resourceId} failed: ${reason}`, {
+    resourceId: ctx.resourceId,
+    operation: ctx.operation,
+    statusCode: undefined,
+    code: error.name === 'TokenRequestError' && cause instanceof Error ? cause.name : error.name,
+    requestId: undefined,
+    cause: error,
+    credentialKind,
+    scope,
+    reason,
+  });
+}
+
 const NETWORK_ERROR_CODES = new Set([
   'ECONNRESET',
   'ECONNREFUSED',
@@ -130,6 +201,27 @@ export function redactSecrets(text: string): string {
     .replace(/\bBearer\s+[A-Za-z0-9._~+/=-]+/gi, 'Bearer REDACTED')
     .replace(/\beyJ[A-Za-z0-9_-]{8,}\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]*/g, 'REDACTED_JWT')
     .replace(/\b(AccountKey|Password|Pwd|SharedAccessKey)=[^;\s"']+/gi, '$1=REDACTED');
+}
+
+/**
+ * The first meaningful line of a credential failure, secrets redacted: @azure/identity's
+ * messages run to dozens of lines (a troubleshooting link per chained credential).
+ */
+export function firstLineOf(error: unknown): string {
+  if (!(error instanceof Error)) return redactSecrets(typeof error === 'string' ? error : 'non-error value thrown');
+  const detail = error instanceof OpsAutopilotError ? error.context.detail : undefined;
+  const text = typeof detail === 'string' ? detail : error.message;
+  const first = text.split('\n').map((line) => line.trim()).find((line) => line !== '') ?? error.name;
+  let line = first;
+  if (error.name === 'AggregateAuthenticationError' && 'errors' in error && Array.isArray(error.errors)) {
+    // The chain's own first line says only that it failed; which credentials it tried is the news.
+    const inner: unknown[] = error.errors;
+    const tried = inner.map((item) => (item instanceof Error ? (/^(\w+Credential)\b/.exec(item.message)?.[1] ?? item.name) : 'unknown'));
+    const unavailable = inner.every((item) => item instanceof Error && item.name === 'CredentialUnavailableError');
+    line = `${first.replace(/\.$/, '')} (tried ${tried.join(', ')}${unavailable ? '; none available' : ''})`;
+  }
+  const oneLine = redactSecrets(line).replace(/\s+/g, ' ');
+  return oneLine.length > 300 ? `${oneLine.slice(0, 300)}…` : oneLine;
 }
 
 /** Service messages can be long (ARM includes whole policy documents); keep errors one screen long. */
@@ -207,6 +299,7 @@ function build(
  */
 export function toAzureError(error: unknown, ctx: AzureCallContext): AzureOperationError {
   if (error instanceof AzureOperationError) return error;
+  if (error instanceof Error && CREDENTIAL_ERROR_NAMES.has(error.name)) return credentialError(error, ctx);
   if (isRestError(error)) {
     const statusCode = error.statusCode ?? error.response?.status;
     const fromBody = bodyError(error);

@@ -15,7 +15,7 @@
  */
 import { kindOfType, parseResourceId, type ResourceKind } from '../azure/resource-id.ts';
 import type { AzureClients } from '../azure/clients.ts';
-import { callAzure } from '../azure/errors.ts';
+import { AzureCredentialError, callAzure } from '../azure/errors.ts';
 import type { EstateConfig, TargetConfig } from '../config/schema.ts';
 import { errorMessage } from '../errors.ts';
 import { startRun, toErrorRecord, type ErrorRecord, type RunRecord, type RunTrigger, type TargetRecorder } from '../runs/run-record.ts';
@@ -175,6 +175,11 @@ export interface InventoryError {
   readonly targetId: string;
   readonly kind?: ResourceKind;
   readonly error: ErrorRecord;
+  /**
+   * When no token could be obtained: the reason without the resource (credential kind, scope,
+   * cause), identical across targets, so a caller can report one broken credential once.
+   */
+  readonly credentialFailure?: string;
 }
 
 /** What `inventory` returns. */
@@ -346,7 +351,12 @@ export async function runInventory(config: EstateConfig, clients: InventoryClien
       await read();
     } catch (error) {
       context.recorder.fail(error, `read ${context.kind}`);
-      result.errors.push({ targetId: context.id.id, kind: context.kind, error: toErrorRecord(error) });
+      result.errors.push({
+        targetId: context.id.id,
+        kind: context.kind,
+        error: toErrorRecord(error),
+        ...(error instanceof AzureCredentialError ? { credentialFailure: error.reason } : {}),
+      });
     }
   };
 

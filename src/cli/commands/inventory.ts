@@ -57,6 +57,23 @@ export async function collectInventory(
   }
 }
 
+/**
+ * The credential failure every target failed with, when no target could be read and all failed
+ * alike: one broken credential is one problem, so it is reported once rather than per target.
+ */
+function sharedCredentialFailure(result: InventoryResult): string | undefined {
+  const read =
+    result.postgresServers.length +
+    result.containerApps.length +
+    result.registries.length +
+    result.keyVaults.length +
+    result.webApps.length +
+    result.storageAccounts.length;
+  const first = result.errors[0]?.credentialFailure;
+  if (read > 0 || first === undefined) return undefined;
+  return result.errors.every((error) => error.credentialFailure === first) ? first : undefined;
+}
+
 /** Runs the command; returns the exit code (0, or 1 when a target or the record failed). */
 export async function inventoryCommand(options: InventoryCommandOptions, io: CliIo): Promise<number> {
   const config = await loadConfigFile(options.config);
@@ -64,15 +81,21 @@ export async function inventoryCommand(options: InventoryCommandOptions, io: Cli
     record: options.record !== false,
     ...(options.log === true ? { log: io.stderr } : {}),
   });
+  const credentialFailure = sharedCredentialFailure(result);
   if (options.json === true) {
     const { record, ...inventory } = result;
     io.stdout(`${JSON.stringify({ ...inventory, runRecord: { runId: record.runId, status: record.status, blob: stored?.blobName ?? null } }, null, 2)}\n`);
   } else {
     io.stdout(`Inventory of estate ${result.estate} (run ${result.runId}, ${result.generatedAt})\n\n`);
-    io.stdout(formatInventory(result));
+    if (credentialFailure === undefined) io.stdout(formatInventory(result));
+    else io.stdout(`Could not read any of the ${result.errors.length} target(s): ${credentialFailure}\n`);
     if (stored !== undefined) io.stdout(`\nrun record: ${stored.container}/${stored.blobName}\n`);
   }
-  for (const error of result.errors) io.stderr(`error: ${error.targetId}: ${error.error.message}\n`);
+  if (credentialFailure !== undefined) {
+    io.stderr(`error: all ${result.errors.length} target(s) failed with the same credential error: ${credentialFailure}\n`);
+  } else {
+    for (const error of result.errors) io.stderr(`error: ${error.targetId}: ${error.error.message}\n`);
+  }
   if (recordError !== undefined) io.stderr(`error: run record not written: ${recordError}\n`);
   return result.errors.length > 0 || recordError !== undefined ? EXIT.failure : EXIT.ok;
 }
