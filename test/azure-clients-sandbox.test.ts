@@ -125,6 +125,31 @@ describe('client factories against the sandbox', () => {
     await container.delete();
   });
 
+  it('blob requests draw on the storage account budget, once each, from every derived client', async () => {
+    const budgets = new BudgetRegistry(settings.requestBudget);
+    const counted = createAzureClients(settings, { budgets, retryOptions: FAST_RETRIES });
+    const blobs = await counted.blobServiceClient('stxshopaiprod');
+    const budget = budgets.storage('stxshopaiprod');
+    const name = `budget-${Date.now()}`;
+    const container = blobs.getContainerClient(name);
+    await container.create();
+    await container.getBlockBlobClient('one.txt').upload('1', 1);
+    const names: string[] = [];
+    for await (const blob of container.listBlobsFlat()) names.push(blob.name);
+    expect(names).toEqual(['one.txt']);
+    expect(budget.stats().requests).toBe(3);
+    // A second container client and a blob client derived from it share the one HTTP client.
+    const again = blobs.getContainerClient(name);
+    await again.getBlockBlobClient('two.txt').upload('2', 1);
+    expect(budget.stats().requests).toBe(4);
+    // A full blob service URL (run-record stores) lands on the same account budget.
+    const byUrl = await counted.blobServiceClient(blobs.url);
+    await byUrl.getContainerClient(name).delete();
+    expect(budget.stats().requests).toBe(5);
+    expect(budgets.all().map((entry) => entry.key)).toEqual(['storage:stxshopaiprod']);
+    await counted.close();
+  });
+
   it('keeps TLS verification on: without caFile the same clients refuse the sandbox certificate', async () => {
     const credential = await clients.credential();
     const untrusting = createAzureClients({ ...settings, caFile: undefined }, { credential, retryOptions: FAST_RETRIES });

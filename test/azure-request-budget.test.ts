@@ -283,3 +283,35 @@ describe('BudgetRegistry', () => {
     );
   });
 });
+
+describe('storage budget as an HttpClient decorator', () => {
+  it('pauses the account budget on 503 Server Busy with Retry-After, like a 429', async () => {
+    const clock = new FakeClock();
+    const registry = new BudgetRegistry(requestBudgetSchema.parse({ maxConcurrency: 1 }), { clock });
+    const budget = registry.storage('StAccount');
+    expect(registry.storage('staccount')).toBe(budget);
+    const start = clock.now();
+    const sentAt: number[] = [];
+    const client = budget.httpClient({
+      sendRequest: (req) => {
+        sentAt.push(clock.now());
+        return Promise.resolve(sentAt.length === 1 ? response(req, 503, { 'retry-after': '2' }) : response(req, 201));
+      },
+    });
+    const done = Promise.all([client.sendRequest(request('PUT')), client.sendRequest(request('PUT')), client.sendRequest(request('GET'))]);
+    await clock.advance(1999);
+    expect(sentAt).toEqual([start]);
+    expect(budget.stats().pausedUntil).toBe(start + 2000);
+    await clock.advance(1);
+    expect((await done).map((r) => r.status)).toEqual([503, 201, 201]);
+    expect(sentAt.slice(1).every((at) => at >= start + 2000)).toBe(true);
+    expect(budget.stats()).toMatchObject({ key: 'storage:staccount', requests: 3, throttledResponses: 1 });
+  });
+
+  it('does not pause ARM budgets on 503 (ARM throttles with 429 only)', async () => {
+    const clock = new FakeClock();
+    const budget = new BudgetRegistry(requestBudgetSchema.parse({}), { clock }).arm('sub', 'p');
+    await budget.httpClient({ sendRequest: (req) => Promise.resolve(response(req, 503, { 'retry-after': '5' })) }).sendRequest(request());
+    expect(budget.stats()).toMatchObject({ throttledResponses: 0, pausedUntil: undefined });
+  });
+});

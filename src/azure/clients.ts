@@ -10,7 +10,7 @@
 import { Agent as HttpsAgent, request as httpsRequest } from 'node:https';
 import { rootCertificates } from 'node:tls';
 import type { TokenCredential } from '@azure/core-auth';
-import type { PipelinePolicy } from '@azure/core-rest-pipeline';
+import { createDefaultHttpClient, type PipelinePolicy } from '@azure/core-rest-pipeline';
 import type { ContainerAppsAPIClient } from '@azure/arm-appcontainers';
 import type { WebSiteManagementClient } from '@azure/arm-appservice';
 import type { KeyVaultManagementClient } from '@azure/arm-keyvault';
@@ -24,6 +24,7 @@ import { OpsAutopilotError } from '../errors.ts';
 import { resolveAppUrl as resolveAppUrlFromSettings, resolveEndpoints, type ResolvedEndpoints } from './cloud.ts';
 import { createCredential, credentialKind, credentialKindLabel, labelCredentialFailures, readCaFile, SandboxCredential } from './credential.ts';
 import { BudgetRegistry, type RequestBudget } from './request-budget.ts';
+import { storageHttpClient } from './storage-http-client.ts';
 
 export { resolveAppUrl } from './cloud.ts';
 
@@ -286,18 +287,24 @@ export class AzureClients {
 
   /**
    * Blob service client for a storage account name, or for a full blob service URL (e.g. a
-   * run-record store). Blob calls are not budgeted: storage limits are far above our volume.
+   * run-record store). Requests draw on the account's budget ({@link BudgetRegistry.storage})
+   * through the HTTP client: storage-blob rebuilds the pipeline of every derived client
+   * (container, blob) from the same options, so a budget policy would be added twice, while
+   * the one HTTP client is shared by all of them.
    */
   blobServiceClient(accountNameOrUrl: string): Promise<BlobServiceClient> {
     const url = accountNameOrUrl.startsWith('https://') ? accountNameOrUrl.replace(/\/+$/, '') : this.endpoints.blobUrl(accountNameOrUrl);
     return this.cached(`blob:${url.toLowerCase()}`, async () => {
       const { BlobServiceClient } = await import('@azure/storage-blob');
       const agent = await this.agent();
+      const budget = this.budgets.storage(storageAccountOfBlobUrl(url));
       // StoragePipelineOptions does not declare `agent`, but storage-blob hands its options to
-      // core-rest-pipeline's createPipelineFromOptions, which installs it (checked by the
-      // sandbox tests against Azurite with the sandbox CA).
+      // core-rest-pipeline's createPipelineFromOptions, whose agent policy sets it on each
+      // request; the default HttpClient sends with the request's agent (checked by the sandbox
+      // tests against Azurite with the sandbox CA).
       const options: StoragePipelineOptions & { agent?: HttpsAgent } = {
         audience: this.endpoints.storageScope,
+        httpClient: storageHttpClient(budget.httpClient(createDefaultHttpClient())),
         ...(agent === undefined ? {} : { agent }),
       };
       return new BlobServiceClient(url, await this.sdkCredential(), options);
@@ -376,6 +383,19 @@ export class AzureClients {
     }
     return entry;
   }
+}
+
+/**
+ * The storage account a blob service URL belongs to: the first DNS label in Azure
+ * (`https://{account}.blob.core.windows.net`), the first path segment for an IP or loopback
+ * host (Azurite's path-style `https://127.0.0.1:10000/{account}`).
+ */
+export function storageAccountOfBlobUrl(url: string): string {
+  const parsed = new URL(url);
+  const host = parsed.hostname;
+  const pathStyle = host === 'localhost' || /^[\d.]+$/.test(host) || host.startsWith('[');
+  const account = pathStyle ? parsed.pathname.split('/').find((segment) => segment !== '') : host.split('.')[0];
+  return account ?? host;
 }
 
 /** Creates the client layer for these settings. */

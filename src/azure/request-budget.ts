@@ -12,7 +12,7 @@
  * attempt (including the SDK's own retries and LRO polls) draws a token. The policy never
  * retries by itself; it only delays, so the SDK's retry count stays the only one.
  */
-import type { PipelinePolicy, PipelineRequest, PipelineResponse } from '@azure/core-rest-pipeline';
+import type { HttpClient, PipelinePolicy, PipelineRequest, PipelineResponse } from '@azure/core-rest-pipeline';
 import { isRestError } from '@azure/core-rest-pipeline';
 import type { RequestBudgetSettings } from '../config/schema.ts';
 import { parseRetryAfterMs } from './errors.ts';
@@ -110,6 +110,11 @@ export interface RequestBudgetOptions {
    * `x-ms-ratelimit-remaining-subscription-reads`. The lowest present value counts.
    */
   readonly remainingHeaders?: Readonly<Record<string, readonly string[]>>;
+  /**
+   * Statuses that mean "slow down" and pause the budget. Default `[429]`; Azure Storage
+   * answers 503 Server Busy as well.
+   */
+  readonly throttleStatuses?: readonly number[];
 }
 
 class TokenBucket {
@@ -176,6 +181,7 @@ export class RequestBudget {
   private readonly defaultThrottlePauseMs: number;
   private readonly lowHeadroomFraction: number;
   private readonly remainingHeaders: Readonly<Record<string, readonly string[]>>;
+  private readonly throttleStatuses: ReadonlySet<number>;
   private readonly slotWaiters: (() => void)[] = [];
   private pausedUntil = 0;
   private counters = {
@@ -213,6 +219,7 @@ export class RequestBudget {
     this.defaultThrottlePauseMs = options.defaultThrottlePauseMs ?? 1000;
     this.lowHeadroomFraction = options.lowHeadroomFraction ?? 0.1;
     this.remainingHeaders = options.remainingHeaders ?? {};
+    this.throttleStatuses = new Set(options.throttleStatuses ?? [429]);
   }
 
   /** A snapshot of the counters. */
@@ -288,13 +295,13 @@ export class RequestBudget {
   }
 
   /**
-   * Feeds a response back: a 429 pauses the whole budget for the service's retry hint, and low
+   * Feeds a response back: a 429 (or another of `throttleStatuses`) pauses the whole budget for the service's retry hint, and low
    * remaining-quota headers lower the class's refill rate until headroom returns.
    */
   observe(throttleClass: string, status: number, header: (name: string) => string | undefined): void {
     const now = this.clock.now();
     const bucket = this.buckets.get(throttleClass);
-    if (status === 429) {
+    if (this.throttleStatuses.has(status)) {
       this.counters.throttledResponses += 1;
       const pause = parseRetryAfterMs(header, now) ?? this.defaultThrottlePauseMs;
       this.pausedUntil = Math.max(this.pausedUntil, now + pause);
@@ -340,25 +347,37 @@ export class RequestBudget {
   policy(): PipelinePolicy {
     return {
       name: requestBudgetPolicyName,
-      sendRequest: async (request, next): Promise<PipelineResponse> => {
-        const throttleClass = this.classify(request);
-        const release = await this.acquire(throttleClass, request.abortSignal);
-        try {
-          const response = await next(request);
-          this.observe(throttleClass, response.status, (name) => response.headers.get(name));
-          return response;
-        } catch (error) {
-          // Some policies turn error responses into throws; the response still carries the hints.
-          if (isRestError(error) && error.response !== undefined) {
-            const response = error.response;
-            this.observe(throttleClass, response.status, (name) => response.headers.get(name));
-          }
-          throw error;
-        } finally {
-          release();
-        }
-      },
+      sendRequest: (request, next) => this.send(request, next),
     };
+  }
+
+  /**
+   * An `HttpClient` that draws on this budget for every request and sends it with `inner`
+   * (e.g. `createDefaultHttpClient()`). For SDKs that rebuild their pipeline per derived client
+   * from the same options (storage-blob), where a pipeline policy would be added once per
+   * client: the HTTP client is shared, so each request is counted exactly once.
+   */
+  httpClient(inner: HttpClient): HttpClient {
+    return { sendRequest: (request) => this.send(request, (sent) => inner.sendRequest(sent)) };
+  }
+
+  private async send(request: PipelineRequest, next: (request: PipelineRequest) => Promise<PipelineResponse>): Promise<PipelineResponse> {
+    const throttleClass = this.classify(request);
+    const release = await this.acquire(throttleClass, request.abortSignal);
+    try {
+      const response = await next(request);
+      this.observe(throttleClass, response.status, (name) => response.headers.get(name));
+      return response;
+    } catch (error) {
+      // Some policies turn error responses into throws; the response still carries the hints.
+      if (isRestError(error) && error.response !== undefined) {
+        const response = error.response;
+        this.observe(throttleClass, response.status, (name) => response.headers.get(name));
+      }
+      throw error;
+    } finally {
+      release();
+    }
   }
 
   private waitForSlot(signal: BudgetAbortSignal | undefined): Promise<void> {
@@ -448,6 +467,21 @@ export class BudgetRegistry {
       new RequestBudget(key, {
         ...this.common(),
         buckets: { all: { ratePerSecond: this.settings.keyVaultPerSecond, burst: this.settings.keyVaultBurst } },
+      }),
+    );
+  }
+
+  /**
+   * Budget of one storage account's data plane (blob). Azure Storage's scalability target is
+   * per account (20,000 requests/s for a standard account); when exceeded it answers 503 Server
+   * Busy or 429, which pause this budget like ARM's 429.
+   */
+  storage(accountName: string): RequestBudget {
+    return this.getOrCreate(`storage:${accountName.toLowerCase()}`, (key) =>
+      new RequestBudget(key, {
+        ...this.common(),
+        buckets: { all: { ratePerSecond: this.settings.storagePerSecond, burst: this.settings.storageBurst } },
+        throttleStatuses: [429, 503],
       }),
     );
   }

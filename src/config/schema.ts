@@ -45,6 +45,13 @@ export const requestBudgetSchema = z
     /** Per vault: Key Vault allows 4,000 secret operations per 10 s; we stay far below it. */
     keyVaultPerSecond: z.number().positive().max(1000).default(50),
     keyVaultBurst: positiveInt.max(10_000).default(100),
+    /**
+     * Per storage account (blob data plane). Azure Storage's scalability target is 20,000
+     * requests per second per standard account, shared by everything using the account; the
+     * autopilot writes a few run records and backups, so it stays far below that.
+     */
+    storagePerSecond: z.number().positive().max(20_000).default(100),
+    storageBurst: positiveInt.max(10_000).default(200),
     /** Largest number of concurrent requests one budget lets through. */
     maxConcurrency: positiveInt.max(256).default(8),
   })
