@@ -24,7 +24,6 @@ import { OpsAutopilotError } from '../errors.ts';
 import { resolveAppUrl as resolveAppUrlFromSettings, resolveEndpoints, type ResolvedEndpoints } from './cloud.ts';
 import { createCredential, credentialKind, credentialKindLabel, labelCredentialFailures, readCaFile, SandboxCredential } from './credential.ts';
 import { BudgetRegistry, type RequestBudget } from './request-budget.ts';
-import { storageHttpClient } from './storage-http-client.ts';
 
 export { resolveAppUrl } from './cloud.ts';
 
@@ -296,6 +295,8 @@ export class AzureClients {
     const url = accountNameOrUrl.startsWith('https://') ? accountNameOrUrl.replace(/\/+$/, '') : this.endpoints.blobUrl(accountNameOrUrl);
     return this.cached(`blob:${url.toLowerCase()}`, async () => {
       const { BlobServiceClient } = await import('@azure/storage-blob');
+      // Lazily, like the SDK: it loads @azure/core-http-compat, which only blob needs.
+      const { storageHttpClient } = await import('./storage-http-client.ts');
       const agent = await this.agent();
       const budget = this.budgets.storage(storageAccountOfBlobUrl(url));
       // StoragePipelineOptions does not declare `agent`, but storage-blob hands its options to
