@@ -26,12 +26,12 @@
  * - Locked tags and manifests (`canDelete` or `canWrite` false) are kept unless
  *   `policy.includeLocked`, in which case apply unlocks them first.
  *
- * Apply re-checks every deletion, since the plan may be minutes old: it re-reads the tag's
- * digest (a tag moved since the plan → {@link ImageChangedSincePlanError}) or the manifest's
- * tags (a tag added since the plan → the same error), and the images in use of the registry,
- * read afresh and then reused for {@link IN_USE_RECHECK_TTL_MS} within the run (a digest now in
- * use → {@link ImageInUseError}; apps that cannot be read → `InUseResolutionError`, fail
- * closed). A refused action deletes nothing; the run's other actions go on.
+ * Apply re-checks every deletion, since the plan may be minutes old, against readings taken
+ * afresh after the plan and reused for at most {@link IN_USE_RECHECK_TTL_MS} within the run: the
+ * repository's tags (a tag moved since the plan → {@link ImageChangedSincePlanError}), its
+ * manifests (a tag added to a whole image since the plan → the same error), and the images in
+ * use of the registry (a digest now in use → {@link ImageInUseError}; apps that cannot be read →
+ * `InUseResolutionError`, fail closed). A refused action deletes nothing; the others go on.
  *
  * Plans above `policy.maxDeletionsPerRun` are refused unless forced. Requests go through the
  * client layer's per-registry ACR budget; planning reads repositories with bounded concurrency,
@@ -157,45 +157,80 @@ async function readInUseDigests(context: RunbookContext, target: TargetConfig, p
   return { byDigest };
 }
 
-/** The images in use of the target's registry, read at most once per TTL per run (see {@link inUseReadings}). */
-function inUseDigestsFor(context: RunbookContext, target: TargetConfig, policy: ImagePurgePolicy): Promise<InUseDigests> {
-  let readings = inUseReadings.get(context);
-  if (readings === undefined) {
-    readings = new Map();
-    inUseReadings.set(context, readings);
-  }
-  const key = target.id.toLowerCase();
-  const now = performance.now();
-  const cached = readings.get(key);
-  if (cached !== undefined && now - cached.at < IN_USE_RECHECK_TTL_MS) return cached.digests;
-  const digests = readInUseDigests(context, target, policy);
-  // Every waiter gets the rejection; this keeps an unawaited copy from being reported as unhandled.
-  digests.catch(() => undefined);
-  readings.set(key, { at: now, digests });
-  return digests;
-}
-
-interface InUseReading {
+interface Reading {
   /** `performance.now()` when the reading started. */
   readonly at: number;
-  readonly digests: Promise<InUseDigests>;
+  readonly value: Promise<unknown>;
 }
 
 /**
- * Apply's readings of the images in use, per run and registry.
+ * Apply's readings, per run: the images in use per registry, and the tags and manifests per
+ * repository.
  *
  * Why a WeakMap keyed by the run's context: every run (CLI, timer, demo) builds its own
  * RunbookContext and passes that same object to plan and every apply of the run, and the
  * Runbook interface has no other per-run state. Keying by it scopes each reading to one run
  * (a later run never sees it) and lets it be collected with the run, where a plain module-level
- * map would leak readings across runs. Why a TTL: a fresh reading per deletion would re-read
- * every app in scope for each of thousands of deletions; one reading per registry per
- * {@link IN_USE_RECHECK_TTL_MS} bounds that to a handful of reads while keeping the window in
- * which a new deployment goes unseen short (the plan-to-apply gap, e.g. an interactive prompt,
- * is what this closes). A failed reading is kept for the TTL too, so one unreadable app fails
- * that window's deletions closed without re-reading the scope for each of them.
+ * map would leak readings across runs. Plan never fills it, so the first deletion always reads
+ * afresh after the plan-to-apply gap (e.g. an interactive prompt), which is what this closes.
+ *
+ * Why a TTL: a fresh reading per deletion would re-read every app in scope for each of
+ * thousands of deletions. And per-deletion tag reads cost more than their own request: the
+ * SDK's registry client caches one ACR access token, a read needs the `metadata_read` scope and
+ * a delete the `delete` scope, so alternating them adds a 401 challenge and a token exchange to
+ * nearly every request (measured: about 4× slower). One reading per registry (in use) and per
+ * repository (tags, manifests) per {@link IN_USE_RECHECK_TTL_MS} keeps the window in which a
+ * change goes unseen short, while deletions of one repository run back to back on one token.
+ * A failed reading is kept for the TTL too, so one unreadable app fails that window's
+ * deletions closed without re-reading the scope for each of them.
  */
-const inUseReadings = new WeakMap<RunbookContext, Map<string, InUseReading>>();
+const runReadings = new WeakMap<RunbookContext, Map<string, Reading>>();
+
+/** A reading of `key` for this run, taken afresh when none is younger than the TTL. */
+function cachedReading<T>(context: RunbookContext, key: string, read: () => Promise<T>): Promise<T> {
+  let readings = runReadings.get(context);
+  if (readings === undefined) {
+    readings = new Map();
+    runReadings.set(context, readings);
+  }
+  const now = performance.now();
+  const cached = readings.get(key);
+  // Each key always holds a Promise<T> made by the same `read`, so the cast is sound.
+  if (cached !== undefined && now - cached.at < IN_USE_RECHECK_TTL_MS) return cached.value as Promise<T>;
+  const value = read();
+  // Every waiter gets the rejection; this keeps an unawaited copy from being reported as unhandled.
+  value.catch(() => undefined);
+  readings.set(key, { at: now, value });
+  return value;
+}
+
+/** The images in use of the target's registry, read at most once per TTL per run (see {@link runReadings}). */
+function inUseDigestsFor(context: RunbookContext, target: TargetConfig, policy: ImagePurgePolicy): Promise<InUseDigests> {
+  return cachedReading(context, `in-use\u0000${target.id.toLowerCase()}`, () => readInUseDigests(context, target, policy));
+}
+
+/** Tag → digest of a repository now, read at most once per TTL per run. */
+function currentTags(context: RunbookContext, client: ContainerRegistryClient, registryId: string, repository: string, anyDigest: string): Promise<ReadonlyMap<string, string>> {
+  const signal = context.signal;
+  return cachedReading(context, `tags\u0000${registryId.toLowerCase()}\u0000${repository}`, async () => {
+    // Listing through any artifact lists the repository's tags (see readRepository).
+    const tags = await callAzure({ resourceId: `${registryId}/repositories/${repository}`, operation: 'list tags (re-check before delete)' }, () =>
+      collect(client.getArtifact(repository, anyDigest).listTagProperties(signal === undefined ? {} : { abortSignal: signal }), signal),
+    );
+    return new Map(tags.map((tag) => [tag.name, tag.digest.toLowerCase()]));
+  });
+}
+
+/** Digest → tags of a repository's manifests now, read at most once per TTL per run. */
+function currentManifests(context: RunbookContext, client: ContainerRegistryClient, registryId: string, repository: string): Promise<ReadonlyMap<string, readonly string[]>> {
+  const signal = context.signal;
+  return cachedReading(context, `manifests\u0000${registryId.toLowerCase()}\u0000${repository}`, async () => {
+    const manifests = await callAzure({ resourceId: `${registryId}/repositories/${repository}`, operation: 'list manifests (re-check before delete)' }, () =>
+      collect(client.getRepository(repository).listManifestProperties(signal === undefined ? {} : { abortSignal: signal }), signal),
+    );
+    return new Map(manifests.map((manifest) => [manifest.digest.toLowerCase(), manifest.tags]));
+  });
+}
 
 /** A tag as planning sees it. */
 interface TagInfo {
@@ -591,7 +626,7 @@ async function apply(context: RunbookContext, target: TargetConfig, policy: Imag
   };
   // Re-checks before each deletion: the plan may be minutes old (an interactive prompt, a
   // long run). ACR has no conditional delete, so a change between this check and the delete
-  // stays possible; the check narrows that window from the whole plan-to-apply gap to one request.
+  // stays possible; the check narrows that window from the whole plan-to-apply gap to the TTL.
   switch (action.kind) {
     case 'delete-tag': {
       const tag = stringDetail(action, 'tag');
@@ -599,13 +634,8 @@ async function apply(context: RunbookContext, target: TargetConfig, policy: Imag
       const resourceId = `${registryId}/repositories/${repository}/tags/${tag}`;
       const image = `${registryName}/${repository}:${tag}`;
       const artifact = client.getArtifact(repository, tag);
-      let current: string;
-      try {
-        current = (await callAzure({ resourceId, operation: 'get tag properties (re-check before delete)' }, () => artifact.getTagProperties(tag, options))).digest.toLowerCase();
-      } catch (error) {
-        if (isNotFound(error)) return { outcome: 'skipped', message: `tag ${repository}:${tag} was already deleted` };
-        throw error;
-      }
+      const current = (await currentTags(context, client, registryId, repository, planned)).get(tag);
+      if (current === undefined) return { outcome: 'skipped', message: `tag ${repository}:${tag} was already deleted` };
       if (current !== planned) {
         throw new ImageChangedSincePlanError(`refusing to delete ${image}: expected it to point at ${planned} as when planned, found ${current} (the tag moved since the plan; re-plan)`, {
           context: { image, expected: planned, found: current, actionId: action.id, targetId: target.id },
@@ -627,13 +657,8 @@ async function apply(context: RunbookContext, target: TargetConfig, policy: Imag
       const resourceId = `${registryId}/repositories/${repository}/manifests/${digest}`;
       const image = `${registryName}/${repository}@${digest}`;
       const artifact = client.getArtifact(repository, digest);
-      let currentTags: readonly string[];
-      try {
-        currentTags = (await callAzure({ resourceId, operation: 'get manifest properties (re-check before delete)' }, () => artifact.getManifestProperties(options))).tags;
-      } catch (error) {
-        if (isNotFound(error)) return { outcome: 'skipped', message: `manifest ${repository}@${digest} was already deleted` };
-        throw error;
-      }
+      const currentTags = (await currentManifests(context, client, registryId, repository)).get(digest.toLowerCase());
+      if (currentTags === undefined) return { outcome: 'skipped', message: `manifest ${repository}@${digest} was already deleted` };
       // Deleting a manifest deletes its tags: a tag pushed onto it since the plan must not go with it.
       const plannedTags = new Set(typeof action.details.tags === 'string' && action.details.tags !== '' ? action.details.tags.split(',') : []);
       const added = currentTags.filter((tag) => !plannedTags.has(tag));
