@@ -295,6 +295,18 @@ export interface ImageUse {
   readonly usedBy: string;
 }
 
+/** How many targets the inventory read, across every resource kind. */
+export function inventoryEntryCount(result: InventoryResult): number {
+  return (
+    result.postgresServers.length +
+    result.containerApps.length +
+    result.registries.length +
+    result.keyVaults.length +
+    result.webApps.length +
+    result.storageAccounts.length
+  );
+}
+
 /**
  * Runs the inventory over every target of the configuration.
  *

@@ -9,7 +9,7 @@ import { errorMessage } from '../../errors.ts';
 import { emitRunRecord, jsonLineLogger } from '../../runs/run-log.ts';
 import type { RunTrigger } from '../../runs/run-record.ts';
 import { createRunRecordStore, type StoredRunRecord } from '../../runs/run-record-store.ts';
-import { runInventory, type InventoryResult } from '../../runbooks/inventory.ts';
+import { inventoryEntryCount, runInventory, type InventoryResult } from '../../runbooks/inventory.ts';
 import { formatInventory } from '../inventory-format.ts';
 import { EXIT, type CliIo } from '../output.ts';
 
@@ -62,13 +62,7 @@ export async function collectInventory(
  * alike: one broken credential is one problem, so it is reported once rather than per target.
  */
 function sharedCredentialFailure(result: InventoryResult): string | undefined {
-  const read =
-    result.postgresServers.length +
-    result.containerApps.length +
-    result.registries.length +
-    result.keyVaults.length +
-    result.webApps.length +
-    result.storageAccounts.length;
+  const read = inventoryEntryCount(result);
   const first = result.errors[0]?.credentialFailure;
   if (read > 0 || first === undefined) return undefined;
   return result.errors.every((error) => error.credentialFailure === first) ? first : undefined;
