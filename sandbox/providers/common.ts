@@ -154,6 +154,11 @@ export interface ArmResourceBase {
   readonly tenantId: string;
 }
 
+/** The tracked-resource envelope every ARM resource body starts with (id, name, type, location, tags). */
+export function armEnvelope(resource: ArmResourceBase, type: string): Record<string, unknown> {
+  return { id: resource.id, name: resource.name, type, location: resource.location, tags: resource.tags };
+}
+
 /** Builds the common identity of a world resource. */
 export function baseOf(world: WorldFile, resource: WorldResource, type: string): ArmResourceBase {
   return {

@@ -9,6 +9,7 @@ import type { AppEndpointState, AppHostResolver } from './app-health.ts';
 import {
   armId,
   armPage,
+  armEnvelope,
   armRead,
   baseOf,
   hoursBefore,
@@ -359,11 +360,7 @@ export class ContainerAppsProvider implements SandboxProvider, AppHostResolver {
     const latest = this.latestRevision(app);
     const latestReady = [...app.revisions].reverse().find((revision) => revision.healthy && revision.active);
     return {
-      id: app.id,
-      name: app.name,
-      type: APPS,
-      location: app.location,
-      tags: app.tags,
+      ...armEnvelope(app, APPS),
       identity: { type: 'SystemAssigned', principalId: stableGuid(`principal:${app.id}`), tenantId: app.tenantId },
       properties: {
         provisioningState: 'Succeeded',

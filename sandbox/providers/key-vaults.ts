@@ -6,6 +6,7 @@ import { createCipheriv, createDecipheriv, randomBytes } from 'node:crypto';
 import { z } from 'zod';
 import type { ProviderContext, RouteDefinition, SandboxProvider, SandboxRequest, SandboxResponse, WorldFile, WorldResource } from '../contract.ts';
 import {
+  armEnvelope,
   armPage,
   baseOf,
   daysBefore,
@@ -398,11 +399,7 @@ export class KeyVaultsProvider implements SandboxProvider {
 
   private vaultJson(vault: VaultState, context: ProviderContext): Record<string, unknown> {
     return {
-      id: vault.id,
-      name: vault.name,
-      type: VAULTS,
-      location: vault.location,
-      tags: vault.tags,
+      ...armEnvelope(vault, VAULTS),
       systemData: systemData(vault.created, vault.created),
       properties: {
         sku: { family: 'A', name: vault.sku },

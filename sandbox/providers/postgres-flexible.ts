@@ -8,6 +8,7 @@ import { z } from 'zod';
 import type { ProviderContext, RouteDefinition, SandboxProvider, SandboxResponse, WorldFile, WorldResource } from '../contract.ts';
 import {
   armPage,
+  armEnvelope,
   armRead,
   baseOf,
   daysBefore,
@@ -237,11 +238,7 @@ export class PostgresFlexibleProvider implements SandboxProvider {
 
   private serverJson(server: PostgresServerState, context: ProviderContext): Record<string, unknown> {
     return {
-      id: server.id,
-      name: server.name,
-      type: SERVERS,
-      location: server.location,
-      tags: server.tags,
+      ...armEnvelope(server, SERVERS),
       sku: server.sku,
       systemData: systemData(server.created, server.created),
       properties: {

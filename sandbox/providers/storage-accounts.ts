@@ -4,7 +4,7 @@
  */
 import { z } from 'zod';
 import type { ProviderContext, RouteDefinition, SandboxProvider, WorldFile, WorldResource } from '../contract.ts';
-import { armPage, armRead, baseOf, daysBefore, json, param, parseSpec, resourceNotFound, ResourceStore, type ArmResourceBase } from './common.ts';
+import { armEnvelope, armPage, armRead, baseOf, daysBefore, json, param, parseSpec, resourceNotFound, ResourceStore, type ArmResourceBase } from './common.ts';
 
 const ACCOUNTS = 'Microsoft.Storage/storageAccounts';
 
@@ -105,11 +105,7 @@ export class StorageAccountsProvider implements SandboxProvider {
     const geo = /GRS|GZRS/.test(account.sku);
     const endpoint = (service: string): string => `https://${account.name}.${service}.core.windows.net/`;
     return {
-      id: account.id,
-      name: account.name,
-      type: ACCOUNTS,
-      location: account.location,
-      tags: account.tags,
+      ...armEnvelope(account, ACCOUNTS),
       sku: { name: account.sku, tier: account.sku.startsWith('Premium') ? 'Premium' : 'Standard' },
       kind: account.kind,
       properties: {

@@ -9,6 +9,7 @@ import type { AppEndpointState, AppHostResolver } from './app-health.ts';
 import {
   armId,
   armPage,
+  armEnvelope,
   armRead,
   baseOf,
   daysBefore,
@@ -352,12 +353,8 @@ export class WebSitesProvider implements SandboxProvider, AppHostResolver {
 
   private planJson(plan: PlanState): Record<string, unknown> {
     return {
-      id: plan.id,
-      name: plan.name,
-      type: PLANS,
+      ...armEnvelope(plan, PLANS),
       kind: plan.kind,
-      location: plan.location,
-      tags: plan.tags,
       sku: { name: plan.sku.name, tier: plan.sku.tier, size: plan.sku.name, family: plan.sku.name.replace(/\d.*$/, ''), capacity: plan.sku.capacity },
       properties: {
         status: 'Ready',
