@@ -55,28 +55,26 @@ function buildProgram(io: CliIo, exit: { code: number }): Command {
       exit.code = await inventoryCommand(options, io);
     });
 
-  program
-    .command('plan')
+  // plan and run take the same runbook argument and the same options, so they cannot drift.
+  const runbookCommand = (name: string): Command =>
+    program
+      .command(name)
+      .argument('<runbook>', 'runbook name')
+      .requiredOption('-c, --config <file>', 'estate configuration file')
+      .option('--json', 'print one JSON document (plans and the run record)')
+      .option('-t, --target <id>', 'only this target id (repeatable)', collect)
+      .option('--log', 'also emit the run record as JSON log lines on stderr');
+
+  runbookCommand('plan')
     .description(`show what a runbook would do, read-only: checks, actions, kept items per target (${RUNBOOK_NAMES.join(', ')})`)
-    .argument('<runbook>', 'runbook name')
-    .requiredOption('-c, --config <file>', 'estate configuration file')
-    .option('--json', 'print one JSON document (plans and the run record)')
-    .option('-t, --target <id>', 'only this target id (repeatable)', collect)
-    .option('--log', 'also emit the run record as JSON log lines on stderr')
     .action(async (name: string, options: RunbookCommandOptions) => {
       exit.code = await planCommand(name, options, io);
     });
 
-  program
-    .command('run')
+  runbookCommand('run')
     .description('plan a runbook, confirm, and apply it through the dry-run gate (dryRun in the config is the authority)')
-    .argument('<runbook>', 'runbook name')
-    .requiredOption('-c, --config <file>', 'estate configuration file')
     .option('-y, --yes', 'apply without asking (needed when stdin is not a terminal)')
     .option('--force', "apply even when the runbook's guard refuses the plan (e.g. above the deletion cap)")
-    .option('--json', 'print one JSON document (plans and the run record)')
-    .option('-t, --target <id>', 'only this target id (repeatable)', collect)
-    .option('--log', 'also emit the run record as JSON log lines on stderr')
     .action(async (name: string, options: RunbookCommandOptions) => {
       exit.code = await runCommand(name, options, io);
     });
