@@ -2,7 +2,7 @@
  * The functions the production app registers, as the local host's inventory shows them. One
  * list for the source entry point and the built bundle, so the two cannot drift apart.
  */
-import type { FunctionInfo } from '../../src/host/function-registry.ts';
+import type { FunctionInfo } from '../../local-host/function-registry.ts';
 
 /** Name, trigger, HTTP route and resolved timer schedule of every production function. */
 export const PRODUCTION_FUNCTIONS = [
