@@ -21,6 +21,42 @@ export default tseslint.config(
     },
   },
   {
+    // A caught value need not be an Error, and a status read off an untyped error is a guess:
+    // production code asks errorMessage()/errorCode() and the client layer's typed errors.
+    files: ['src/**/*.ts'],
+    rules: {
+      'no-restricted-syntax': [
+        'error',
+        {
+          selector: "TSAsExpression > TSTypeReference.typeAnnotation[typeName.name=/^(Error|RestError)$/]",
+          message: 'A caught value need not be an Error: use errorMessage()/errorCode() from src/errors.ts, or instanceof.',
+        },
+        {
+          selector: "TSAsExpression > TSTypeReference.typeAnnotation > TSQualifiedName.typeName[left.name='NodeJS'][right.name='ErrnoException']",
+          message: 'Use errorCode() from src/errors.ts instead of casting to NodeJS.ErrnoException.',
+        },
+        {
+          selector: "TSAsExpression > TSTypeLiteral.typeAnnotation > TSPropertySignature[key.name='statusCode']",
+          message: 'Duck-typed error shape: test instanceof AzureOperationError (src/azure/errors.ts) for a status.',
+        },
+        {
+          selector: "BinaryExpression[operator='in'][left.value='statusCode']",
+          message: "Duck-typed status check: map the error with toAzureError() and test instanceof ResourceNotFoundError (or the right typed error).",
+        },
+        {
+          selector: "BinaryExpression[operator=/^[!=]==?$/][right.raw=/^[1-5]\\d\\d$/] > MemberExpression.left[property.name='statusCode']",
+          message: "Status read off an error: map it with toAzureError() and test instanceof ResourceNotFoundError, ResourceConflictError, ...",
+        },
+      ],
+    },
+  },
+  {
+    // The engineer rewriting image-purge (issue 7 §1) replaces its duck-typed 404 checks
+    // (isNotFound, the in-use re-check); drop this block when that lands.
+    files: ['src/runbooks/image-purge.ts'],
+    rules: { 'no-restricted-syntax': 'off' },
+  },
+  {
     files: ['test/**', 'bench/**', 'sandbox/**'],
     rules: {
       '@typescript-eslint/no-non-null-assertion': 'off',

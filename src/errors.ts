@@ -78,6 +78,16 @@ export class ConfigError extends OpsAutopilotError {
   }
 }
 
+/**
+ * The string `code` of anything thrown (Node's `ENOENT`/`ECONNRESET`, a RestError's
+ * `REQUEST_SEND_ERROR`, an Azure error code), or undefined when it has none. Use it instead of
+ * casting a caught value to `NodeJS.ErrnoException`: a thrown value need not be an Error.
+ */
+export function errorCode(error: unknown): string | undefined {
+  if (typeof error !== 'object' || error === null || !('code' in error)) return undefined;
+  return typeof error.code === 'string' ? error.code : undefined;
+}
+
 /** Returns the message of anything thrown, for one-line reports. */
 export function errorMessage(error: unknown): string {
   if (error instanceof Error) return error.message;

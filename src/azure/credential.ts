@@ -14,7 +14,7 @@ import { request as httpsRequest } from 'node:https';
 import { rootCertificates } from 'node:tls';
 import type { AccessToken, GetTokenOptions, TokenCredential } from '@azure/core-auth';
 import { endpointOverrides, type AzureSettings } from '../config/schema.ts';
-import { OpsAutopilotError } from '../errors.ts';
+import { errorCode, OpsAutopilotError } from '../errors.ts';
 import { cloudEndpoints } from './cloud.ts';
 import { firstLineOf, redactSecrets } from './errors.ts';
 
@@ -225,7 +225,8 @@ export class SandboxCredential implements TokenCredential {
               return;
             }
             const record = typeof body === 'object' && body !== null ? (body as Record<string, unknown>) : {};
-            if (res.statusCode !== 200) {
+            const status = res.statusCode ?? 0;
+            if (status !== 200) {
               const code = typeof record.error === 'string' ? record.error : 'unknown_error';
               const description = typeof record.error_description === 'string' ? redactSecrets(record.error_description) : '';
               fail(`expected HTTP 200 with a token, found HTTP ${res.statusCode ?? 0} ${code}${description === '' ? '' : `: ${description}`}`);
@@ -322,7 +323,7 @@ export async function readCaFile(path: string): Promise<string> {
   try {
     text = await readFile(path, 'utf8');
   } catch (error) {
-    throw new CredentialError(`azure.caFile: expected a readable PEM file at ${path}, found ${(error as NodeJS.ErrnoException).code ?? 'an unreadable file'}`, {
+    throw new CredentialError(`azure.caFile: expected a readable PEM file at ${path}, found ${errorCode(error) ?? 'an unreadable file'}`, {
       context: { caFile: path },
       cause: error,
     });

@@ -11,7 +11,7 @@ import { isAbsolute, resolve } from 'node:path';
 import { isMap, isSeq, LineCounter, parseDocument, type Document } from 'yaml';
 import type { z } from 'zod';
 import { parseResourceId, type ResourceKind } from '../azure/resource-id.ts';
-import { ConfigError, type ConfigIssue } from '../errors.ts';
+import { ConfigError, errorCode, errorMessage, type ConfigIssue } from '../errors.ts';
 import { isSecretFieldName, REDACTED, redactString } from '../runs/secret-guard.ts';
 import {
   estateConfigSchema,
@@ -382,7 +382,7 @@ function regexIssues(pattern: string, path: string): ConfigIssue[] {
     new RegExp(pattern);
     return [];
   } catch (error) {
-    return [{ path, message: `expected a valid regular expression (${(error as Error).message})`, found: JSON.stringify(pattern) }];
+    return [{ path, message: `expected a valid regular expression (${errorMessage(error)})`, found: JSON.stringify(pattern) }];
   }
 }
 
@@ -393,7 +393,7 @@ function idOfKind(id: string, kinds: ResourceKind | readonly ResourceKind[], pat
     if (parsed.kind !== undefined && wanted.includes(parsed.kind)) return [];
     return [{ path, message: `expected the ID of a ${wanted.join(' or ')}, found type "${parsed.type}"` }];
   } catch (error) {
-    return [{ path, message: (error as Error).message }];
+    return [{ path, message: errorMessage(error) }];
   }
 }
 
@@ -459,7 +459,7 @@ export function parseConfigText(text: string, options: ParseOptions): EstateConf
     try {
       data = JSON.parse(text);
     } catch (error) {
-      const message = (error as Error).message;
+      const message = errorMessage(error);
       const position = /position (\d+)/.exec(message);
       let where = '';
       if (position?.[1] !== undefined) {
@@ -541,10 +541,10 @@ export async function loadConfigFile(path: string): Promise<EstateConfig> {
     text = await readFile(path, 'utf8');
   } catch (error) {
     if (error instanceof ConfigError) throw error;
-    const code = (error as NodeJS.ErrnoException).code;
+    const code = errorCode(error);
     throw new ConfigError(
       path,
-      [{ path: '', message: code === 'ENOENT' ? 'expected a configuration file, found none at this path' : `expected a readable file (${code ?? (error as Error).message})` }],
+      [{ path: '', message: code === 'ENOENT' ? 'expected a configuration file, found none at this path' : `expected a readable file (${code ?? errorMessage(error)})` }],
       { cause: error },
     );
   }

@@ -8,6 +8,7 @@
  */
 import { z } from 'zod';
 import { kindOfType, parseResourceId, RESOURCE_TYPES, type ResourceKind } from '../azure/resource-id.ts';
+import { errorMessage } from '../errors.ts';
 
 // `min(1)` rather than `positive()`, so errors and the JSON Schema read ">= 1" for counts.
 const positiveInt = z.number().int().min(1);
@@ -356,7 +357,7 @@ export const targetSchema = z
         return;
       }
     } catch (error) {
-      ctx.addIssue({ code: 'custom', path: ['id'], message: (error as Error).message });
+      ctx.addIssue({ code: 'custom', path: ['id'], message: errorMessage(error) });
       return;
     }
     for (const [runbook, kinds] of Object.entries(RUNBOOK_KINDS) as [RunbookName, readonly ResourceKind[]][]) {
@@ -400,7 +401,7 @@ export const targetSchema = z
         ctx.addIssue({
           code: 'custom',
           path: ['runbooks', 'keyvault-backup', 'storageAccountId'],
-          message: (error as Error).message,
+          message: errorMessage(error),
         });
       }
     }

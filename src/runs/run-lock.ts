@@ -12,9 +12,8 @@
  * in-process one; the executor says so in the run record.
  */
 import type { ContainerClient } from '@azure/storage-blob';
-import { isRestError } from '@azure/core-rest-pipeline';
-import { callAzure, toAzureError } from '../azure/errors.ts';
-import { OpsAutopilotError } from '../errors.ts';
+import { callAzure, ResourceConflictError, toAzureError } from '../azure/errors.ts';
+import { errorMessage, OpsAutopilotError } from '../errors.ts';
 
 /** Lease length in seconds (blob leases last 15-60 s or forever; 60 keeps crash recovery short). */
 export const LEASE_SECONDS = 60;
@@ -78,21 +77,22 @@ export function blobLeaseLocks(container: ContainerClient, options: { renewEvery
         await blob.upload('', 0, { conditions: { ifNoneMatch: '*' } });
       } catch (error) {
         // 409 BlobAlreadyExists, or 412 when a holder's lease protects it: the blob is there.
-        if (!(isRestError(error) && (error.statusCode === 409 || error.statusCode === 412))) {
-          throw toAzureError(error, { resourceId: location, operation: 'create lock blob' });
-        }
+        const typed = toAzureError(error, { resourceId: location, operation: 'create lock blob' });
+        if (!(typed instanceof ResourceConflictError)) throw typed;
       }
       const leaseClient = blob.getBlobLeaseClient();
       try {
         await leaseClient.acquireLease(LEASE_SECONDS);
       } catch (error) {
-        if (isRestError(error) && error.statusCode === 409) {
+        const typed = toAzureError(error, { resourceId: location, operation: 'acquire lock lease' });
+        // 409 LeaseAlreadyPresent: another run holds it.
+        if (typed instanceof ResourceConflictError) {
           throw new RunLockHeldError(
             `runbook ${runbook} on estate ${estate}: expected no other run in progress, found the lock ${location} leased by another run (it frees within ${LEASE_SECONDS} s if that run died)`,
-            { context: { estate, runbook, lock: location } },
+            { context: { estate, runbook, lock: location }, cause: typed },
           );
         }
-        throw toAzureError(error, { resourceId: location, operation: 'acquire lock lease' });
+        throw typed;
       }
       let lostReason: string | undefined;
       let released = false;
@@ -101,7 +101,7 @@ export function blobLeaseLocks(container: ContainerClient, options: { renewEvery
         renewing = leaseClient.renewLease().then(
           () => undefined,
           (error: unknown) => {
-            lostReason = `renewing the lease on ${location} failed: ${error instanceof Error ? error.message : String(error)}`;
+            lostReason = `renewing the lease on ${location} failed: ${errorMessage(error)}`;
           },
         );
       }, renewEveryMs);

@@ -10,7 +10,8 @@
  * record is built, and {@link RunRecorder.finish} refuses a record that still holds one.
  */
 import { randomUUID } from 'node:crypto';
-import { errorMessage } from '../errors.ts';
+import { AzureOperationError } from '../azure/errors.ts';
+import { errorCode, errorMessage } from '../errors.ts';
 import { assertNoSecrets, redactSecrets, redactString } from './secret-guard.ts';
 
 /** What started a run. */
@@ -142,11 +143,10 @@ export function toErrorRecord(error: unknown): ErrorRecord {
     name,
     message: redactString(errorMessage(error)),
   };
-  if (error !== null && typeof error === 'object') {
-    const { code, statusCode } = error as { code?: unknown; statusCode?: unknown };
-    if (typeof code === 'string') record.code = code;
-    if (typeof statusCode === 'number') record.statusCode = statusCode;
-  }
+  const code = errorCode(error);
+  if (code !== undefined) record.code = code;
+  // The typed errors of the client layer carry the HTTP status (undefined without a response).
+  if (error instanceof AzureOperationError && error.statusCode !== undefined) record.statusCode = error.statusCode;
   return record;
 }
 
