@@ -366,24 +366,11 @@ function safetyIssues(input: unknown): ConfigIssue[] {
     const purge = asRecord(asRecord(asRecord(target)?.runbooks)?.['image-purge']);
     if (purge === undefined) return;
     const at = `targets[${index}].runbooks.image-purge`;
-    asArray(purge.repositories).forEach((pattern, r) => {
-      if (typeof pattern === 'string') issues.push(...regexIssues(pattern, `${at}.repositories[${r}]`));
-    });
-    if (typeof purge.tagFilter === 'string') issues.push(...regexIssues(purge.tagFilter, `${at}.tagFilter`));
     asArray(purge.inUseScope).forEach((id, s) => {
       if (typeof id === 'string') issues.push(...idOfKind(id, ['containerApp', 'webSite'], `${at}.inUseScope[${s}]`));
     });
   });
   return issues;
-}
-
-function regexIssues(pattern: string, path: string): ConfigIssue[] {
-  try {
-    new RegExp(pattern);
-    return [];
-  } catch (error) {
-    return [{ path, message: `expected a valid regular expression (${errorMessage(error)})`, found: JSON.stringify(pattern) }];
-  }
 }
 
 function idOfKind(id: string, kinds: ResourceKind | readonly ResourceKind[], path: string): ConfigIssue[] {

@@ -9,6 +9,7 @@
 import { z } from 'zod';
 import { kindOfType, parseResourceId, RESOURCE_TYPES, type ResourceKind } from '../azure/resource-id.ts';
 import { errorMessage } from '../errors.ts';
+import { MAX_PATTERN_LENGTH, patternProblem } from './pattern.ts';
 
 // `min(1)` rather than `positive()`, so errors and the JSON Schema read ">= 1" for counts.
 const positiveInt = z.number().int().min(1);
@@ -28,6 +29,22 @@ const urlTemplate = z
   });
 
 const durationHours = z.number().positive().max(24 * 366);
+
+/**
+ * A user-supplied name pattern (RE2 syntax, matched against whole names). Every pattern field of
+ * the configuration uses this, so `config validate` checks exactly what the runbooks compile
+ * (`compileNamePattern` in pattern.ts): linear-time matching, bounded length and program size.
+ */
+export const namePatternSchema = z
+  .string()
+  .min(1)
+  .max(MAX_PATTERN_LENGTH)
+  .superRefine((source, ctx) => {
+    // Length is the checks' above to report (and the JSON Schema's to show); the rest is RE2's.
+    if (source.length === 0 || source.length > MAX_PATTERN_LENGTH) return;
+    const problem = patternProblem(source);
+    if (problem !== undefined) ctx.addIssue({ code: 'custom', message: problem });
+  });
 
 // ---------------------------------------------------------------------------------------------
 // Azure connection settings
@@ -259,10 +276,10 @@ export const revisionCleanupPolicySchema = z
 /** `image-purge`: old tags in an Azure Container Registry. */
 export const imagePurgePolicySchema = z
   .object({
-    /** Repositories to purge, as regular expressions over the repository name. */
-    repositories: z.array(z.string().min(1)).min(1).default(['.*']),
-    /** Only tags matching this regular expression are candidates. */
-    tagFilter: z.string().min(1).default('.*'),
+    /** Repositories to purge, as RE2 regular expressions over the whole repository name. */
+    repositories: z.array(namePatternSchema).min(1).max(100).default(['.*']),
+    /** Only tags matching this RE2 regular expression (over the whole tag) are candidates. */
+    tagFilter: namePatternSchema.default('.*'),
     /** Newest tags to keep per repository. At least 1. */
     keep: positiveInt.max(10_000).default(10),
     /** Candidates must also be older than this. */

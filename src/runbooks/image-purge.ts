@@ -4,8 +4,8 @@
  *
  * What "purge old images" means here, per repository whose name fully matches one of
  * `policy.repositories`:
- * - Candidates are the tags whose name fully matches `policy.tagFilter`. Both are regular
- *   expressions ANCHORED at both ends (`^(?:re)$`), so `user-service` does not also match
+ * - Candidates are the tags whose name fully matches `policy.tagFilter`. Both are RE2 regular
+ *   expressions matched against the WHOLE name, so `user-service` does not also match
  *   `user-service-legacy`; tags outside the filter are never touched and do not count.
  * - The newest `policy.keep` candidates of the repository are kept, newest by the tag's
  *   `lastUpdatedOn` (when it was last pushed or moved), then `createdOn` — truly the newest N,
@@ -45,7 +45,8 @@ import { callAzure } from '../azure/errors.ts';
 import { parseResourceId } from '../azure/resource-id.ts';
 import type { TargetConfig } from '../config/schema.ts';
 import type { imagePurgePolicySchema } from '../config/schema.ts';
-import { OpsAutopilotError } from '../errors.ts';
+import { compileNamePattern, type NamePattern } from '../config/pattern.ts';
+import { errorMessage, OpsAutopilotError } from '../errors.ts';
 import type { z } from 'zod';
 import { inUseScopeIds, loginServerOf, readImagesInUse, usesInRegistry, type RegistryImageUse } from './images-in-use.ts';
 import type { ApplyResult, Check, KeptItem, PlannedAction, Runbook, RunbookContext, TargetPlan } from './runbook.ts';
@@ -250,13 +251,17 @@ interface ManifestInfo {
   readonly related: readonly string[];
 }
 
-/** Compiles the policy's anchored regular expressions. */
-function compilePolicy(targetId: string, policy: ImagePurgePolicy): { repositories: RegExp[]; tagFilter: RegExp } {
-  const compile = (field: string, source: string): RegExp => {
+/**
+ * Compiles the policy's patterns with the configuration's one pattern compiler (RE2: linear
+ * time, whole-name matches, bounded work; see `config/pattern.ts`), so the runbook runs exactly
+ * what `config validate` accepted.
+ */
+function compilePolicy(targetId: string, policy: ImagePurgePolicy): { repositories: NamePattern[]; tagFilter: NamePattern } {
+  const compile = (field: string, source: string): NamePattern => {
     try {
-      return new RegExp(`^(?:${source})$`, 'u');
+      return compileNamePattern(source);
     } catch (error) {
-      throw new ImagePurgePolicyError(`image-purge policy of ${targetId}: ${field} expected a valid regular expression, found "${source}"`, {
+      throw new ImagePurgePolicyError(`image-purge policy of ${targetId}: ${field} ${errorMessage(error)}, found "${source}"`, {
         context: { targetId, field },
         cause: error,
       });
@@ -371,7 +376,7 @@ export function planRepository(input: {
   readonly manifests: readonly { digest: string; updated: Date; tags: readonly string[]; locked: boolean; related: readonly string[] }[];
   readonly inUse: readonly RegistryImageUse[];
   readonly policy: ImagePurgePolicy;
-  readonly tagFilter: RegExp;
+  readonly tagFilter: NamePattern;
   readonly now: Date;
 }): RepositoryPlan {
   const { registryName, loginServer, repository, policy, now } = input;
@@ -408,7 +413,7 @@ export function planRepository(input: {
   }
 
   const candidates = input.tags
-    .filter((tag) => input.tagFilter.test(tag.name))
+    .filter((tag) => input.tagFilter.matches(tag.name))
     .sort((a, b) => b.updated.getTime() - a.updated.getTime() || b.name.localeCompare(a.name));
   const newest = candidates.slice(0, policy.keep);
   if (newest.length > 0) {
@@ -562,7 +567,7 @@ async function plan(context: RunbookContext, target: TargetConfig, policy: Image
   const names = await callAzure({ resourceId: registryId, operation: 'list repositories' }, () =>
     collect(client.listRepositoryNames({ ...(signal === undefined ? {} : { abortSignal: signal }) }), signal),
   );
-  const selected = names.filter((name) => repositoryFilters.some((filter) => filter.test(name))).sort();
+  const selected = names.filter((name) => repositoryFilters.some((filter) => filter.matches(name))).sort();
   let done = 0;
   const perRepository = await mapLimited(selected, concurrency, async (name) => {
     const read = await readRepository(client, registryId, name, signal);

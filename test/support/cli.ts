@@ -11,16 +11,22 @@ export interface CliRun {
   readonly stderr: string;
 }
 
-/** Runs `bin/ops-autopilot.mjs` with `args` from the repository root and waits for it to exit. */
-export function cli(args: readonly string[]): Promise<CliRun> {
+/**
+ * Runs `bin/ops-autopilot.mjs` with `args` from the repository root and waits for it to exit.
+ * With `options.timeoutMs`, a run still going by then is killed (SIGKILL) and resolves with
+ * `code: null`, so a hanging command fails its test instead of outliving it.
+ */
+export function cli(args: readonly string[], options: { readonly timeoutMs?: number } = {}): Promise<CliRun> {
   return new Promise((resolve, reject) => {
     const child = spawn(process.execPath, ['bin/ops-autopilot.mjs', ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
+    const timer = options.timeoutMs === undefined ? undefined : setTimeout(() => child.kill('SIGKILL'), options.timeoutMs);
     let stdout = '';
     let stderr = '';
     child.stdout.on('data', (chunk: Buffer) => (stdout += chunk.toString('utf8')));
     child.stderr.on('data', (chunk: Buffer) => (stderr += chunk.toString('utf8')));
     child.on('error', reject);
     child.on('close', (code) => {
+      clearTimeout(timer);
       resolve({ code, stdout, stderr });
     });
   });

@@ -95,7 +95,7 @@ describe('broken examples', () => {
       'targets[0].runbooks.backup-verify.maxBackupAgeHour: unknown field (expected one of minRetentionDays, maxBackupAgeHours, requireGeoRedundantBackup; did you mean "maxBackupAgeHours"?)',
       'targets[1].runbooks.revision-cleanup: expected a target of kind containerApp for revision-cleanup, found webSite',
       'targets[2].id:',
-      'targets[3].runbooks.image-purge.tagFilter: expected a valid regular expression',
+      'targets[3].runbooks.image-purge.tagFilter: expected a valid RE2 regular expression (missing closing ): `^v(\\d+`), found "^v(\\\\d+"',
       'targets[3].runbooks.image-purge.keep: expected an integer, found 2.5',
     ];
     expect(lines).toHaveLength(expected.length);

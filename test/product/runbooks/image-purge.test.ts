@@ -10,6 +10,7 @@
  * generated registries for the interrupted-run comparison.
  */
 import { describe, expect, it } from 'vitest';
+import { compileNamePattern } from '../../../src/config/pattern.ts';
 import type { EstateConfig, TargetConfig } from '../../../src/config/schema.ts';
 import { imagePurgeRunbook, planRepository, type ImagePurgePolicy } from '../../../src/runbooks/image-purge.ts';
 import { InUseResolutionError } from '../../../src/runbooks/images-in-use.ts';
@@ -307,7 +308,7 @@ describe('image-purge runbook', () => {
 
   it('rejects an invalid regular expression with a typed error naming the field', async () => {
     await withContext('purge-lab', withPolicy(LAB_ACR, { tagFilter: 'v(' }), async (ctx) => {
-      await expect(planFor(ctx, LAB_ACR)).rejects.toThrow(/tagFilter expected a valid regular expression, found "v\("/);
+      await expect(planFor(ctx, LAB_ACR)).rejects.toThrow(/tagFilter expected a valid RE2 regular expression \(missing closing \): `v\(`\), found "v\("/);
     });
   });
 
@@ -413,7 +414,7 @@ describe('planRepository (pure)', () => {
       ],
       inUse: [{ image: `cr.azurecr.io/app@${index}`, repository: 'app', reference: index, usedBy: ['ca-app'] }],
       policy: { ...basePolicy, keep: 1, olderThanDays: 0, deleteUntaggedManifests: true },
-      tagFilter: /^(?:.*)$/u,
+      tagFilter: compileNamePattern('.*'),
       now,
     });
     expect(result.actions).toEqual([]);
@@ -439,7 +440,7 @@ describe('planRepository (pure)', () => {
         ],
         inUse: [],
         policy: { ...basePolicy, keep: 1, olderThanDays: 30, deleteUntaggedManifests: true },
-        tagFilter: /^(?:.*)$/u,
+        tagFilter: compileNamePattern('.*'),
         now,
       });
     const locked = plan({ locked: true, updated: old });
