@@ -33,7 +33,8 @@
  * use of the registry (a digest now in use → {@link ImageInUseError}; apps that cannot be read →
  * `InUseResolutionError`, fail closed). A refused action deletes nothing; the others go on.
  *
- * Plans above `policy.maxDeletionsPerRun` are refused unless forced. Requests go through the
+ * Plans that delete more than `policy.maxDeletionsPerRun` tags and manifests together (a
+ * `delete-manifest` counts the manifest and each of its tags) are refused unless forced. Requests go through the
  * client layer's per-registry ACR budget; planning reads repositories with bounded concurrency,
  * and {@link imagePurgeRunbook.applyConcurrency} tells the executor how many deletions of one
  * registry may be in flight. A deletion whose tag or manifest is already gone is `skipped`, so
@@ -705,7 +706,27 @@ async function unlock(resourceId: string, update: () => Promise<unknown>): Promi
   }
 }
 
-/** The deletion cap: a reason to refuse when any registry's plan deletes more than its policy allows. */
+/** What one planned action deletes: its tags, and the manifest itself for `delete-manifest`. */
+export function deletionsOf(action: PlannedAction): { readonly tags: number; readonly manifests: number } {
+  const tags = action.details.tags;
+  switch (action.kind) {
+    case 'delete-tag':
+      return { tags: 1, manifests: 0 };
+    case 'delete-manifest':
+      // Deleting a manifest deletes every tag on it (ACR), so each of them counts.
+      return { tags: typeof tags === 'string' && tags !== '' ? tags.split(',').length : 0, manifests: 1 };
+    default:
+      return { tags: 0, manifests: action.destructive ? 1 : 0 };
+  }
+}
+
+const plural = (count: number, word: string): string => `${String(count)} ${word}${count === 1 ? '' : 's'}`;
+
+/**
+ * The deletion cap: a reason to refuse when any registry's plan deletes more than its policy
+ * allows. It counts what is deleted, tags and manifests (one image with 21 tags is 22
+ * deletions), and the reason names the counts and the largest deletions.
+ */
 function refuse(context: RunbookContext, plans: readonly TargetPlan[], options: { readonly force: boolean }): string | undefined {
   if (options.force) return undefined;
   const over: string[] = [];
@@ -713,9 +734,18 @@ function refuse(context: RunbookContext, plans: readonly TargetPlan[], options: 
     const target = context.config.targets.find((candidate) => candidate.id.toLowerCase() === plan.targetId.toLowerCase());
     const policy = target?.runbooks['image-purge'];
     if (policy === undefined) continue;
-    const deletions = plan.actions.filter((action) => action.destructive).length;
+    const counted = plan.actions.filter((action) => action.destructive).map((action) => ({ action, ...deletionsOf(action) }));
+    const tags = counted.reduce((sum, entry) => sum + entry.tags, 0);
+    const manifests = counted.reduce((sum, entry) => sum + entry.manifests, 0);
+    const deletions = tags + manifests;
     if (deletions > policy.maxDeletionsPerRun) {
-      over.push(`${plan.targetId} plans ${String(deletions)} deletions, above its cap maxDeletionsPerRun ${String(policy.maxDeletionsPerRun)}`);
+      const largest = [...counted]
+        .sort((a, b) => b.tags + b.manifests - (a.tags + a.manifests))
+        .slice(0, 3)
+        .map((entry) => `${entry.action.resource} (${entry.manifests > 0 ? `manifest and ${plural(entry.tags, 'tag')}` : 'tag'})`);
+      over.push(
+        `${plan.targetId} plans ${String(deletions)} deletions (${plural(tags, 'tag')} and ${plural(manifests, 'manifest')} in ${plural(counted.length, 'action')}; largest: ${largest.join(', ')}), above its cap maxDeletionsPerRun ${String(policy.maxDeletionsPerRun)}`,
+      );
     }
   }
   if (over.length === 0) return undefined;
