@@ -112,6 +112,60 @@ export class AzureCredentialError extends AzureOperationError {
 }
 
 /**
+ * The service asked for a delay above the client layer's cap (`Retry-After: 86400`, or an
+ * operation's poll interval of an hour). The request fails at once instead of stalling its
+ * budget and the run past the Functions timeout; {@link askedDelayMs} says what was asked.
+ * It is transient (asking again later may work), so it extends {@link TransientAzureError}.
+ */
+export class ServerDelayAboveCapError extends TransientAzureError {
+  override readonly name: string = 'ServerDelayAboveCapError';
+  /** The delay the service asked for, in milliseconds. */
+  readonly askedDelayMs: number;
+  /** The cap it exceeded, in milliseconds. */
+  readonly capMs: number;
+  /** Which header asked, and its value as sent. */
+  readonly delay: ServerDelay;
+  /** The request's method and URL without its query (which may hold a SAS). */
+  readonly request: { readonly method: string; readonly url: string };
+
+  constructor(
+    ctx: AzureCallContext,
+    details: { statusCode: number; requestId: string | undefined; delay: ServerDelay; capMs: number; request: { method: string; url: string } },
+  ) {
+    const accepted = details.statusCode >= 200 && details.statusCode < 300;
+    const header = details.delay.header === 'retry-after' ? 'Retry-After' : details.delay.header;
+    const message =
+      `${ctx.operation} on ${ctx.resourceId} failed: expected a server-supplied delay of at most ${formatDelay(details.capMs)}, ` +
+      `found HTTP ${details.statusCode} with ${header}: ${details.delay.value} (${formatDelay(details.delay.ms)}); not waiting` +
+      (accepted ? ' (the service accepted the request: the operation may still be running)' : '');
+    super(message, {
+      resourceId: ctx.resourceId,
+      operation: ctx.operation,
+      statusCode: details.statusCode,
+      code: 'ServerDelayAboveCap',
+      requestId: details.requestId,
+      retryAfterMs: details.delay.ms,
+    });
+    this.askedDelayMs = details.delay.ms;
+    this.capMs = details.capMs;
+    this.delay = details.delay;
+    this.request = details.request;
+  }
+
+  /** The same failure described by the caller's resource and operation (see {@link toAzureError}). */
+  withContext(ctx: AzureCallContext): ServerDelayAboveCapError {
+    if (ctx.resourceId === this.resourceId && ctx.operation === this.operation) return this;
+    return new ServerDelayAboveCapError(ctx, {
+      statusCode: this.statusCode ?? 0,
+      requestId: this.requestId,
+      delay: this.delay,
+      capMs: this.capMs,
+      request: this.request,
+    });
+  }
+}
+
+/**
  * `Error.name` of credential failures: @azure/identity's (matched by name, so identity is not
  * imported for the check) and the client layer's own (`CredentialError`, `TokenRequestError`).
  */
@@ -174,21 +228,66 @@ const NETWORK_ERROR_CODES = new Set([
   'REQUEST_SEND_ERROR',
 ]);
 
+/** One delay a response asks for, as one header states it. */
+export interface ServerDelay {
+  /** The header, lower-case: `retry-after-ms`, `x-ms-retry-after-ms` or `retry-after`. */
+  readonly header: string;
+  /** The header's value as sent (trimmed, at most 64 characters). */
+  readonly value: string;
+  /** The delay in milliseconds (0 for a date in the past). */
+  readonly ms: number;
+}
+
+/** The headers Azure states a delay in: milliseconds, milliseconds, seconds or an HTTP date. */
+const DELAY_HEADERS = ['retry-after-ms', 'x-ms-retry-after-ms', 'retry-after'] as const;
+
 /**
- * Parses the retry hints Azure sends: `retry-after-ms` and `x-ms-retry-after-ms` in
- * milliseconds, `Retry-After` in seconds or as an HTTP date. Returns undefined when none is valid.
+ * Every delay a response's headers ask for, read as liberally as any consumer reads them:
+ * the SDK's throttling retry (`Number()`, so `1e6` is a million), core-lro's poll interval
+ * (`parseInt`, so `60abc` is 60 s) and `Retry-After` as an HTTP date. The cap must hold for the
+ * longest of them, since each consumer picks its own.
+ */
+export function serverDelays(get: (name: string) => string | undefined, nowMs: number = Date.now()): ServerDelay[] {
+  const delays: ServerDelay[] = [];
+  for (const header of DELAY_HEADERS) {
+    const raw = get(header);
+    if (raw === undefined || raw.trim() === '') continue;
+    const value = raw.trim().slice(0, 64);
+    const factor = header === 'retry-after' ? 1000 : 1;
+    const candidates = [Number(value), header === 'retry-after' ? Number.parseInt(value, 10) : Number.NaN]
+      .filter((n) => Number.isFinite(n))
+      .map((n) => Math.max(0, Math.ceil(n * factor)));
+    if (header === 'retry-after' && candidates.length === 0) {
+      const date = Date.parse(value);
+      if (Number.isFinite(date)) candidates.push(Math.max(0, date - nowMs));
+    }
+    if (candidates.length > 0) delays.push({ header, value, ms: Math.max(...candidates) });
+  }
+  return delays;
+}
+
+/** The longest delay a response asks for (see {@link serverDelays}), or undefined when it asks for none. */
+export function longestServerDelay(get: (name: string) => string | undefined, nowMs: number = Date.now()): ServerDelay | undefined {
+  let longest: ServerDelay | undefined;
+  for (const delay of serverDelays(get, nowMs)) if (longest === undefined || delay.ms > longest.ms) longest = delay;
+  return longest;
+}
+
+/**
+ * Parses the retry hint the way the SDK's throttling retry picks it: `retry-after-ms`, then
+ * `x-ms-retry-after-ms` (milliseconds), then `Retry-After` (seconds or an HTTP date). Returns
+ * undefined when none is valid.
  */
 export function parseRetryAfterMs(get: (name: string) => string | undefined, nowMs: number = Date.now()): number | undefined {
-  for (const name of ['retry-after-ms', 'x-ms-retry-after-ms']) {
-    const value = get(name);
-    if (value !== undefined && /^\s*\d+(\.\d+)?\s*$/.test(value)) return Math.ceil(Number(value));
-  }
-  const retryAfter = get('retry-after');
-  if (retryAfter === undefined) return undefined;
-  if (/^\s*\d+(\.\d+)?\s*$/.test(retryAfter)) return Math.ceil(Number(retryAfter) * 1000);
-  const date = Date.parse(retryAfter);
-  if (Number.isNaN(date)) return undefined;
-  return Math.max(0, date - nowMs);
+  return serverDelays(get, nowMs)[0]?.ms;
+}
+
+/** `90 s`, `1.5 s`, `24 h` — a delay as a person reads it. */
+export function formatDelay(ms: number): string {
+  if (ms >= 2 * 3_600_000) return `${Math.round(ms / 3_600_000)} h`;
+  if (ms >= 2 * 60_000) return `${Math.round(ms / 60_000)} min`;
+  if (ms >= 1000) return `${Math.round(ms / 100) / 10} s`;
+  return `${ms} ms`;
 }
 
 /**
@@ -298,6 +397,8 @@ function build(
  * An error that already is one is returned unchanged.
  */
 export function toAzureError(error: unknown, ctx: AzureCallContext): AzureOperationError {
+  // Raised inside the pipeline, which knows the URL only: name the caller's resource instead.
+  if (error instanceof ServerDelayAboveCapError) return error.withContext(ctx);
   if (error instanceof AzureOperationError) return error;
   if (error instanceof Error && CREDENTIAL_ERROR_NAMES.has(error.name)) return credentialError(error, ctx);
   if (isRestError(error)) {

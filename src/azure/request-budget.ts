@@ -11,19 +11,41 @@
  * A budget is used as a core-rest-pipeline policy placed inside the SDK's retry loop, so every
  * attempt (including the SDK's own retries and LRO polls) draws a token. The policy never
  * retries by itself; it only delays, so the SDK's retry count stays the only one.
+ *
+ * Every delay a service asks for passes the policy first, before the SDK's retry (which would
+ * sleep for any `Retry-After`, however long) or an LRO poller (which takes `Retry-After` as its
+ * poll interval) sees it: a delay above {@link MAX_SERVER_DELAY_MS} fails the request with a
+ * {@link ServerDelayAboveCapError}, and a pause of the budget never lasts longer than the cap.
  */
 import type { HttpClient, PipelinePolicy, PipelineRequest, PipelineResponse } from '@azure/core-rest-pipeline';
 import { isRestError } from '@azure/core-rest-pipeline';
+import { delay } from '@azure/core-util';
 import type { RequestBudgetSettings } from '../config/schema.ts';
-import { parseRetryAfterMs } from './errors.ts';
+import { OpsAutopilotError } from '../errors.ts';
+import { longestServerDelay, parseRetryAfterMs, ServerDelayAboveCapError } from './errors.ts';
 
-/** The part of an abort signal the budget uses; SDK requests carry an `AbortSignalLike`. */
-export interface BudgetAbortSignal {
-  readonly aborted: boolean;
-  readonly reason?: unknown;
-  addEventListener(type: 'abort', listener: () => void, options?: { once?: boolean }): void;
-  removeEventListener(type: 'abort', listener: () => void): void;
-}
+/**
+ * The longest delay a service may ask of us (`Retry-After`, `retry-after-ms`,
+ * `x-ms-retry-after-ms`, an LRO's poll interval): 60 s. host.json's `functionTimeout` is 10
+ * minutes (the Consumption plan's maximum); the SDK retries a request at most 3 times, so the
+ * waits a server can impose on one request total at most 3 minutes and leave most of the
+ * invocation to the work. It is also below the SDK's own ceiling on its exponential back-off
+ * (64 s), so a server never makes us wait longer than we would choose to. ARM's, Key Vault's and
+ * ACR's throttling hints are seconds; a longer one (an outage, a misbehaving proxy) is not worth
+ * stalling a subscription's whole budget for: the request fails, typed, and the next run tries again.
+ */
+export const MAX_SERVER_DELAY_MS = 60_000;
+
+/**
+ * The longest a request waits for its budget (a concurrency slot and a token, pauses
+ * included) before failing with a {@link RequestBudgetWaitError}: 5 minutes, half the
+ * `functionTimeout`. A run that queues this long is misconfigured (a budget far below what the
+ * run needs) and should fail with a reason rather than be killed by the host without one.
+ */
+export const MAX_BUDGET_WAIT_MS = 5 * 60_000;
+
+/** The abort signal SDK requests carry (core-rest-pipeline's `AbortSignalLike`). */
+export type BudgetAbortSignal = NonNullable<PipelineRequest['abortSignal']>;
 
 /** Time source and sleeper; tests inject a fake one. */
 export interface BudgetClock {
@@ -33,29 +55,22 @@ export interface BudgetClock {
   sleep(ms: number, signal?: BudgetAbortSignal): Promise<void>;
 }
 
-/** The real clock. */
+/** The real clock: `Date.now()` and core-util's abortable `delay`. */
 export const systemClock: BudgetClock = {
   now: () => Date.now(),
   sleep: (ms, signal) =>
-    new Promise<void>((resolve, reject) => {
-      if (signal?.aborted === true) {
-        reject(abortReason(signal));
-        return;
-      }
-      const onAbort = (): void => {
-        clearTimeout(timer);
-        reject(abortReason(signal));
-      };
-      const timer = setTimeout(() => {
-        signal?.removeEventListener('abort', onAbort);
-        resolve();
-      }, ms);
-      signal?.addEventListener('abort', onAbort, { once: true });
-    }),
+    signal === undefined ? delay(ms) : delay(ms, { abortSignal: signal, abortErrorMsg: 'The request was aborted while waiting for the request budget' }),
 };
 
+/**
+ * A request waited longer than the budget's `maxWaitMs` for a slot and a token. Nothing was sent.
+ */
+export class RequestBudgetWaitError extends OpsAutopilotError {
+  override readonly name: string = 'RequestBudgetWaitError';
+}
+
 function abortReason(signal: BudgetAbortSignal | undefined): Error {
-  const reason: unknown = signal?.reason;
+  const reason: unknown = signal !== undefined && 'reason' in signal ? signal.reason : undefined;
   if (reason instanceof Error) return reason;
   const error = new Error('The request was aborted while waiting for the request budget');
   error.name = 'AbortError';
@@ -115,6 +130,10 @@ export interface RequestBudgetOptions {
    * answers 503 Server Busy as well.
    */
   readonly throttleStatuses?: readonly number[];
+  /** The longest server-supplied delay honoured; default {@link MAX_SERVER_DELAY_MS}. */
+  readonly maxServerDelayMs?: number;
+  /** The longest a request waits for the budget; default {@link MAX_BUDGET_WAIT_MS}. */
+  readonly maxWaitMs?: number;
 }
 
 class TokenBucket {
@@ -182,6 +201,10 @@ export class RequestBudget {
   private readonly lowHeadroomFraction: number;
   private readonly remainingHeaders: Readonly<Record<string, readonly string[]>>;
   private readonly throttleStatuses: ReadonlySet<number>;
+  /** The cap on server-supplied delays, in ms. */
+  readonly maxServerDelayMs: number;
+  /** The longest a request waits for a slot and a token, in ms. */
+  readonly maxWaitMs: number;
   private readonly slotWaiters: (() => void)[] = [];
   private pausedUntil = 0;
   private counters = {
@@ -220,6 +243,11 @@ export class RequestBudget {
     this.lowHeadroomFraction = options.lowHeadroomFraction ?? 0.1;
     this.remainingHeaders = options.remainingHeaders ?? {};
     this.throttleStatuses = new Set(options.throttleStatuses ?? [429]);
+    this.maxServerDelayMs = options.maxServerDelayMs ?? MAX_SERVER_DELAY_MS;
+    this.maxWaitMs = options.maxWaitMs ?? MAX_BUDGET_WAIT_MS;
+    for (const [name, value] of [['maxServerDelayMs', this.maxServerDelayMs], ['maxWaitMs', this.maxWaitMs]] as const) {
+      if (!(value > 0) || !Number.isFinite(value)) throw new RangeError(`request budget ${key}: expected ${name} > 0, found ${value}`);
+    }
   }
 
   /** A snapshot of the counters. */
@@ -246,12 +274,13 @@ export class RequestBudget {
       throw new RangeError(`request budget ${this.key}: expected one of ${[...this.buckets.keys()].join(', ')}, found class "${throttleClass}"`);
     }
     const started = this.clock.now();
+    const deadline = started + this.maxWaitMs;
     let waited = false;
     // Slot first, token second: a request never holds a token it cannot use yet, so tokens
     // are spent at the moment of sending and the bucket bounds the real send rate.
     if (this.counters.inFlight >= this.maxConcurrency) {
       waited = true;
-      await this.waitForSlot(signal);
+      await this.waitForSlot(signal, deadline, throttleClass);
     } else {
       this.counters.inFlight += 1;
     }
@@ -260,19 +289,14 @@ export class RequestBudget {
         for (;;) {
           if (signal?.aborted === true) throw abortReason(signal);
           const now = this.clock.now();
-          if (this.pausedUntil > now) {
-            waited = true;
-            await this.clock.sleep(this.pausedUntil - now, signal);
-            continue;
-          }
-          bucket.refill(now);
-          const wait = bucket.msUntilToken();
+          const wait = this.pausedUntil > now ? this.pausedUntil - now : (bucket.refill(now), bucket.msUntilToken());
           if (wait === 0) {
             bucket.tokens -= 1;
             return;
           }
+          if (now >= deadline) throw this.waitError(throttleClass, now - started);
           waited = true;
-          await this.clock.sleep(wait, signal);
+          await this.clock.sleep(Math.min(wait, deadline - now), signal);
         }
       });
     } catch (error) {
@@ -303,7 +327,8 @@ export class RequestBudget {
     const bucket = this.buckets.get(throttleClass);
     if (this.throttleStatuses.has(status)) {
       this.counters.throttledResponses += 1;
-      const pause = parseRetryAfterMs(header, now) ?? this.defaultThrottlePauseMs;
+      // Never longer than the cap: a longer ask fails the request itself (see send).
+      const pause = Math.min(parseRetryAfterMs(header, now) ?? this.defaultThrottlePauseMs, this.maxServerDelayMs);
       this.pausedUntil = Math.max(this.pausedUntil, now + pause);
       // The service has just said we are over; starting again with a full burst would
       // earn another 429 straight away.
@@ -367,12 +392,14 @@ export class RequestBudget {
     try {
       const response = await next(request);
       this.observe(throttleClass, response.status, (name) => response.headers.get(name));
+      this.refuseLongDelay(request, response);
       return response;
     } catch (error) {
       // Some policies turn error responses into throws; the response still carries the hints.
       if (isRestError(error) && error.response !== undefined) {
         const response = error.response;
         this.observe(throttleClass, response.status, (name) => response.headers.get(name));
+        this.refuseLongDelay(request, response);
       }
       throw error;
     } finally {
@@ -380,16 +407,60 @@ export class RequestBudget {
     }
   }
 
-  private waitForSlot(signal: BudgetAbortSignal | undefined): Promise<void> {
+  /**
+   * Throws a {@link ServerDelayAboveCapError} when the response asks for a delay above the cap,
+   * in any header and on any status: the SDK's retry sleeps for the hint of a 429 or 503, and
+   * an LRO poller takes `Retry-After` of a 200/201/202 as its poll interval. Not a RestError, so
+   * the SDK's retry policy rethrows it at once instead of sleeping.
+   */
+  private refuseLongDelay(request: PipelineRequest, response: PipelineResponse): void {
+    const asked = longestServerDelay((name) => response.headers.get(name), this.clock.now());
+    if (asked === undefined || asked.ms <= this.maxServerDelayMs) return;
+    const url = request.url.split('?')[0] ?? request.url;
+    const parsed = new URL(url);
+    // ARM paths are resource IDs; a data-plane resource is named by host and path.
+    const resourceId = parsed.pathname.toLowerCase().startsWith('/subscriptions/') ? parsed.pathname : `${parsed.host}${parsed.pathname}`;
+    throw new ServerDelayAboveCapError(
+      { resourceId, operation: `${request.method} request` },
+      {
+        statusCode: response.status,
+        requestId: response.headers.get('x-ms-request-id') ?? request.requestId,
+        delay: asked,
+        capMs: this.maxServerDelayMs,
+        request: { method: request.method, url },
+      },
+    );
+  }
+
+  private waitError(throttleClass: string, waitedMs: number): RequestBudgetWaitError {
+    return new RequestBudgetWaitError(
+      `request budget ${this.key} (${throttleClass}): expected a slot and a token within ${this.maxWaitMs} ms, found none after ${waitedMs} ms (${this.counters.inFlight} in flight, ${this.slotWaiters.length} queued); nothing was sent`,
+      { context: { budget: this.key, throttleClass, waitedMs, maxWaitMs: this.maxWaitMs } },
+    );
+  }
+
+  private waitForSlot(signal: BudgetAbortSignal | undefined, deadline: number, throttleClass: string): Promise<void> {
+    const started = this.clock.now();
+    const timeout = new AbortController();
     return new Promise<void>((resolve, reject) => {
-      const grant = (): void => {
+      let settled = false;
+      const leave = (error: Error): void => {
+        if (settled) return;
+        settled = true;
+        const index = this.slotWaiters.indexOf(grant);
+        if (index >= 0) this.slotWaiters.splice(index, 1);
         signal?.removeEventListener('abort', onAbort);
+        reject(error);
+      };
+      const grant = (): void => {
+        settled = true;
+        signal?.removeEventListener('abort', onAbort);
+        timeout.abort();
         resolve();
       };
       const onAbort = (): void => {
-        const index = this.slotWaiters.indexOf(grant);
-        if (index >= 0) this.slotWaiters.splice(index, 1);
-        reject(abortReason(signal));
+        timeout.abort();
+        leave(abortReason(signal));
       };
       if (signal?.aborted === true) {
         reject(abortReason(signal));
@@ -397,6 +468,13 @@ export class RequestBudget {
       }
       this.slotWaiters.push(grant);
       signal?.addEventListener('abort', onAbort, { once: true });
+      // The clock's sleep, so a test's fake clock bounds the slot wait like every other wait.
+      this.clock.sleep(Math.max(0, deadline - started), timeout.signal).then(
+        () => {
+          leave(this.waitError(throttleClass, this.clock.now() - started));
+        },
+        () => undefined,
+      );
     });
   }
 

@@ -1,7 +1,7 @@
 import { createHttpHeaders, createPipelineRequest, type PipelineRequest, type PipelineResponse } from '@azure/core-rest-pipeline';
 import { describe, expect, it } from 'vitest';
 import { requestBudgetSchema } from '../../../src/config/schema.ts';
-import { BudgetRegistry, RequestBudget, type BudgetClock } from '../../../src/azure/request-budget.ts';
+import { BudgetRegistry, MAX_BUDGET_WAIT_MS, RequestBudget, RequestBudgetWaitError, type BudgetClock } from '../../../src/azure/request-budget.ts';
 
 /** A clock that only moves when the test advances it; sleepers wake in deadline order. */
 class FakeClock implements BudgetClock {
@@ -242,6 +242,56 @@ describe('RequestBudget concurrency', () => {
     expect(budget.stats().inFlight).toBe(0);
     const ok = await policy.sendRequest(request(), (req) => Promise.resolve(response(req, 200)));
     expect(ok.status).toBe(200);
+  });
+});
+
+describe('RequestBudget wait bound', () => {
+  it('fails a request that waited maxWaitMs for a concurrency slot, typed, and sends nothing', async () => {
+    const clock = new FakeClock();
+    const budget = new RequestBudget('arm:sub', { buckets: { all: { ratePerSecond: 100, burst: 100 } }, maxConcurrency: 1, clock, maxWaitMs: 1000 });
+    let finish!: () => void;
+    const held = new Promise<void>((resolve) => {
+      finish = resolve;
+    });
+    const policy = budget.policy();
+    const first = policy.sendRequest(request(), async (req) => {
+      await held;
+      return response(req, 200);
+    });
+    let sent = false;
+    const second = policy.sendRequest(request(), (req) => {
+      sent = true;
+      return Promise.resolve(response(req, 200));
+    });
+    const outcome = second.catch((e: unknown) => e);
+    await clock.advance(999);
+    expect(sent).toBe(false);
+    await clock.advance(1);
+    const error = await outcome;
+    expect(error).toBeInstanceOf(RequestBudgetWaitError);
+    expect((error as Error).message).toMatch(/^request budget arm:sub \(all\): expected a slot and a token within 1000 ms, found none after 1000 ms/);
+    expect(sent).toBe(false);
+    finish();
+    expect((await first).status).toBe(200);
+    // The slot came back: the budget serves the next request at once.
+    const third = sendMany(budget, clock, 1);
+    await clock.advance(0);
+    expect(third.sentAt).toHaveLength(1);
+  });
+
+  it('fails a request that waited maxWaitMs for a token', async () => {
+    const clock = new FakeClock();
+    const budget = new RequestBudget('t', { buckets: { all: { ratePerSecond: 0.001, burst: 1 } }, maxConcurrency: 10, clock, maxWaitMs: 2000 });
+    const { sentAt, done } = sendMany(budget, clock, 2);
+    const outcome = done.catch((e: unknown) => e);
+    await clock.advance(2000);
+    expect(sentAt).toHaveLength(1);
+    expect(await outcome).toBeInstanceOf(RequestBudgetWaitError);
+  });
+
+  it('defaults to five minutes, half of host.json’s functionTimeout', () => {
+    expect(MAX_BUDGET_WAIT_MS).toBe(300_000);
+    expect(new RequestBudget('t', { buckets: { all: { ratePerSecond: 1, burst: 1 } }, maxConcurrency: 1 }).maxWaitMs).toBe(MAX_BUDGET_WAIT_MS);
   });
 });
 
