@@ -1,6 +1,6 @@
 import { LocalHostError } from '../host-errors.ts';
 
-/** An orchestrator's replay diverged from its history (another activity name, order or input). */
+/** An orchestrator's replay diverged from its history the way DurableTask.Core refuses (another action kind or name at a sequence number). */
 export class NonDeterministicOrchestrationError extends LocalHostError {}
 
 /** An orchestration used a Durable feature the in-memory task hub does not implement (entities, callHttp). */
@@ -17,3 +17,9 @@ export class OrchestrationInstanceError extends LocalHostError {
 
 /** A test-requested simulated crash happened; thrown into nothing, recorded on the hub. */
 export class SimulatedCrash extends LocalHostError {}
+
+/**
+ * On the Durable extension the orchestration would wait forever (the extension swallowed an error
+ * or ended a retry loop without telling the JS library); the local hub fails it instead.
+ */
+export class OrchestrationWouldHangError extends LocalHostError {}

@@ -42,19 +42,28 @@ export interface HistoryEvent {
   TimerId?: number;
   FireAt?: string;
   InstanceId?: string;
+  /** Failure reason of TaskFailed / SubOrchestrationInstanceFailed. */
   Reason?: string;
-  Details?: string;
-  FailureDetails?: FailureDetails;
+  /**
+   * Failure details text. `null` where DurableTask.Core has none (a terminated sub-orchestration),
+   * which the JS library cannot parse.
+   */
+  Details?: string | null;
+  /** `OrchestrationStatus` of ExecutionCompleted / ContinueAsNew, numeric as the extension serializes it. */
+  OrchestrationStatus?: number;
   Version?: string;
 }
 
-/** Failure details as the extension reports them for failed tasks and sub-orchestrations. */
-export interface FailureDetails {
-  ErrorType: string;
-  ErrorMessage: string;
-  StackTrace?: string;
-  IsNonRetriable: boolean;
-}
+/** DurableTask.Core's `OrchestrationStatus` values (src/DurableTask.Core/OrchestrationStatus.cs). */
+export const OrchestrationStatus = {
+  Running: 0,
+  Completed: 1,
+  ContinuedAsNew: 2,
+  Failed: 3,
+  Canceled: 4,
+  Terminated: 5,
+  Pending: 6,
+} as const;
 
 /** Action types returned by `durable-functions` in the orchestrator state (`ActionType`). */
 export const ActionType = {
@@ -97,7 +106,8 @@ export interface WireAction {
   fireAt?: string;
   isCanceled?: boolean;
   externalEventName?: string;
-  instanceId?: string;
+  /** Sub-orchestration instance id; absent or null when the orchestrator gave none. */
+  instanceId?: string | null;
   compoundActions?: WireAction[];
 }
 
@@ -123,4 +133,22 @@ export function flattenActions(actions: readonly (readonly WireAction[])[]): Wir
   };
   for (const group of actions) for (const action of group) visit(action);
   return flat;
+}
+
+/**
+ * Decodes an action input: the library JSON-encodes string inputs of activities and continueAsNew
+ * (`Utils.processInput`), so a string input is JSON text; other inputs are the value itself.
+ */
+export function decodeProcessedInput(input: unknown): unknown {
+  if (typeof input !== 'string') return input;
+  try {
+    return JSON.parse(input) as unknown;
+  } catch {
+    return input;
+  }
+}
+
+/** JSON text of a value as history stores it (`undefined` as `null`). */
+export function toJsonText(value: unknown): string {
+  return JSON.stringify(value === undefined ? null : value);
 }
