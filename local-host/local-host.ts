@@ -217,6 +217,10 @@ export async function startLocalHost(options: LocalHostOptions): Promise<LocalHo
       logger(message);
       process.stderr.write(`${message}\n`);
     },
+    reportWarning: (message) => {
+      logger(message);
+      process.stderr.write(`${message}\n`);
+    },
     runner: {
       kindOf(name) {
         const entry = registry.get(name);

@@ -1,8 +1,10 @@
 import { randomUUID } from 'node:crypto';
 import type { Clock } from '../clock.ts';
-import { NonDeterministicOrchestrationError, OrchestrationInstanceError, UnsupportedDurableFeatureError } from './durable-errors.ts';
-import type { FailureDetails, HistoryEvent, WireAction, WireOrchestratorState, WireRetryOptions } from './history-events.ts';
-import { ActionType, HistoryEventType, actionTypeName, flattenActions, historyEventTypeName } from './history-events.ts';
+import { NonDeterministicOrchestrationError, OrchestrationInstanceError, OrchestrationWouldHangError, UnsupportedDurableFeatureError } from './durable-errors.ts';
+import type { Decision, TimerLimits } from './extension-replay.ts';
+import { AZURE_STORAGE_TIMER_LIMITS, describe, formatTimeSpan, replayOnExtension } from './extension-replay.ts';
+import type { HistoryEvent, WireAction, WireOrchestratorState } from './history-events.ts';
+import { ActionType, HistoryEventType, OrchestrationStatus, actionTypeName, decodeProcessedInput, flattenActions, toJsonText } from './history-events.ts';
 
 /** Runtime status names, as the Durable HTTP API and `durable-functions` spell them. */
 export type RuntimeStatus = 'Pending' | 'Running' | 'Completed' | 'ContinuedAsNew' | 'Failed' | 'Terminated';
@@ -47,27 +49,22 @@ export interface InstanceStatus {
 type Message =
   | { kind: 'start' }
   | { kind: 'taskCompleted'; id: number; result: string }
-  | { kind: 'taskFailed'; id: number; error: FailureDetails }
+  | { kind: 'taskFailed'; id: number; failure: Failure }
   | { kind: 'timerFired'; id: number; fireAt: string }
   | { kind: 'eventRaised'; name: string; input: string | undefined }
   | { kind: 'subCompleted'; id: number; result: string }
-  | { kind: 'subFailed'; id: number; error: FailureDetails }
+  | { kind: 'subFailed'; id: number; failure: Failure }
   | { kind: 'terminate'; reason: string };
 
-interface RetryState {
-  readonly options: WireRetryOptions;
-  attempts: number;
-  readonly firstAttemptAt: number;
-  lastError?: FailureDetails;
+/**
+ * A failure as DurableTask.Core records it with the extension's `ErrorPropagationMode`
+ * (SerializeExceptions): a `Reason` and a `Details` text, no `FailureDetails`. `details` is null
+ * where DurableTask.Core has none (termination).
+ */
+interface Failure {
+  readonly reason: string;
+  readonly details: string | null;
 }
-
-interface RecordedAction {
-  readonly action: WireAction;
-  readonly id?: number;
-  retry?: RetryState;
-}
-
-type IdRole = { entry: number; role: 'task' | 'attempt' | 'retryTimer' | 'timer' };
 
 interface InstanceRecord {
   readonly instanceId: string;
@@ -78,15 +75,19 @@ interface InstanceRecord {
   runtimeStatus: RuntimeStatus;
   readonly createdTime: Date;
   lastUpdatedTime: Date;
+  /** 32 hex digits, as DurableTask.Core formats execution ids (`Guid.ToString("N")`). */
   executionId: string;
   history: HistoryEvent[];
-  recorded: RecordedAction[];
-  ids: Map<number, IdRole>;
-  nextEventId: number;
   inbox: Message[];
   readonly parent?: { instanceId: string; taskId: number; executionId: string };
   /** Every execution's history, oldest first, for continueAsNew inspection. */
   previousExecutions: HistoryEvent[][];
+  /** Why the instance failed or was terminated, as its parent is told. */
+  failure?: Failure;
+  /** The flat action list of the last replay, to report drift DurableTask.Core tolerates. */
+  lastActions: WireAction[];
+  /** Warnings already reported for this execution. */
+  reportedWarnings: Set<string>;
 }
 
 /** Options for the in-memory task hub. */
@@ -96,8 +97,12 @@ export interface TaskHubOptions {
   readonly runner: DurableFunctionRunner;
   /** `NonRunningStates` (the extension's default) or `AnyState`. */
   readonly overridableExistingInstanceStates?: 'NonRunningStates' | 'AnyState';
-  /** Where loud failures (non-determinism) are reported; defaults to stderr. */
+  /** Timer limits of the durability provider; Azure Storage's (6 days, split into 3-day pieces) by default. */
+  readonly timerLimits?: TimerLimits;
+  /** Where loud failures (non-determinism, orchestrations that would hang on Azure) go; defaults to stderr. */
   readonly reportError?: (message: string) => void;
+  /** Where warnings (replay drift DurableTask.Core tolerates) go; defaults to stderr. */
+  readonly reportWarning?: (message: string) => void;
 }
 
 /** Result of `startNew`. */
@@ -105,54 +110,61 @@ export interface StartResult {
   readonly instanceId: string;
 }
 
-function failureFrom(error: unknown): FailureDetails {
-  if (error instanceof Error) {
-    return { ErrorType: error.name, ErrorMessage: error.message, StackTrace: error.stack, IsNonRetriable: false };
-  }
-  return { ErrorType: 'Error', ErrorMessage: typeof error === 'string' ? error : JSON.stringify(error), IsNonRetriable: false };
-}
+const UNSUPPORTED_ACTIONS: readonly number[] = [
+  ActionType.CallEntity,
+  ActionType.CallHttp,
+  ActionType.SignalEntity,
+  ActionType.LockEntities,
+  ActionType.ReleaseEntities,
+];
 
-// The library double-encodes string inputs of activities and continueAsNew (processInput), so a
-// string action input is JSON text; other inputs are the value itself.
-function decodeProcessedInput(input: unknown): unknown {
-  if (typeof input === 'string') return JSON.parse(input) as unknown;
-  return input;
-}
-
-function toJsonText(value: unknown): string {
-  return JSON.stringify(value === undefined ? null : value);
+function newExecutionId(): string {
+  return randomUUID().replace(/-/g, '');
 }
 
 function parseJsonText(text: string | undefined): unknown {
   return text === undefined || text === '' ? null : (JSON.parse(text) as unknown);
 }
 
-function describeAction(action: WireAction): string {
-  const parts = [actionTypeName(action.actionType)];
-  if (action.functionName) parts.push(`"${action.functionName}"`);
-  if (action.externalEventName) parts.push(`event "${action.externalEventName}"`);
-  if (action.fireAt) parts.push(`fireAt ${action.fireAt}`);
-  if (action.input !== undefined) parts.push(`input ${JSON.stringify(action.input)}`);
+function errorText(error: unknown): string {
+  return error instanceof Error ? error.message : typeof error === 'string' ? error : JSON.stringify(error);
+}
+
+// TaskActivityShim.RunAsync: `Activity function '<name>' failed: <message>`, with the cause
+// serialized by Newtonsoft as Details. The local Details only approximates that JSON.
+function activityFailure(name: string, error: unknown): Failure {
+  const message = errorText(error);
+  return {
+    reason: `Activity function '${name}' failed: ${message}`,
+    details: JSON.stringify({
+      $type: 'System.Exception, System.Private.CoreLib',
+      ClassName: 'System.Exception',
+      Message: message,
+      StackTraceString: error instanceof Error ? (error.stack ?? null) : null,
+    }),
+  };
+}
+
+// The sequence number DurableTask.Core would give the next action: one per scheduled event.
+function nextSequenceId(history: readonly HistoryEvent[]): number {
+  return history.filter((e) => e.EventType === HistoryEventType.TaskScheduled || e.EventType === HistoryEventType.TimerCreated || e.EventType === HistoryEventType.SubOrchestrationInstanceCreated).length;
+}
+
+// What identifies an action for drift warnings (inputs and fire times are compared against history).
+function signature(action: WireAction): string {
+  const parts = [actionTypeName(action.actionType), action.functionName ?? '', action.externalEventName ?? ''];
+  if (action.compoundActions) parts.push(`[${action.compoundActions.map(signature).join(',')}]`);
   return parts.join(' ');
 }
 
-function sameAction(a: WireAction, b: WireAction): boolean {
-  return (
-    a.actionType === b.actionType &&
-    a.functionName === b.functionName &&
-    a.externalEventName === b.externalEventName &&
-    a.instanceId === b.instanceId &&
-    (a.fireAt === undefined || b.fireAt === undefined || new Date(a.fireAt).getTime() === new Date(b.fireAt).getTime()) &&
-    JSON.stringify(a.input) === JSON.stringify(b.input)
-  );
-}
-
 /**
- * An in-memory Durable task hub. Orchestrators run through `durable-functions`' own replay: every
- * episode hands the library the instance's whole history plus one new event, and the library
- * re-runs the orchestrator function from the start. The hub then checks the replayed actions
- * against what history recorded (non-determinism fails the instance, naming orchestrator and
- * event), records new scheduled work, and dispatches activities, timers and sub-orchestrations.
+ * An in-memory Durable task hub that behaves like the Durable Functions extension on
+ * DurableTask.Core. Orchestrators run through `durable-functions`' own replay: every episode hands
+ * the library the instance's whole history plus one new event, and the library re-runs the
+ * orchestrator from the start and returns its actions. The hub then replays those actions the way
+ * the extension does (`extension-replay.ts`): the determinism check, sequence numbers, retries,
+ * long timers and completion are decided there, and orchestrations the extension would leave
+ * waiting forever fail loudly here.
  *
  * Instance records (history, inbox of pending messages, status) are the "persisted" state;
  * running activities, armed timers and unfinished episodes are in-flight work that
@@ -163,10 +175,13 @@ export class InMemoryTaskHub {
   readonly #clock: Clock;
   readonly #runner: DurableFunctionRunner;
   readonly #overridable: 'NonRunningStates' | 'AnyState';
+  readonly #limits: TimerLimits;
   readonly #reportError: (message: string) => void;
+  readonly #reportWarning: (message: string) => void;
   readonly #instances = new Map<string, InstanceRecord>();
   readonly #busy = new Set<string>();
   readonly #inFlight = new Set<Promise<void>>();
+  readonly #warnings: string[] = [];
   #timerCancels: (() => void)[] = [];
   #generation = 0;
   #step = 0;
@@ -179,7 +194,9 @@ export class InMemoryTaskHub {
     this.#clock = options.clock;
     this.#runner = options.runner;
     this.#overridable = options.overridableExistingInstanceStates ?? 'NonRunningStates';
+    this.#limits = options.timerLimits ?? AZURE_STORAGE_TIMER_LIMITS;
     this.#reportError = options.reportError ?? ((m) => process.stderr.write(`${m}\n`));
+    this.#reportWarning = options.reportWarning ?? ((m) => process.stderr.write(`${m}\n`));
   }
 
   /** Starts an orchestration. Fails with 409 when the id exists in a state that may not be overridden. */
@@ -240,6 +257,11 @@ export class InMemoryTaskHub {
   history(instanceId: string): { current: readonly HistoryEvent[]; previousExecutions: readonly (readonly HistoryEvent[])[] } {
     const record = this.#require(instanceId);
     return { current: record.history.map((e) => ({ ...e })), previousExecutions: record.previousExecutions.map((h) => h.map((e) => ({ ...e }))) };
+  }
+
+  /** Every warning reported so far (replay drift DurableTask.Core tolerates), oldest first. */
+  get warnings(): readonly string[] {
+    return this.#warnings;
   }
 
   /** Raises an external event. 404 for unknown instances, 410 when the instance already finished. */
@@ -390,14 +412,13 @@ export class InMemoryTaskHub {
       runtimeStatus: 'Pending',
       createdTime: now,
       lastUpdatedTime: now,
-      executionId: randomUUID(),
+      executionId: newExecutionId(),
       history: [],
-      recorded: [],
-      ids: new Map(),
-      nextEventId: 0,
       inbox: [{ kind: 'start' }],
       parent,
       previousExecutions: [],
+      lastActions: [],
+      reportedWarnings: new Set(),
     };
     this.#instances.set(instanceId, record);
     this.#kick(record);
@@ -458,14 +479,7 @@ export class InMemoryTaskHub {
       case 'taskCompleted':
         return { ...base, EventType: HistoryEventType.TaskCompleted, TaskScheduledId: message.id, Result: message.result };
       case 'taskFailed':
-        return {
-          ...base,
-          EventType: HistoryEventType.TaskFailed,
-          TaskScheduledId: message.id,
-          Reason: message.error.ErrorMessage,
-          Details: message.error.StackTrace ?? '',
-          FailureDetails: message.error,
-        };
+        return { ...base, EventType: HistoryEventType.TaskFailed, TaskScheduledId: message.id, Reason: message.failure.reason, Details: message.failure.details };
       case 'timerFired':
         return { ...base, EventType: HistoryEventType.TimerFired, TimerId: message.id, FireAt: message.fireAt };
       case 'eventRaised':
@@ -473,14 +487,7 @@ export class InMemoryTaskHub {
       case 'subCompleted':
         return { ...base, EventType: HistoryEventType.SubOrchestrationInstanceCompleted, TaskScheduledId: message.id, Result: message.result };
       case 'subFailed':
-        return {
-          ...base,
-          EventType: HistoryEventType.SubOrchestrationInstanceFailed,
-          TaskScheduledId: message.id,
-          Reason: message.error.ErrorMessage,
-          Details: message.error.StackTrace ?? '',
-          FailureDetails: message.error,
-        };
+        return { ...base, EventType: HistoryEventType.SubOrchestrationInstanceFailed, TaskScheduledId: message.id, Reason: message.failure.reason, Details: message.failure.details };
     }
   }
 
@@ -490,16 +497,23 @@ export class InMemoryTaskHub {
     const now = this.#clock.now();
     const nowText = now.toISOString();
     if (message.kind === 'terminate') {
-      record.inbox = [];
-      record.history.push({ EventType: HistoryEventType.ExecutionTerminated, EventId: -1, IsPlayed: false, Timestamp: nowText, Input: message.reason });
-      record.runtimeStatus = 'Terminated';
-      record.output = message.reason;
-      record.lastUpdatedTime = now;
+      // DurableTask.Core: ExecutionTerminated ends the execution with status Terminated; the
+      // reason is its result (TaskOrchestrationContext.HandleExecutionTerminatedEvent).
+      record.history.push(
+        { EventType: HistoryEventType.OrchestratorStarted, EventId: -1, IsPlayed: false, Timestamp: nowText },
+        { EventType: HistoryEventType.ExecutionTerminated, EventId: -1, IsPlayed: false, Timestamp: nowText, Input: message.reason },
+        { EventType: HistoryEventType.ExecutionCompleted, EventId: nextSequenceId(record.history), IsPlayed: false, Timestamp: nowText, OrchestrationStatus: OrchestrationStatus.Terminated, Result: message.reason },
+        { EventType: HistoryEventType.OrchestratorCompleted, EventId: -1, IsPlayed: false, Timestamp: nowText },
+      );
+      // ProcessWorkflowCompletedTaskDecision tells the parent with SubOrchestrationInstanceFailed:
+      // Reason is the termination reason, Details null (Terminated has no details).
+      this.#finish(record, 'Terminated', message.reason, { reason: message.reason, details: null }, now);
       return;
     }
     const started: HistoryEvent = { EventType: HistoryEventType.OrchestratorStarted, EventId: -1, IsPlayed: false, Timestamp: nowText };
     const newEvent = this.#newEventFor(record, message, nowText);
     const replayHistory = [...record.history.map((e) => ({ ...e, IsPlayed: true })), started, newEvent];
+    // The payload OrchestrationTriggerAttributeBindingProvider.OrchestrationContextToString sends.
     const payload: Record<string, unknown> = {
       history: replayHistory,
       input: record.input,
@@ -508,259 +522,228 @@ export class InMemoryTaskHub {
       parentInstanceId: record.parent?.instanceId ?? null,
       upperSchemaVersion: 1,
       upperSchemaVersionNew: 2,
-      // The in-memory hub has no maximum timer length, so the library never splits timers.
-      maximumShortTimerDuration: '36500.00:00:00',
-      longRunningTimerIntervalDuration: '3.00:00:00',
+      longRunningTimerIntervalDuration: formatTimeSpan(this.#limits.longRunningTimerIntervalMs),
+      maximumShortTimerDuration: formatTimeSpan(this.#limits.maximumShortTimerMs),
       defaultHttpAsyncRequestSleepTimeMillseconds: 30000,
     };
     const result = await this.#runner.runOrchestrator(record.name, payload);
     if (generation !== this.#generation) return;
     if (this.#crashPoint('before-episode-commit', record.instanceId, record.name)) return;
-    this.#commitEpisode(record, message, started, newEvent, result, now);
+    this.#commitEpisode(record, started, newEvent, result, now);
     if (generation !== this.#generation) return;
     this.#crashPoint('after-episode-commit', record.instanceId, record.name);
   }
 
-  #commitEpisode(
-    record: InstanceRecord,
-    message: Exclude<Message, { kind: 'terminate' }>,
-    started: HistoryEvent,
-    newEvent: HistoryEvent,
-    result: OrchestratorRunResult,
-    now: Date,
-  ): void {
+  #commitEpisode(record: InstanceRecord, started: HistoryEvent, newEvent: HistoryEvent, result: OrchestratorRunResult, now: Date): void {
     record.inbox.shift();
     record.history.push(started, newEvent);
-    if (record.runtimeStatus === 'Pending') record.runtimeStatus = 'Running';
+    if (record.runtimeStatus === 'Pending' || record.runtimeStatus === 'ContinuedAsNew') record.runtimeStatus = 'Running';
     record.lastUpdatedTime = now;
     const state = result.state;
-    const flat = state ? flattenActions(state.actions) : [];
-    // Determinism: the replay must re-issue exactly what history recorded, in order.
-    for (let i = 0; i < record.recorded.length; i++) {
-      const recorded = record.recorded[i];
-      const replayed = flat[i];
-      if (!recorded) continue;
-      if (!replayed || !sameAction(recorded.action, replayed)) {
-        const recordedId = recorded.id;
-        const historyEvent = recordedId === undefined
-          ? undefined
-          : record.history.find((e) => e.EventId === recordedId && e.EventType !== HistoryEventType.TimerFired);
-        const eventText = historyEvent ? `history event ${historyEventTypeName(historyEvent.EventType)} #${historyEvent.EventId}` : `history action #${i}`;
-        const found = replayed ? describeAction(replayed) : 'nothing (the replay stopped earlier)';
-        const error = new NonDeterministicOrchestrationError(
-          `Non-deterministic orchestrator '${record.name}' (instance '${record.instanceId}'): ${eventText} recorded ${describeAction(recorded.action)}, but the replay scheduled ${found}`,
-          { orchestrator: record.name, instanceId: record.instanceId },
+    if (!state) {
+      // The library threw before it could return a state (TaskOrchestrationShim: the invocation
+      // failed without out-of-proc data): the orchestration fails at once.
+      const message = result.ok ? 'no orchestrator state returned' : result.message;
+      this.#fail(record, `Orchestrator function '${record.name}' failed: ${message}`, `Message: ${message}`, now);
+      return;
+    }
+    const flat = flattenActions(state.actions);
+    const unsupported = flat.find((a) => UNSUPPORTED_ACTIONS.includes(a.actionType));
+    if (unsupported) {
+      const error = new UnsupportedDurableFeatureError(
+        `orchestrator '${record.name}' (instance '${record.instanceId}') used ${actionTypeName(unsupported.actionType)}, which the local in-memory task hub does not support; expected activities, timers, external events, sub-orchestrations or continueAsNew`,
+        { orchestrator: record.name, instanceId: record.instanceId },
+      );
+      this.#fail(record, error.message, error.message, now);
+      return;
+    }
+    if (state.actions.length > 1) {
+      // OutOfProcOrchestrationShim.ReplayOOProcOrchestration refuses this for schema V2 and V3.
+      this.#fail(record, `With OOProc schema V3, expected actions array to be of length 1 in outer layer but got size: ${state.actions.length.toString()}`, null, now);
+      return;
+    }
+    const replay = replayOnExtension(record.history, state.actions[0] ?? [], {
+      orchestrator: record.name,
+      instanceId: record.instanceId,
+      executionId: record.executionId,
+      ...(record.parent ? { parentInstanceId: record.parent.instanceId } : {}),
+      limits: this.#limits,
+      orchestratorFinished: state.isDone || !result.ok,
+      functionKind: (name) => this.#runner.kindOf(name),
+    });
+    if (replay.violation !== undefined) {
+      const error = new NonDeterministicOrchestrationError(replay.violation, { orchestrator: record.name, instanceId: record.instanceId });
+      this.#reportError(`[durable] orchestrator '${record.name}' (instance '${record.instanceId}') failed: ${error.message}`);
+      this.#fail(record, error.message, error.message, now);
+      return;
+    }
+    for (const warning of [...replay.warnings, ...this.#actionDrift(record, flat)]) {
+      if (record.reportedWarnings.has(warning.key)) continue;
+      record.reportedWarnings.add(warning.key);
+      const message = `[durable] warning: ${warning.message}`;
+      this.#warnings.push(message);
+      this.#reportWarning(message);
+    }
+    record.lastActions = flat;
+    const incidents = [...replay.incidents, ...this.#subOrchestrationClashes(replay.decisions)];
+    if (incidents.length > 0) {
+      const error = new OrchestrationWouldHangError(
+        `Orchestrator '${record.name}' (instance '${record.instanceId}') would wait forever on the Durable extension: ${incidents.join('; ')}. The local hub fails it instead of letting it look healthy.`,
+        { orchestrator: record.name, instanceId: record.instanceId },
+      );
+      this.#reportError(`[durable] ${error.message}`);
+      this.#fail(record, error.message, error.message, now);
+      return;
+    }
+    record.customStatus = state.customStatus ?? null;
+    const nowText = now.toISOString();
+    for (const decision of replay.decisions) record.history.push(this.#scheduledEvent(decision, nowText));
+    if (replay.completes) {
+      if (!result.ok) {
+        // OutOfProcOrchestrationShim.ScheduleDurableTaskEvents, after replaying the actions: the
+        // state's `error` (the library's own error message only says whether the function returned).
+        const error = state.error ?? result.message;
+        this.#fail(record, `Orchestrator function '${record.name}' failed: ${error}`, `Message: ${error}`, now);
+      } else if (replay.continueAsNew) {
+        this.#continueAsNew(record, replay.continueAsNew, replay.nextSequenceId, now);
+      } else {
+        const output: unknown = state.output ?? null;
+        record.history.push(
+          { EventType: HistoryEventType.ExecutionCompleted, EventId: replay.nextSequenceId, IsPlayed: false, Timestamp: nowText, OrchestrationStatus: OrchestrationStatus.Completed, Result: toJsonText(output) },
+          { EventType: HistoryEventType.OrchestratorCompleted, EventId: -1, IsPlayed: false, Timestamp: nowText },
         );
-        this.#reportError(`[durable] ${error.message}`);
-        this.#finish(record, 'Failed', error.message, failureFrom(error), now);
-        return;
+        this.#finish(record, 'Completed', output, undefined, now);
       }
-    }
-    if (state) record.customStatus = state.customStatus ?? null;
-    const toDispatch: (() => void)[] = [];
-    this.#advanceRetries(record, message, now, toDispatch);
-    if (!result.ok) {
-      // Record whatever the failing replay scheduled before it threw, then fail the instance.
-      record.history.push({ EventType: HistoryEventType.OrchestratorCompleted, EventId: -1, IsPlayed: false, Timestamp: now.toISOString() });
-      this.#finish(record, 'Failed', `Orchestrator function '${record.name}' failed: ${result.message}`, {
-        ErrorType: 'OrchestrationFailure',
-        ErrorMessage: result.message,
-        IsNonRetriable: false,
-      }, now);
       return;
     }
-    const newActions = flat.slice(record.recorded.length);
-    let continueAsNew: WireAction | undefined;
-    for (const action of newActions) {
-      const unsupported = this.#schedule(record, action, now, toDispatch);
-      if (unsupported) {
-        this.#finish(record, 'Failed', unsupported.message, failureFrom(unsupported), now);
-        return;
-      }
-      if (action.actionType === ActionType.ContinueAsNew) continueAsNew = action;
-    }
-    record.history.push({ EventType: HistoryEventType.OrchestratorCompleted, EventId: -1, IsPlayed: false, Timestamp: now.toISOString() });
-    if (state?.isDone) {
-      if (continueAsNew) {
-        record.previousExecutions.push(record.history);
-        record.history = [];
-        record.recorded = [];
-        record.ids = new Map();
-        record.nextEventId = 0;
-        record.executionId = randomUUID();
-        record.input = decodeProcessedInput(continueAsNew.input) ?? null;
-        // Unprocessed events do not carry over to the new execution (no preserve flag in JS).
-        record.inbox = [{ kind: 'start' }];
-        return;
-      }
-      this.#finish(record, 'Completed', state.output ?? null, undefined, now);
-      return;
-    }
-    for (const dispatch of toDispatch) dispatch();
+    record.history.push({ EventType: HistoryEventType.OrchestratorCompleted, EventId: -1, IsPlayed: false, Timestamp: nowText });
+    for (const decision of replay.decisions) this.#dispatch(record, decision);
   }
 
-  #finish(record: InstanceRecord, status: 'Completed' | 'Failed', output: unknown, error: FailureDetails | undefined, now: Date): void {
+  // Drift in what DurableTask.Core never sees: where and which waitForExternalEvent, activity with
+  // or without retry. Compared with the previous replay of this execution (a prefix of this one).
+  #actionDrift(record: InstanceRecord, flat: readonly WireAction[]): { key: string; message: string }[] {
+    const previous = record.lastActions;
+    for (let i = 0; i < previous.length; i++) {
+      const before = previous[i];
+      const now = flat[i];
+      if (!before) continue;
+      const was = signature(before);
+      const is = now ? signature(now) : 'nothing';
+      if (was === is) continue;
+      return [{
+        key: `drift:${i.toString()}:${was}->${is}`,
+        message: `orchestrator '${record.name}' (instance '${record.instanceId}'), action #${i.toString()}: the previous replay had ${describe(before)}, this replay has ${now ? describe(now) : 'nothing'}; DurableTask.Core does not compare this, so the instance goes on`,
+      }];
+    }
+    return [];
+  }
+
+  // A sub-orchestration whose instance id is already running: DurableTask.Core drops the duplicate
+  // ExecutionStarted (TaskOrchestrationDispatcher.ReconcileMessagesWithState), the parent waits forever.
+  #subOrchestrationClashes(decisions: readonly Decision[]): string[] {
+    const clashes: string[] = [];
+    for (const d of decisions) {
+      if (d.kind !== 'subOrchestration') continue;
+      const existing = this.#instances.get(d.instanceId);
+      if (existing && !TERMINAL.includes(existing.runtimeStatus)) {
+        clashes.push(`sub-orchestration '${d.name}' asks for instance '${d.instanceId}', which is ${existing.runtimeStatus}; the task hub drops the duplicate start, so the parent is never answered`);
+      }
+    }
+    return clashes;
+  }
+
+  #scheduledEvent(decision: Decision, nowText: string): HistoryEvent {
+    const base = { EventId: decision.id, IsPlayed: false, Timestamp: nowText };
+    switch (decision.kind) {
+      case 'task':
+        return { ...base, EventType: HistoryEventType.TaskScheduled, Name: decision.name, Input: toJsonText(decision.input) };
+      case 'timer':
+        return { ...base, EventType: HistoryEventType.TimerCreated, FireAt: decision.fireAt };
+      case 'subOrchestration':
+        return { ...base, EventType: HistoryEventType.SubOrchestrationInstanceCreated, Name: decision.name, InstanceId: decision.instanceId, Input: toJsonText(decision.input) };
+    }
+  }
+
+  #dispatch(record: InstanceRecord, decision: Decision): void {
+    switch (decision.kind) {
+      case 'task':
+        this.#dispatchActivity(record, decision.id, decision.name, decision.input);
+        return;
+      case 'timer':
+        // A canceled timer is still created (and fires), but nothing waits for it.
+        this.#armTimer(record, decision.id, decision.fireAt);
+        return;
+      case 'subOrchestration':
+        this.#createInstance(decision.name, decision.instanceId, decision.input ?? null, { instanceId: record.instanceId, taskId: decision.id, executionId: record.executionId });
+        return;
+    }
+  }
+
+  /**
+   * continueAsNew, as TaskOrchestrationDispatcher does it: the execution ends with a ContinueAsNew
+   * event (status ContinuedAsNew, the new input as result), a new execution starts with a new
+   * execution id, and the messages that arrived but were not yet processed are not lost: external
+   * events (and a pending terminate) go to the new execution, while completions for the old
+   * execution are discarded (their execution id no longer matches). Events the old execution had
+   * already received but not consumed are dropped: the JS library has no preserveUnprocessedEvents.
+   */
+  #continueAsNew(record: InstanceRecord, action: WireAction, sequenceId: number, now: Date): void {
+    const input = decodeProcessedInput(action.input) ?? null;
+    record.history.push({ EventType: HistoryEventType.ContinueAsNew, EventId: sequenceId, IsPlayed: false, Timestamp: now.toISOString(), OrchestrationStatus: OrchestrationStatus.ContinuedAsNew, Result: toJsonText(input) });
+    record.previousExecutions.push(record.history);
+    record.history = [];
+    record.executionId = newExecutionId();
+    record.input = input;
+    record.output = null;
+    record.runtimeStatus = 'ContinuedAsNew';
+    record.lastActions = [];
+    record.reportedWarnings = new Set();
+    const carried = record.inbox.filter((m) => m.kind === 'eventRaised' || m.kind === 'terminate');
+    record.inbox = [{ kind: 'start' }, ...carried];
+  }
+
+  #fail(record: InstanceRecord, reason: string, details: string | null, now: Date): void {
+    const nowText = now.toISOString();
+    record.history.push(
+      { EventType: HistoryEventType.ExecutionCompleted, EventId: nextSequenceId(record.history), IsPlayed: false, Timestamp: nowText, OrchestrationStatus: OrchestrationStatus.Failed, Result: reason },
+      { EventType: HistoryEventType.OrchestratorCompleted, EventId: -1, IsPlayed: false, Timestamp: nowText },
+    );
+    this.#finish(record, 'Failed', reason, { reason, details }, now);
+  }
+
+  #finish(record: InstanceRecord, status: 'Completed' | 'Failed' | 'Terminated', output: unknown, failure: Failure | undefined, now: Date): void {
     record.runtimeStatus = status;
     record.output = output;
     record.lastUpdatedTime = now;
     record.inbox = [];
+    if (failure) record.failure = failure;
     const parent = record.parent ? this.#instances.get(record.parent.instanceId) : undefined;
     if (parent && record.parent && parent.executionId === record.parent.executionId && !TERMINAL.includes(parent.runtimeStatus)) {
-      this.#enqueue(
-        parent,
-        status === 'Completed'
-          ? { kind: 'subCompleted', id: record.parent.taskId, result: toJsonText(output) }
-          : { kind: 'subFailed', id: record.parent.taskId, error: error ?? { ErrorType: 'Error', ErrorMessage: String(output), IsNonRetriable: false } },
-      );
+      this.#enqueue(parent, this.#outcomeForParent(record, record.parent.taskId));
     }
   }
 
-  #allocate(record: InstanceRecord, role: IdRole): number {
-    const id = record.nextEventId++;
-    record.ids.set(id, role);
-    return id;
-  }
-
-  #schedule(record: InstanceRecord, action: WireAction, now: Date, toDispatch: (() => void)[]): UnsupportedDurableFeatureError | undefined {
-    const entry = record.recorded.length;
-    const nowText = now.toISOString();
-    switch (action.actionType) {
-      case ActionType.CallActivity:
-      case ActionType.CallActivityWithRetry: {
-        const retry = action.actionType === ActionType.CallActivityWithRetry && action.retryOptions
-          ? { options: action.retryOptions, attempts: 1, firstAttemptAt: now.getTime() }
-          : undefined;
-        const id = this.#allocate(record, { entry, role: retry ? 'attempt' : 'task' });
-        record.recorded.push({ action, id, retry });
-        this.#scheduleActivityAttempt(record, id, action, nowText, toDispatch);
-        return undefined;
-      }
-      case ActionType.CallSubOrchestrator:
-      case ActionType.CallSubOrchestratorWithRetry: {
-        const retry = action.actionType === ActionType.CallSubOrchestratorWithRetry && action.retryOptions
-          ? { options: action.retryOptions, attempts: 1, firstAttemptAt: now.getTime() }
-          : undefined;
-        const id = this.#allocate(record, { entry, role: retry ? 'attempt' : 'task' });
-        record.recorded.push({ action, id, retry });
-        this.#scheduleSubOrchestration(record, id, action, nowText, toDispatch);
-        return undefined;
-      }
-      case ActionType.CreateTimer: {
-        const id = this.#allocate(record, { entry, role: 'timer' });
-        record.recorded.push({ action, id });
-        const fireAt = action.fireAt ?? nowText;
-        record.history.push({ EventType: HistoryEventType.TimerCreated, EventId: id, IsPlayed: false, Timestamp: nowText, FireAt: fireAt });
-        toDispatch.push(() => {
-          this.#armTimer(record, id, fireAt);
-        });
-        return undefined;
-      }
-      case ActionType.WaitForExternalEvent:
-      case ActionType.ContinueAsNew:
-        record.recorded.push({ action });
-        return undefined;
-      default:
-        return new UnsupportedDurableFeatureError(
-          `orchestrator '${record.name}' (instance '${record.instanceId}') used ${actionTypeName(action.actionType)}, which the local in-memory task hub does not support; expected activities, timers, external events, sub-orchestrations or continueAsNew`,
-          { orchestrator: record.name, instanceId: record.instanceId },
-        );
-    }
-  }
-
-  #scheduleActivityAttempt(record: InstanceRecord, id: number, action: WireAction, nowText: string, toDispatch: (() => void)[]): void {
-    const name = action.functionName ?? '';
-    const input = decodeProcessedInput(action.input);
-    record.history.push({ EventType: HistoryEventType.TaskScheduled, EventId: id, IsPlayed: false, Timestamp: nowText, Name: name, Input: toJsonText(input) });
-    toDispatch.push(() => {
-      this.#dispatchActivity(record, id, name, input);
-    });
-  }
-
-  #scheduleSubOrchestration(record: InstanceRecord, id: number, action: WireAction, nowText: string, toDispatch: (() => void)[]): void {
-    const name = action.functionName ?? '';
-    const childId = action.instanceId ?? `${record.instanceId}:${id.toString(16).padStart(4, '0').toUpperCase()}`;
-    record.history.push({
-      EventType: HistoryEventType.SubOrchestrationInstanceCreated,
-      EventId: id,
-      IsPlayed: false,
-      Timestamp: nowText,
-      Name: name,
-      InstanceId: childId,
-      Input: toJsonText(action.input),
-    });
-    const parent = { instanceId: record.instanceId, taskId: id, executionId: record.executionId };
-    toDispatch.push(() => {
-      const kind = this.#runner.kindOf(name);
-      const existing = this.#instances.get(childId);
-      if (kind !== 'orchestration' || (existing && !TERMINAL.includes(existing.runtimeStatus))) {
-        const why = kind !== 'orchestration'
-          ? `The function '${name}' doesn't exist, is disabled, or is not an orchestrator function`
-          : `An Orchestration instance with the status ${existing?.runtimeStatus ?? ''} already exists (instance '${childId}')`;
-        this.#enqueue(record, { kind: 'subFailed', id, error: { ErrorType: 'Error', ErrorMessage: why, IsNonRetriable: true } });
-        return;
-      }
-      this.#createInstance(name, childId, action.input ?? null, parent);
-    });
-  }
-
-  #advanceRetries(record: InstanceRecord, message: Exclude<Message, { kind: 'terminate' }>, now: Date, toDispatch: (() => void)[]): void {
-    const nowText = now.toISOString();
-    if (message.kind === 'taskFailed' || message.kind === 'subFailed') {
-      const role = record.ids.get(message.id);
-      const entry = role ? record.recorded[role.entry] : undefined;
-      if (!role || role.role !== 'attempt' || !entry?.retry) return;
-      // After every failed attempt (the last one too) the extension's retry loop waits on a
-      // timer; the library counts attempts and fails the task when that timer fires.
-      const retry = entry.retry;
-      retry.lastError = message.error;
-      const opts = retry.options;
-      const coefficient = opts.backoffCoefficient ?? 1;
-      let delay = opts.firstRetryIntervalInMilliseconds * Math.pow(coefficient, retry.attempts - 1);
-      if (opts.maxRetryIntervalInMilliseconds !== undefined && opts.maxRetryIntervalInMilliseconds > 0) {
-        delay = Math.min(delay, opts.maxRetryIntervalInMilliseconds);
-      }
-      const fireAt = new Date(now.getTime() + delay).toISOString();
-      const timerId = this.#allocate(record, { entry: role.entry, role: 'retryTimer' });
-      record.history.push({ EventType: HistoryEventType.TimerCreated, EventId: timerId, IsPlayed: false, Timestamp: nowText, FireAt: fireAt });
-      toDispatch.push(() => {
-        this.#armTimer(record, timerId, fireAt);
-      });
-      return;
-    }
-    if (message.kind === 'timerFired') {
-      const role = record.ids.get(message.id);
-      const entry = role ? record.recorded[role.entry] : undefined;
-      if (!role || role.role !== 'retryTimer' || !entry?.retry) return;
-      const retry = entry.retry;
-      if (retry.attempts >= retry.options.maxNumberOfAttempts) return;
-      retry.attempts++;
-      const attemptId = this.#allocate(record, { entry: role.entry, role: 'attempt' });
-      const timeout = retry.options.retryTimeoutInMilliseconds;
-      const timedOut = timeout !== undefined && timeout > 0 && now.getTime() - retry.firstAttemptAt >= timeout;
-      if (entry.action.actionType === ActionType.CallActivityWithRetry) {
-        this.#scheduleActivityAttempt(record, attemptId, entry.action, nowText, timedOut ? [] : toDispatch);
-      } else {
-        this.#scheduleSubOrchestration(record, attemptId, entry.action, nowText, timedOut ? [] : toDispatch);
-      }
-      if (timedOut) {
-        const lastError = retry.lastError ?? { ErrorType: 'Error', ErrorMessage: 'retry timeout elapsed', IsNonRetriable: true };
-        toDispatch.push(() => {
-          this.#enqueue(record, { kind: entry.action.actionType === ActionType.CallActivityWithRetry ? 'taskFailed' : 'subFailed', id: attemptId, error: lastError });
-        });
-      }
-    }
+  #outcomeForParent(child: InstanceRecord, taskId: number): Message {
+    if (child.runtimeStatus === 'Completed') return { kind: 'subCompleted', id: taskId, result: toJsonText(child.output) };
+    return { kind: 'subFailed', id: taskId, failure: child.failure ?? { reason: String(child.output), details: null } };
   }
 
   #armTimer(record: InstanceRecord, id: number, fireAt: string): void {
     const generation = this.#generation;
     const executionId = record.executionId;
-    const cancel = this.#clock.schedule(new Date(fireAt), () => {
+    const fire = (): void => {
       if (generation !== this.#generation) return;
       const current = this.#instances.get(record.instanceId);
       if (!current || current.executionId !== executionId) return;
       this.#enqueue(current, { kind: 'timerFired', id, fireAt });
-    });
-    this.#timerCancels.push(cancel);
+    };
+    // A timer already due (the retry loop's timer after the last attempt) fires now.
+    if (new Date(fireAt).getTime() <= this.#clock.now().getTime()) {
+      fire();
+      return;
+    }
+    this.#timerCancels.push(this.#clock.schedule(new Date(fireAt), fire));
   }
 
   #dispatchActivity(record: InstanceRecord, id: number, name: string, input: unknown): void {
@@ -768,19 +751,11 @@ export class InMemoryTaskHub {
     const executionId = record.executionId;
     const work = (async () => {
       let message: Message;
-      if (this.#runner.kindOf(name) !== 'activity') {
-        message = {
-          kind: 'taskFailed',
-          id,
-          error: { ErrorType: 'Error', ErrorMessage: `The function '${name}' doesn't exist, is disabled, or is not an activity function`, IsNonRetriable: true },
-        };
-      } else {
-        try {
-          const output = await this.#runner.runActivity(name, input);
-          message = { kind: 'taskCompleted', id, result: toJsonText(output) };
-        } catch (error) {
-          message = { kind: 'taskFailed', id, error: failureFrom(error) };
-        }
+      try {
+        const output = await this.#runner.runActivity(name, input);
+        message = { kind: 'taskCompleted', id, result: toJsonText(output) };
+      } catch (error) {
+        message = { kind: 'taskFailed', id, failure: activityFailure(name, error) };
       }
       if (generation !== this.#generation) return;
       if (this.#crashPoint('after-activity-run', record.instanceId, name)) return;
@@ -819,11 +794,7 @@ export class InMemoryTaskHub {
             });
           } else if (TERMINAL.includes(child.runtimeStatus)) {
             // The child finished but its notification was in flight: deliver it again.
-            record.inbox.push(
-              child.runtimeStatus === 'Completed'
-                ? { kind: 'subCompleted', id: e.EventId, result: toJsonText(child.output) }
-                : { kind: 'subFailed', id: e.EventId, error: { ErrorType: 'Error', ErrorMessage: String(child.output), IsNonRetriable: false } },
-            );
+            record.inbox.push(this.#outcomeForParent(child, e.EventId));
           }
         }
       }
