@@ -190,10 +190,16 @@ export async function startSandbox(options: SandboxOptions = {}): Promise<Sandbo
     // PostgreSQL needs nothing else, so it starts first and overlaps with everything below.
     const postgresStarting = options.postgres === false ? undefined : EmbeddedPostgresBackend.start(dataDir, log);
     if (postgresStarting !== undefined) {
+      // It may fail before anything below awaits it; the failure is handled where it is awaited
+      // (an unhandled rejection meanwhile would crash the process with a raw stack trace).
+      postgresStarting.catch(() => undefined);
       starting.push(
-        postgresStarting.then((backend) => {
-          cleanups.push(() => backend.stop());
-        }),
+        postgresStarting.then(
+          (backend) => {
+            cleanups.push(() => backend.stop());
+          },
+          () => undefined,
+        ),
       );
     }
     const [tls, providers, loaded] = await Promise.all([

