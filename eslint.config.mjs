@@ -25,6 +25,16 @@ export default tseslint.config(
     // production code asks errorMessage()/errorCode() and the client layer's typed errors.
     files: ['src/**/*.ts'],
     rules: {
+      // Outbound HTTP goes through the SDK's HTTP client (src/azure/https-exchange.ts, the SDK
+      // clients): one place for CA trust, deadlines and body limits.
+      'no-restricted-imports': [
+        'error',
+        ...['node:https', 'https', 'node:http', 'http'].map((name) => ({
+          name,
+          importNames: ['request', 'get', 'default'],
+          message: 'Send HTTP with httpsExchange() (src/azure/https-exchange.ts) or an SDK client, not a hand-written request.',
+        })),
+      ],
       'no-restricted-syntax': [
         'error',
         {

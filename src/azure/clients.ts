@@ -7,7 +7,7 @@
  * The SDK's own retry policy stays in place; the budget only delays requests. Each SDK package
  * is imported on first use, so a function pays only for the clients it touches.
  */
-import { Agent as HttpsAgent, request as httpsRequest } from 'node:https';
+import { Agent as HttpsAgent } from 'node:https';
 import { rootCertificates } from 'node:tls';
 import type { TokenCredential } from '@azure/core-auth';
 import { createDefaultHttpClient, type PipelinePolicy } from '@azure/core-rest-pipeline';
@@ -20,9 +20,10 @@ import type { ContainerRegistryClient } from '@azure/container-registry';
 import type { SecretClient } from '@azure/keyvault-secrets';
 import type { BlobServiceClient, StoragePipelineOptions } from '@azure/storage-blob';
 import type { AzureSettings } from '../config/schema.ts';
-import { OpsAutopilotError } from '../errors.ts';
+import { errorMessage, OpsAutopilotError } from '../errors.ts';
 import { resolveAppUrl as resolveAppUrlFromSettings, resolveEndpoints, type ResolvedEndpoints } from './cloud.ts';
 import { createCredential, credentialKind, credentialKindLabel, labelCredentialFailures, readCaFile, SandboxCredential } from './credential.ts';
+import { httpsExchange, HttpsExchangeError } from './https-exchange.ts';
 import { BudgetRegistry, type RequestBudget } from './request-budget.ts';
 
 export { resolveAppUrl } from './cloud.ts';
@@ -75,72 +76,31 @@ export interface HttpsGetOptions {
 }
 
 /**
- * GETs an https URL and returns the status and the start of the body; redirects are not
- * followed (a health endpoint that redirects is reported as such).
+ * GETs an https URL and returns the status and the start of the body, within `timeoutMs` for
+ * the whole exchange; redirects are not followed (a health endpoint that redirects is reported
+ * as such). Sent with the SDK's HTTP client (see {@link httpsExchange}).
  *
  * @throws {@link HttpsGetError} when no response arrives within `timeoutMs` or the connection fails.
  */
-export function httpsGet(url: string, options: HttpsGetOptions): Promise<HttpsGetResult> {
+export async function httpsGet(url: string, options: HttpsGetOptions): Promise<HttpsGetResult> {
   const parsed = new URL(url);
   if (parsed.protocol !== 'https:') {
-    return Promise.reject(new HttpsGetError(`GET ${url}: expected an https:// URL, found ${parsed.protocol}`, { context: { url } }));
+    throw new HttpsGetError(`GET ${url}: expected an https:// URL, found ${parsed.protocol}`, { context: { url } });
   }
-  const maxBodyBytes = options.maxBodyBytes ?? 4096;
-  return new Promise<HttpsGetResult>((resolve, reject) => {
-    const chunks: Buffer[] = [];
-    let received = 0;
-    let truncated = false;
-    let settled = false;
-    const fail = (reason: string, cause?: unknown): void => {
-      if (settled) return;
-      settled = true;
-      reject(new HttpsGetError(`GET ${url} failed: expected an HTTP response within ${options.timeoutMs} ms, found ${reason}`, { context: { url }, cause }));
-    };
-    const req = httpsRequest(
-      parsed,
-      {
-        method: 'GET',
-        headers: { accept: '*/*', 'user-agent': 'ops-autopilot-health', ...options.headers },
-        ...(options.agent === undefined ? {} : { agent: options.agent }),
-        ...(options.signal === undefined ? {} : { signal: options.signal }),
-      },
-      (res) => {
-        res.on('data', (chunk: Buffer) => {
-          if (received < maxBodyBytes) chunks.push(chunk.subarray(0, maxBodyBytes - received));
-          if (received + chunk.length > maxBodyBytes) truncated = true;
-          received += chunk.length;
-          // The start of the body is all a health check reads; stop downloading the rest.
-          if (truncated) res.destroy();
-        });
-        const finish = (): void => {
-          if (settled) return;
-          settled = true;
-          clearTimeout(timer);
-          resolve({
-            url,
-            status: res.statusCode ?? 0,
-            headers: { ...res.headers },
-            body: Buffer.concat(chunks).toString('utf8'),
-            truncated,
-          });
-        };
-        res.on('end', finish);
-        res.on('close', finish);
-        res.on('error', (error) => {
-          if (!truncated) fail(error.message, error);
-        });
-      },
-    );
-    const timer = setTimeout(() => {
-      fail('no response (timed out)');
-      req.destroy();
-    }, options.timeoutMs);
-    req.on('error', (error: NodeJS.ErrnoException) => {
-      clearTimeout(timer);
-      fail(error.code === undefined ? error.message : `${error.code}: ${error.message}`, error);
+  try {
+    const result = await httpsExchange(url, {
+      method: 'GET',
+      timeoutMs: options.timeoutMs,
+      headers: { accept: '*/*', 'user-agent': 'ops-autopilot-health', ...options.headers },
+      maxBodyBytes: options.maxBodyBytes ?? 4096,
+      ...(options.agent === undefined ? {} : { agent: options.agent }),
+      ...(options.signal === undefined ? {} : { signal: options.signal }),
     });
-    req.end();
-  });
+    return { url, ...result };
+  } catch (error) {
+    const reason = error instanceof HttpsExchangeError && error.reason === 'timeout' ? 'no response (timed out)' : errorMessage(error);
+    throw new HttpsGetError(`GET ${url} failed: expected an HTTP response within ${options.timeoutMs} ms, found ${reason}`, { context: { url }, cause: error });
+  }
 }
 
 /** What every SDK client's options receive. */

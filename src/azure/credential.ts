@@ -10,13 +10,13 @@
  * Azure do not load it.
  */
 import { readFile } from 'node:fs/promises';
-import { request as httpsRequest } from 'node:https';
-import { rootCertificates } from 'node:tls';
 import type { AccessToken, GetTokenOptions, TokenCredential } from '@azure/core-auth';
+import type { TlsSettings } from '@azure/core-rest-pipeline';
 import { endpointOverrides, type AzureSettings } from '../config/schema.ts';
-import { errorCode, OpsAutopilotError } from '../errors.ts';
+import { errorCode, errorMessage, OpsAutopilotError } from '../errors.ts';
 import { cloudEndpoints } from './cloud.ts';
 import { firstLineOf, redactSecrets } from './errors.ts';
+import { httpsExchange, HttpsExchangeError, tlsSettingsWithCa, type HttpsExchangeResult } from './https-exchange.ts';
 
 /** Thrown when no credential can be built or a token cannot be obtained. */
 export class CredentialError extends OpsAutopilotError {
@@ -123,7 +123,7 @@ export interface SandboxCredentialOptions {
   readonly clientSecret?: string;
   /** Tokens are refreshed this long before they expire. Default 5 minutes. */
   readonly refreshMarginMs?: number;
-  /** Per-request timeout. Default 10 s. */
+  /** Deadline of one token request, the response body included. Default 10 s. */
   readonly timeoutMs?: number;
   /** Clock for the token cache; tests inject one. */
   readonly now?: () => number;
@@ -139,7 +139,7 @@ export const DEFAULT_SANDBOX_CLIENT_ID = 'ops-autopilot';
  */
 export class SandboxCredential implements TokenCredential {
   private readonly endpoint: URL;
-  private readonly ca: (string | Buffer)[] | undefined;
+  private readonly tlsSettings: TlsSettings | undefined;
   private readonly clientId: string;
   private readonly clientSecret: string;
   private readonly refreshMarginMs: number;
@@ -158,9 +158,9 @@ export class SandboxCredential implements TokenCredential {
       );
     }
     this.endpoint = new URL(options.tokenEndpoint);
-    // Passing `ca` replaces Node's bundled roots, so add them back: the sandbox CA is trusted
-    // in addition to, not instead of, the public ones.
-    this.ca = options.ca === undefined ? undefined : [...rootCertificates, options.ca];
+    // The sandbox CA is trusted in addition to, not instead of, the public roots; one settings
+    // object per credential, so the SDK's HTTP client reuses one agent for it.
+    this.tlsSettings = options.ca === undefined ? undefined : tlsSettingsWithCa(options.ca);
     this.clientId = options.clientId ?? DEFAULT_SANDBOX_CLIENT_ID;
     this.clientSecret = options.clientSecret ?? 'sandbox-client-secret';
     this.refreshMarginMs = options.refreshMarginMs ?? 5 * 60_000;
@@ -182,7 +182,7 @@ export class SandboxCredential implements TokenCredential {
     return token;
   }
 
-  private requestToken(scope: string, signal: GetTokenOptions['abortSignal']): Promise<AccessToken> {
+  private async requestToken(scope: string, signal: GetTokenOptions['abortSignal']): Promise<AccessToken> {
     const form = new URLSearchParams({
       grant_type: 'client_credentials',
       client_id: this.clientId,
@@ -191,79 +191,64 @@ export class SandboxCredential implements TokenCredential {
     }).toString();
     this.tokenRequests += 1;
     const where = `${this.endpoint.origin}${this.endpoint.pathname}`;
-    return new Promise<AccessToken>((resolve, reject) => {
-      const fail = (message: string, cause?: unknown): void => {
-        reject(
-          new CredentialError(`sandbox token request for scope "${scope}" to ${where} failed: ${message}`, {
-            // What went wrong, without the scope (callers name it): for one-line credential errors.
-            context: { scope, tokenEndpoint: where, detail: `${message.replace(/^expected [^,]*, found /, '')} from ${where}` },
-            cause,
-          }),
-        );
-      };
-      const req = httpsRequest(
-        this.endpoint,
-        {
-          method: 'POST',
-          headers: { 'content-type': 'application/x-www-form-urlencoded', 'content-length': Buffer.byteLength(form) },
-          ...(this.ca === undefined ? {} : { ca: this.ca }),
-          timeout: this.timeoutMs,
-        },
-        (res) => {
-          const chunks: Buffer[] = [];
-          res.on('data', (chunk: Buffer) => chunks.push(chunk));
-          res.on('error', (error) => {
-            fail(`expected a complete response, found ${error.message}`, error);
-          });
-          res.on('end', () => {
-            const text = Buffer.concat(chunks).toString('utf8');
-            let body: unknown;
-            try {
-              body = JSON.parse(text);
-            } catch {
-              fail(`expected a JSON body, found HTTP ${res.statusCode ?? 0} with ${text.length} bytes of non-JSON`);
-              return;
-            }
-            const record = typeof body === 'object' && body !== null ? (body as Record<string, unknown>) : {};
-            const status = res.statusCode ?? 0;
-            if (status !== 200) {
-              const code = typeof record.error === 'string' ? record.error : 'unknown_error';
-              const description = typeof record.error_description === 'string' ? redactSecrets(record.error_description) : '';
-              fail(`expected HTTP 200 with a token, found HTTP ${res.statusCode ?? 0} ${code}${description === '' ? '' : `: ${description}`}`);
-              return;
-            }
-            const accessToken = record.access_token;
-            const expiresIn = record.expires_in;
-            if (typeof accessToken !== 'string' || accessToken === '' || (typeof expiresIn !== 'number' && typeof expiresIn !== 'string')) {
-              fail('expected access_token and expires_in in the response, found neither or only one');
-              return;
-            }
-            const expiresOnTimestamp = this.now() + Number(expiresIn) * 1000;
-            resolve({
-              token: accessToken,
-              expiresOnTimestamp,
-              refreshAfterTimestamp: expiresOnTimestamp - this.refreshMarginMs,
-              tokenType: 'Bearer',
-            });
-          });
-        },
-      );
-      req.on('timeout', () => {
-        req.destroy(new Error(`no response within ${this.timeoutMs} ms`));
+    const fail = (message: string, cause?: unknown): CredentialError =>
+      new CredentialError(`sandbox token request for scope "${scope}" to ${where} failed: ${message}`, {
+        // What went wrong, without the scope (callers name it): for one-line credential errors.
+        context: { scope, tokenEndpoint: where, detail: `${message.replace(/^expected [^,]*, found /, '')} from ${where}` },
+        cause,
       });
-      req.on('error', (error) => {
-        fail(`expected a response, found ${error.message}`, error);
+    let response: HttpsExchangeResult;
+    try {
+      response = await httpsExchange(this.endpoint.href, {
+        method: 'POST',
+        timeoutMs: this.timeoutMs,
+        headers: { 'content-type': 'application/x-www-form-urlencoded' },
+        body: form,
+        ...(this.tlsSettings === undefined ? {} : { tlsSettings: this.tlsSettings }),
+        ...(signal === undefined ? {} : { signal: abortSignalOf(signal) }),
       });
-      if (signal !== undefined) {
-        if (signal.aborted) {
-          req.destroy(new Error('aborted'));
-        } else {
-          signal.addEventListener('abort', () => req.destroy(new Error('aborted')), { once: true });
-        }
-      }
-      req.end(form);
-    });
+    } catch (error) {
+      throw fail(`expected a response, found ${error instanceof HttpsExchangeError ? error.detail : errorMessage(error)}`, error);
+    }
+    const status = response.status;
+    let body: unknown;
+    try {
+      if (response.truncated) throw new RangeError('truncated');
+      body = JSON.parse(response.body);
+    } catch {
+      throw fail(`expected a JSON body, found HTTP ${status} with ${response.body.length}${response.truncated ? '+' : ''} bytes of non-JSON`);
+    }
+    const record = typeof body === 'object' && body !== null ? (body as Record<string, unknown>) : {};
+    if (status !== 200) {
+      const code = typeof record.error === 'string' ? record.error : 'unknown_error';
+      const description = typeof record.error_description === 'string' ? redactSecrets(record.error_description) : '';
+      throw fail(`expected HTTP 200 with a token, found HTTP ${status} ${code}${description === '' ? '' : `: ${description}`}`);
+    }
+    const accessToken = record.access_token;
+    const expiresIn = record.expires_in;
+    if (typeof accessToken !== 'string' || accessToken === '' || (typeof expiresIn !== 'number' && typeof expiresIn !== 'string')) {
+      throw fail('expected access_token and expires_in in the response, found neither or only one');
+    }
+    const expiresOnTimestamp = this.now() + Number(expiresIn) * 1000;
+    return {
+      token: accessToken,
+      expiresOnTimestamp,
+      refreshAfterTimestamp: expiresOnTimestamp - this.refreshMarginMs,
+      tokenType: 'Bearer',
+    };
   }
+}
+
+/** An AbortSignal that follows an SDK `AbortSignalLike` (what `GetTokenOptions` carries). */
+function abortSignalOf(signal: NonNullable<GetTokenOptions['abortSignal']>): AbortSignal {
+  if (signal instanceof AbortSignal) return signal;
+  const controller = new AbortController();
+  const follow = (): void => {
+    controller.abort();
+  };
+  if (signal.aborted) follow();
+  else signal.addEventListener('abort', follow, { once: true });
+  return controller.signal;
 }
 
 /** Options of {@link createCredential}. */

@@ -3,7 +3,7 @@
  * redirects are not followed and the response body is read only to report a failure.
  */
 import type { Agent as HttpsAgent } from 'node:https';
-import { request as httpsRequest } from 'node:https';
+import { httpsExchange, HttpsExchangeError, type HttpsExchangeResult } from '../azure/https-exchange.ts';
 import { OpsAutopilotError } from '../errors.ts';
 import { redactString } from '../runs/secret-guard.ts';
 
@@ -22,67 +22,38 @@ export interface HttpsPostOptions {
 }
 
 /**
- * POSTs `body` as JSON to an https URL and resolves with the status when it is 2xx.
+ * POSTs `body` as JSON to an https URL and resolves with the status when it is 2xx. The whole
+ * exchange, the response body included, has `timeoutMs` (default 10 s). Sent with the SDK's
+ * HTTP client (see `httpsExchange`).
  *
  * @throws {@link WebhookPostError} on a non-2xx status, a connection failure or a timeout. The
  * message names the webhook and the URL's origin only, never its path or query (where webhook
  * keys live).
  */
-export function httpsPostJson(url: string, body: unknown, options: HttpsPostOptions): Promise<number> {
+export async function httpsPostJson(url: string, body: unknown, options: HttpsPostOptions): Promise<number> {
   const parsed = new URL(url);
   const where = `webhook ${options.name} (${parsed.origin})`;
-  if (parsed.protocol !== 'https:') {
-    return Promise.reject(new WebhookPostError(`${where}: expected an https:// URL, found ${parsed.protocol}`, { context: { webhook: options.name } }));
-  }
-  const payload = Buffer.from(JSON.stringify(body), 'utf8');
+  const fail = (message: string, cause?: unknown): WebhookPostError => new WebhookPostError(`${where}: ${message}`, { context: { webhook: options.name }, cause });
+  if (parsed.protocol !== 'https:') throw fail(`expected an https:// URL, found ${parsed.protocol}`);
   const timeoutMs = options.timeoutMs ?? 10_000;
-  return new Promise<number>((resolve, reject) => {
-    let settled = false;
-    const fail = (message: string, cause?: unknown): void => {
-      if (settled) return;
-      settled = true;
-      reject(new WebhookPostError(`${where}: ${message}`, { context: { webhook: options.name }, cause }));
-    };
-    const req = httpsRequest(
-      parsed,
-      {
-        method: 'POST',
-        headers: { 'content-type': 'application/json; charset=utf-8', 'content-length': String(payload.length), 'user-agent': 'ops-autopilot-notify' },
-        ...(options.agent === undefined ? {} : { agent: options.agent }),
-      },
-      (res) => {
-        const chunks: Buffer[] = [];
-        let size = 0;
-        res.on('data', (chunk: Buffer) => {
-          if (size < 512) chunks.push(chunk);
-          size += chunk.length;
-        });
-        res.on('end', () => {
-          clearTimeout(timer);
-          const status = res.statusCode ?? 0;
-          if (status >= 200 && status < 300) {
-            if (!settled) {
-              settled = true;
-              resolve(status);
-            }
-          } else {
-            const text = redactString(Buffer.concat(chunks).toString('utf8').slice(0, 200));
-            fail(`expected a 2xx response, found ${status}${text === '' ? '' : ` (${text})`}`);
-          }
-        });
-        res.on('error', (error) => {
-          fail(`expected a complete response, found ${error.message}`, error);
-        });
-      },
-    );
-    const timer = setTimeout(() => {
-      fail(`expected a response within ${timeoutMs} ms, found none`);
-      req.destroy();
-    }, timeoutMs);
-    req.on('error', (error: NodeJS.ErrnoException) => {
-      clearTimeout(timer);
-      fail(`expected a response, found ${error.code ?? error.message}`, error);
+  let result: HttpsExchangeResult;
+  try {
+    result = await httpsExchange(url, {
+      method: 'POST',
+      timeoutMs,
+      headers: { 'content-type': 'application/json; charset=utf-8', 'user-agent': 'ops-autopilot-notify' },
+      body: JSON.stringify(body),
+      // Enough of an error body to quote; a webhook's answer is never needed in full.
+      maxBodyBytes: 512,
+      ...(options.agent === undefined ? {} : { agent: options.agent }),
     });
-    req.end(payload);
-  });
+  } catch (error) {
+    if (error instanceof HttpsExchangeError && error.reason === 'timeout') throw fail(`expected a response within ${timeoutMs} ms, found none`, error);
+    // The error's text may quote the URL (and its key): say only the code, or the redacted reason.
+    const found = error instanceof HttpsExchangeError ? (error.code ?? redactString(error.detail)) : 'an error';
+    throw fail(`expected a response, found ${found}`, error);
+  }
+  if (result.status >= 200 && result.status < 300) return result.status;
+  const text = redactString(result.body.slice(0, 200));
+  throw fail(`expected a 2xx response, found ${result.status}${text === '' ? '' : ` (${text})`}`);
 }

@@ -1,6 +1,3 @@
-import { createServer, type Server } from 'node:https';
-import type { AddressInfo } from 'node:net';
-import { generate } from 'selfsigned';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { azureSettingsSchema, type AzureSettings } from '../../../src/config/schema.ts';
 import { resolveAppUrl, resolveEndpoints } from '../../../src/azure/cloud.ts';
@@ -13,6 +10,7 @@ import {
   SandboxCredential,
 } from '../../../src/azure/credential.ts';
 import { createAzureClients } from '../../../src/azure/clients.ts';
+import { startTlsServer, type TlsTestServer } from '../../support/tls-server.ts';
 
 const sandboxSettings = (port = 8443): AzureSettings =>
   azureSettingsSchema.parse({
@@ -68,27 +66,14 @@ describe('credential selection', () => {
 });
 
 describe('SandboxCredential against a local token endpoint', () => {
-  let server: Server;
+  let tls: TlsTestServer;
   let port = 0;
   let ca = '';
   const received: URLSearchParams[] = [];
   let now = 1_000_000;
 
   beforeAll(async () => {
-    const authority = await generate([{ name: 'commonName', value: 'credential test CA' }], {
-      keySize: 2048,
-      extensions: [
-        { name: 'basicConstraints', cA: true, critical: true },
-        { name: 'keyUsage', keyCertSign: true, cRLSign: true, digitalSignature: true, critical: true },
-      ],
-    });
-    const leaf = await generate([{ name: 'commonName', value: 'localhost' }], {
-      keySize: 2048,
-      ca: { key: authority.private, cert: authority.cert },
-      extensions: [{ name: 'subjectAltName', altNames: [{ type: 7, ip: '127.0.0.1' }] }],
-    });
-    ca = authority.cert;
-    server = createServer({ key: leaf.private, cert: leaf.cert }, (req, res) => {
+    tls = await startTlsServer((req, res) => {
       const chunks: Buffer[] = [];
       req.on('data', (chunk: Buffer) => chunks.push(chunk));
       req.on('end', () => {
@@ -100,19 +85,25 @@ describe('SandboxCredential against a local token endpoint', () => {
           res.end(JSON.stringify({ error: 'invalid_scope', error_description: 'AADSTS1002012: bad scope' }));
           return;
         }
+        if (form.get('scope') === 'https://trickle/.default') {
+          // Headers at once, then one byte of body every 50 ms, never finishing: a socket idle
+          // timeout never fires, only a deadline on the whole exchange does.
+          res.flushHeaders();
+          const timer = setInterval(() => res.write(' '), 50);
+          res.on('close', () => {
+            clearInterval(timer);
+          });
+          return;
+        }
         res.end(JSON.stringify({ token_type: 'Bearer', expires_in: 3600, access_token: `token-${received.length}` }));
       });
-    });
-    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-    port = (server.address() as AddressInfo).port;
+    }, 'credential test CA');
+    port = tls.port;
+    ca = tls.ca;
   });
 
   afterAll(async () => {
-    await new Promise<void>((resolve) => {
-      server.close(() => {
-        resolve();
-      });
-    });
+    await tls.close();
   });
 
   it('posts client_credentials over verified TLS and caches one token per scope until shortly before expiry', async () => {
@@ -149,6 +140,15 @@ describe('SandboxCredential against a local token endpoint', () => {
     expect(error).toBeInstanceOf(CredentialError);
     expect((error as Error).message).toContain('expected HTTP 200 with a token, found HTTP 400 invalid_scope: AADSTS1002012: bad scope');
   });
+
+  it('bounds the whole token request, body included: a server trickling its body fails at the deadline', async () => {
+    const credential = new SandboxCredential({ tokenEndpoint: `https://127.0.0.1:${port}/tenant/oauth2/v2.0/token`, ca, timeoutMs: 400 });
+    const started = Date.now();
+    const error = await credential.getToken('https://trickle/.default').catch((e: unknown) => e);
+    expect(error).toBeInstanceOf(CredentialError);
+    expect((error as Error).message).toContain('failed: expected a response, found no response within 400 ms');
+    expect(Date.now() - started).toBeLessThan(3_000);
+  }, 10_000);
 });
 
 describe('endpoint resolution per cloud', () => {
