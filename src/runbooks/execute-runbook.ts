@@ -24,6 +24,7 @@ import { assertNoSecrets } from '../runs/secret-guard.ts';
 import { sendRunNotifications } from '../notify/send-notifications.ts';
 import { targetKind, type EstateConfig, type TargetConfig } from '../config/schema.ts';
 import { errorMessage, OpsAutopilotError } from '../errors.ts';
+import { forEachLimited } from '../util/concurrency.ts';
 import { targetsFor, type Check, type PlannedAction, type Runbook, type RunbookContext, type TargetPlan } from './runbook.ts';
 
 /** How a run ended, for exit codes and timers. */
@@ -129,21 +130,6 @@ export async function dryRunGate(input: {
     return { apply: false, reason: 'not confirmed: nothing applied' };
   }
   return { apply: true, reason: `applying ${count} planned action(s)` };
-}
-
-/** Runs `fn` over `items` with at most `limit` in flight; never rejects (fn handles its errors). */
-async function forEachLimited<T>(items: readonly T[], limit: number, fn: (item: T, index: number) => Promise<void>): Promise<void> {
-  let next = 0;
-  const worker = async (): Promise<void> => {
-    for (;;) {
-      const index = next;
-      next += 1;
-      const item = items[index];
-      if (index >= items.length || item === undefined) return;
-      await fn(item, index);
-    }
-  };
-  await Promise.all(Array.from({ length: Math.max(1, Math.min(limit, items.length)) }, () => worker()));
 }
 
 function checkDetails(check: Check): Record<string, DetailValue> {

@@ -25,7 +25,7 @@ import { callAzure, ResourceConflictError, ResourceNotFoundError } from '../azur
 import { parseResourceId } from '../azure/resource-id.ts';
 import type { TargetConfig } from '../config/schema.ts';
 import { OpsAutopilotError } from '../errors.ts';
-import { collect } from './inventory.ts';
+import { collect } from '../util/collect.ts';
 import type { ApplyResult, Check, KeptItem, PlannedAction, Runbook, RunbookContext, TargetPlan } from './runbook.ts';
 
 /** The `keyvault-backup` policy of a target, as the config schema parses it. */

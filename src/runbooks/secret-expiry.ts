@@ -21,7 +21,7 @@ import { parseResourceId } from '../azure/resource-id.ts';
 import { callAzure } from '../azure/errors.ts';
 import type { secretExpiryPolicySchema } from '../config/schema.ts';
 import { ChecksOnlyApplyError, DAY_MS, formatDays, formatInstant, UnsupportedTargetKindError } from './checks-only.ts';
-import { collect } from './inventory.ts';
+import { collect } from '../util/collect.ts';
 import type { Check, KeptItem, Runbook, TargetPlan } from './runbook.ts';
 
 /** The `secret-expiry` policy of a Key Vault target. */

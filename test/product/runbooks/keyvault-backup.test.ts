@@ -10,7 +10,7 @@ import { describe, expect, it } from 'vitest';
 import { isRestError } from '@azure/core-rest-pipeline';
 import { ResourceNotFoundError } from '../../../src/azure/errors.ts';
 import type { EstateConfig, TargetConfig } from '../../../src/config/schema.ts';
-import { collect } from '../../../src/runbooks/inventory.ts';
+import { collect } from '../../../src/util/collect.ts';
 import { backupDay, keyVaultBackupRunbook, parseBackupBlobName, type KeyVaultBackupPolicy } from '../../../src/runbooks/keyvault-backup.ts';
 import type { PlannedAction, TargetPlan } from '../../../src/runbooks/runbook.ts';
 import { mutatingRequests, runbookContextFor, type TestRunbookContext } from '../../support/runbook-context.ts';
