@@ -14,6 +14,9 @@ const ACR_AUDIENCES = ['https://containerregistry.azure.net', 'https://managemen
 const REFRESH_TOKEN_HOURS = 3;
 const ACCESS_TOKEN_MINUTES = 75;
 const DEFAULT_PAGE = 100;
+const DOCKER_MANIFEST = 'application/vnd.docker.distribution.manifest.v2+json';
+const OCI_MANIFEST = 'application/vnd.oci.image.manifest.v1+json';
+const OCI_INDEX = 'application/vnd.oci.image.index.v1+json';
 const MAX_PAGE = 1000;
 
 const changeableSchema = z
@@ -25,6 +28,19 @@ const changeableSchema = z
   })
   .strict();
 
+const digestSchema = z.string().regex(/^sha256:[0-9a-f]{64}$/, 'expected sha256: and 64 lower-case hex digits');
+
+/** A platform manifest of a multi-arch image index. */
+const platformSpecSchema = z
+  .object({
+    os: z.string().min(1).default('linux'),
+    architecture: z.string().min(1),
+    variant: z.string().min(1).optional(),
+    /** Fix the platform manifest's digest, so an app in the world can pin it; default: a stable generated one. */
+    digest: digestSchema.optional(),
+  })
+  .strict();
+
 const tagSpecSchema = z
   .object({
     name: z.string().regex(/^[\w][\w.-]{0,127}$/),
@@ -32,6 +48,13 @@ const tagSpecSchema = z
     createdHoursAgo: z.number().min(0).optional(),
     /** Point this tag at the same manifest as another tag (e.g. `latest`). */
     sameAs: z.string().optional(),
+    /** Fix the digest of the tag's manifest (or index), so an app in the world can pin it; default: a stable generated one. */
+    digest: digestSchema.optional(),
+    /**
+     * Make the tag's manifest a multi-arch image index (OCI image index) that references one
+     * platform manifest per entry; the platform manifests are untagged manifests of the repository.
+     */
+    platforms: z.array(platformSpecSchema).min(1).optional(),
     /** Lock: `{ deleteEnabled: false }` etc. applies to the tag and its manifest. */
     lock: changeableSchema.partial().optional(),
   })
@@ -83,13 +106,25 @@ interface Changeable {
   readEnabled: boolean;
 }
 
-/** A manifest (image) in a repository. */
+/** A platform manifest an index references, as ACR lists it (`references`). */
+export interface PlatformReference {
+  readonly digest: string;
+  readonly architecture: string;
+  readonly os: string;
+}
+
+/** A manifest (image) in a repository: a single-platform image, or a multi-arch index. */
 export interface ManifestState {
   readonly digest: string;
   readonly created: Date;
   lastUpdate: Date;
   readonly imageSize: number;
   changeable: Changeable;
+  readonly mediaType: string;
+  /** The platform of an image manifest; undefined for an index. */
+  readonly platform: { readonly architecture: string; readonly os: string; readonly variant?: string } | undefined;
+  /** The platform manifests of an index; empty for an image manifest. */
+  readonly references: readonly PlatformReference[];
 }
 
 /** A tag pointing at a manifest. */
@@ -193,27 +228,55 @@ export class ContainerRegistriesProvider implements SandboxProvider {
         tagSpecs.push({ name, createdDaysAgo: newestDaysAgo + (count - n) * intervalDays });
       }
     }
-    const addManifest = (seed: string, created: Date): ManifestState => {
-      const digest = `sha256:${stableHex(`${registry.name}/${spec.name}/${seed}`)}`;
+    const fail = (problem: string): never => {
+      throw new WorldSpecError(worldFilePath(world), REGISTRIES, resource.name, `repository "${spec.name}": ${problem}`);
+    };
+    const addManifest = (
+      seed: string,
+      created: Date,
+      shape: { digest?: string; platform?: ManifestState['platform']; references?: readonly PlatformReference[]; mediaType?: string } = {},
+    ): ManifestState => {
+      const digest = shape.digest ?? `sha256:${stableHex(`${registry.name}/${spec.name}/${seed}`)}`;
+      if (repository.manifests.has(digest)) fail(`expected each digest once, found ${digest} twice (point a tag at an existing manifest with sameAs)`);
+      const references = shape.references ?? [];
       const manifest: ManifestState = {
         digest,
         created,
         lastUpdate: created,
-        imageSize: 20_000_000 + (Number.parseInt(digest.slice(7, 13), 16) % 80_000_000),
+        // An index is a small JSON document; an image carries layers.
+        imageSize: references.length > 0 ? 1_000 + references.length * 500 : 20_000_000 + (Number.parseInt(digest.slice(7, 13), 16) % 80_000_000),
         changeable: unlocked(),
+        mediaType: references.length > 0 ? OCI_INDEX : (shape.mediaType ?? DOCKER_MANIFEST),
+        platform: references.length > 0 ? undefined : (shape.platform ?? { architecture: 'amd64', os: 'linux' }),
+        references,
       };
       repository.manifests.set(digest, manifest);
       return manifest;
     };
-    const fail = (problem: string): never => {
-      throw new WorldSpecError(worldFilePath(world), REGISTRIES, resource.name, `repository "${spec.name}": ${problem}`);
+    /** A multi-arch index for a tag: one platform manifest per entry, then the index referencing them. */
+    const addIndex = (tag: z.infer<typeof tagSpecSchema>, platforms: readonly z.infer<typeof platformSpecSchema>[], created: Date): ManifestState => {
+      const references = platforms.map((platform) => {
+        const name = `${platform.os}/${platform.architecture}${platform.variant === undefined ? '' : `/${platform.variant}`}`;
+        const child = addManifest(`platform:${tag.name}/${name}`, created, {
+          ...(platform.digest === undefined ? {} : { digest: platform.digest }),
+          mediaType: OCI_MANIFEST,
+          platform: { architecture: platform.architecture, os: platform.os, ...(platform.variant === undefined ? {} : { variant: platform.variant }) },
+        });
+        return { digest: child.digest, architecture: platform.architecture, os: platform.os };
+      });
+      return addManifest(`tag:${tag.name}`, created, { ...(tag.digest === undefined ? {} : { digest: tag.digest }), references });
     };
     for (const tagSpec of tagSpecs) {
       if (repository.tags.has(tagSpec.name)) fail(`expected unique tag names, found "${tagSpec.name}" twice`);
       const created = hoursBefore(now, tagSpec.createdHoursAgo ?? (tagSpec.createdDaysAgo ?? 30) * 24);
       let manifest: ManifestState | undefined;
-      if (tagSpec.sameAs === undefined) {
-        manifest = addManifest(`tag:${tagSpec.name}`, created);
+      if (tagSpec.sameAs !== undefined && (tagSpec.digest !== undefined || tagSpec.platforms !== undefined)) {
+        fail(`tag "${tagSpec.name}": expected sameAs, or digest/platforms, found both`);
+      }
+      if (tagSpec.platforms !== undefined) {
+        manifest = addIndex(tagSpec, tagSpec.platforms, created);
+      } else if (tagSpec.sameAs === undefined) {
+        manifest = addManifest(`tag:${tagSpec.name}`, created, tagSpec.digest === undefined ? {} : { digest: tagSpec.digest });
       } else {
         const target = repository.tags.get(tagSpec.sameAs);
         if (target === undefined) return fail(`expected tag "${tagSpec.sameAs}" (sameAs of "${tagSpec.name}") to be listed before it, found none`);
@@ -581,17 +644,23 @@ export class ContainerRegistriesProvider implements SandboxProvider {
     };
   }
 
+  /**
+   * ManifestAttributesBase as ACR lists it: an image manifest carries its platform; an index
+   * (`references`: its platform manifests' digests and platforms) carries none.
+   */
   private manifestJson(repository: RepositoryState, manifest: ManifestState): Record<string, unknown> {
     const tags = [...repository.tags.values()].filter((tag) => tag.digest === manifest.digest).map((tag) => tag.name).sort();
+    const shape =
+      manifest.platform === undefined
+        ? { references: manifest.references.map((reference) => ({ ...reference })) }
+        : { architecture: manifest.platform.architecture, os: manifest.platform.os, configMediaType: 'application/vnd.docker.container.image.v1+json' };
     return {
       digest: manifest.digest,
       imageSize: manifest.imageSize,
       createdTime: manifest.created.toISOString(),
       lastUpdateTime: manifest.lastUpdate.toISOString(),
-      architecture: 'amd64',
-      os: 'linux',
-      mediaType: 'application/vnd.docker.distribution.manifest.v2+json',
-      configMediaType: 'application/vnd.docker.container.image.v1+json',
+      mediaType: manifest.mediaType,
+      ...shape,
       ...(tags.length > 0 ? { tags } : {}),
       changeableAttributes: { ...manifest.changeable, quarantineState: 'Passed' },
     };
@@ -605,6 +674,7 @@ export class ContainerRegistriesProvider implements SandboxProvider {
       repositories: registry.repositories.size,
       tags: [...registry.repositories.values()].reduce((sum, repository) => sum + repository.tags.size, 0),
       manifests: [...registry.repositories.values()].reduce((sum, repository) => sum + repository.manifests.size, 0),
+      indexes: [...registry.repositories.values()].reduce((sum, repository) => sum + [...repository.manifests.values()].filter((manifest) => manifest.platform === undefined).length, 0),
     }));
   }
 }

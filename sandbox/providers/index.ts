@@ -4,6 +4,7 @@
  */
 import type { SandboxProvider } from '../contract.ts';
 import { createAppHostProvider } from './app-health.ts';
+import { ContainerAppJobsProvider } from './container-app-jobs.ts';
 import { ContainerAppsProvider } from './container-apps.ts';
 import { ContainerRegistriesProvider } from './container-registries.ts';
 import { KeyVaultsProvider } from './key-vaults.ts';
@@ -11,6 +12,7 @@ import { PostgresFlexibleProvider } from './postgres-flexible.ts';
 import { StorageAccountsProvider } from './storage-accounts.ts';
 import { WebSitesProvider } from './web-sites.ts';
 
+export { ContainerAppJobsProvider } from './container-app-jobs.ts';
 export { ContainerAppsProvider } from './container-apps.ts';
 export { ContainerRegistriesProvider } from './container-registries.ts';
 export { KeyVaultsProvider, KEY_VAULT_RESOURCE } from './key-vaults.ts';
@@ -26,6 +28,7 @@ export function defaultProviders(): SandboxProvider[] {
   return [
     web,
     containerApps,
+    new ContainerAppJobsProvider(),
     new PostgresFlexibleProvider(),
     new StorageAccountsProvider(),
     new KeyVaultsProvider(),

@@ -19,11 +19,35 @@ import {
   resourceNotFound,
   ResourceStore,
   stringMap,
+  WorldSpecError,
+  worldFilePath,
   type ArmResourceBase,
 } from './common.ts';
 
 const SITES = 'Microsoft.Web/sites';
 const PLANS = 'Microsoft.Web/serverfarms';
+
+/** A container of a sidecar-enabled app (`Microsoft.Web/sites/sitecontainers`): the main one or a sidecar. */
+const siteContainerSpecSchema = z
+  .object({
+    name: z.string().regex(/^[a-z0-9][a-z0-9-]{0,62}$/),
+    image: z.string().min(1),
+    isMain: z.boolean().default(false),
+    targetPort: z.string().regex(/^\d{1,5}$/).optional(),
+    authType: z.enum(['Anonymous', 'UserCredentials', 'SystemIdentity', 'UserAssigned']).default('SystemIdentity'),
+  })
+  .strict();
+
+/**
+ * How a site or slot names its container images. `compose` is a Docker Compose file (YAML text)
+ * that the provider serves base64-encoded as `linuxFxVersion: COMPOSE|<base64>`, as App Service
+ * stores it; it cannot be combined with `linuxFxVersion`.
+ */
+const containerFields = {
+  windowsFxVersion: z.string().optional(),
+  compose: z.string().min(1).optional(),
+  sitecontainers: z.array(siteContainerSpecSchema).optional(),
+};
 
 const slotSpecSchema = z
   .object({
@@ -31,6 +55,7 @@ const slotSpecSchema = z
     state: z.enum(['Running', 'Stopped']).default('Running'),
     healthy: z.boolean().default(true),
     linuxFxVersion: z.string().optional(),
+    ...containerFields,
     appSettings: stringMap.default({}),
     createdDaysAgo: z.number().min(0).default(30),
   })
@@ -46,6 +71,7 @@ const siteSpecSchema = z
     healthy: z.boolean().default(true),
     healthPaths: z.array(z.string().startsWith('/')).default(['/health']),
     linuxFxVersion: z.string().default(''),
+    ...containerFields,
     alwaysOn: z.boolean().default(true),
     appSettings: stringMap.default({}),
     createdDaysAgo: z.number().min(0).default(100),
@@ -64,8 +90,19 @@ const planSpecSchema = z
 /** Site configuration shared by sites and slots. */
 interface SiteConfigState {
   linuxFxVersion: string;
+  windowsFxVersion: string;
   alwaysOn: boolean;
   healthCheckPath: string | undefined;
+}
+
+/** One sitecontainer (main container or sidecar). */
+export interface SiteContainerState {
+  readonly name: string;
+  image: string;
+  readonly isMain: boolean;
+  readonly targetPort: string | undefined;
+  readonly authType: string;
+  readonly created: Date;
 }
 
 /** A web app, function app or one of their slots. */
@@ -81,6 +118,7 @@ export interface WebAppState extends ArmResourceBase {
   healthy: boolean;
   healthPaths: string[];
   config: SiteConfigState;
+  sitecontainers: SiteContainerState[];
   /** Secret values: never in snapshot(). */
   appSettings: Map<string, string>;
   lastModified: Date;
@@ -91,6 +129,33 @@ interface PlanState extends ArmResourceBase {
   readonly kind: string;
   readonly sku: { name: string; tier: string; capacity: number };
   readonly created: Date;
+}
+
+/**
+ * The `linuxFxVersion` and sitecontainers of a site or slot spec: `compose` becomes
+ * `COMPOSE|<base64>`; a slot without its own `linuxFxVersion` runs the site's (`fallback`).
+ */
+function containerConfig(
+  world: WorldFile,
+  resource: WorldResource,
+  fields: { readonly linuxFxVersion?: string; readonly compose?: string; readonly sitecontainers?: readonly z.infer<typeof siteContainerSpecSchema>[] },
+  where: string,
+  fallback: string,
+  created: Date,
+): { linuxFxVersion: string; sitecontainers: SiteContainerState[] } {
+  if (fields.compose !== undefined && fields.linuxFxVersion !== undefined && fields.linuxFxVersion !== '') {
+    throw new WorldSpecError(worldFilePath(world), SITES, resource.name, `${where}: expected compose or linuxFxVersion, found both`);
+  }
+  const linuxFxVersion = fields.compose === undefined ? (fields.linuxFxVersion ?? fallback) : `COMPOSE|${Buffer.from(fields.compose, 'utf8').toString('base64')}`;
+  const sitecontainers = (fields.sitecontainers ?? []).map((container) => ({
+    name: container.name,
+    image: container.image,
+    isMain: container.isMain,
+    targetPort: container.targetPort,
+    authType: container.authType,
+    created,
+  }));
+  return { linuxFxVersion, sitecontainers };
 }
 
 /** The Microsoft.Web provider; also resolves app host names for health endpoints. */
@@ -111,6 +176,8 @@ export class WebSitesProvider implements SandboxProvider, AppHostResolver {
       }
       const spec = parseSpec(siteSpecSchema, world, resource);
       const base = baseOf(world, resource, SITES);
+      const containersCreated = daysBefore(now, Math.min(spec.createdDaysAgo, 7));
+      const siteContainers = containerConfig(world, resource, spec, 'spec', '', containersCreated);
       const serverFarmId = armId(world.subscriptionId, resource.resourceGroup, PLANS, spec.serverFarm);
       const site: WebAppState = {
         ...base,
@@ -123,7 +190,8 @@ export class WebSitesProvider implements SandboxProvider, AppHostResolver {
         state: spec.state,
         healthy: spec.healthy,
         healthPaths: [...spec.healthPaths],
-        config: { linuxFxVersion: spec.linuxFxVersion, alwaysOn: spec.alwaysOn, healthCheckPath: spec.healthPaths[0] },
+        config: { linuxFxVersion: siteContainers.linuxFxVersion, windowsFxVersion: spec.windowsFxVersion ?? '', alwaysOn: spec.alwaysOn, healthCheckPath: spec.healthPaths[0] },
+        sitecontainers: siteContainers.sitecontainers,
         appSettings: new Map(Object.entries(spec.appSettings)),
         lastModified: daysBefore(now, Math.min(spec.createdDaysAgo, 2)),
         slotSwapStatus: undefined,
@@ -131,28 +199,33 @@ export class WebSitesProvider implements SandboxProvider, AppHostResolver {
       this.sites.add(site);
       this.slots.set(
         site.id.toLowerCase(),
-        spec.slots.map((slot) => ({
-          ...base,
-          id: `${base.id}/slots/${slot.name}`,
-          name: slot.name,
-          kind: spec.kind,
-          serverFarmId,
-          slotName: slot.name,
-          siteName: resource.name,
-          defaultHostName: `${resource.name}-${slot.name}.azurewebsites.net`.toLowerCase(),
-          created: daysBefore(now, slot.createdDaysAgo),
-          state: slot.state,
-          healthy: slot.healthy,
-          healthPaths: [...spec.healthPaths],
-          config: {
-            linuxFxVersion: slot.linuxFxVersion ?? spec.linuxFxVersion,
-            alwaysOn: spec.alwaysOn,
-            healthCheckPath: spec.healthPaths[0],
-          },
-          appSettings: new Map(Object.entries(slot.appSettings)),
-          lastModified: daysBefore(now, Math.min(slot.createdDaysAgo, 1)),
-          slotSwapStatus: undefined,
-        })),
+        spec.slots.map((slot) => {
+          const slotContainers = containerConfig(world, resource, slot, `spec.slots[${slot.name}]`, siteContainers.linuxFxVersion, containersCreated);
+          return {
+            ...base,
+            id: `${base.id}/slots/${slot.name}`,
+            name: slot.name,
+            kind: spec.kind,
+            serverFarmId,
+            slotName: slot.name,
+            siteName: resource.name,
+            defaultHostName: `${resource.name}-${slot.name}.azurewebsites.net`.toLowerCase(),
+            created: daysBefore(now, slot.createdDaysAgo),
+            state: slot.state,
+            healthy: slot.healthy,
+            healthPaths: [...spec.healthPaths],
+            config: {
+              linuxFxVersion: slotContainers.linuxFxVersion,
+              windowsFxVersion: slot.windowsFxVersion ?? spec.windowsFxVersion ?? '',
+              alwaysOn: spec.alwaysOn,
+              healthCheckPath: spec.healthPaths[0],
+            },
+            sitecontainers: slotContainers.sitecontainers,
+            appSettings: new Map(Object.entries(slot.appSettings)),
+            lastModified: daysBefore(now, Math.min(slot.createdDaysAgo, 1)),
+            slotSwapStatus: undefined,
+          };
+        }),
       );
     }
   }
@@ -207,6 +280,18 @@ export class WebSitesProvider implements SandboxProvider, AppHostResolver {
       read(`${slot}/config/web`, 'Microsoft.Web/sites/slots.getConfiguration', (request, context) =>
         this.withApp(request, context, (app) => json(200, this.configJson(app))),
       ),
+      read(`${site}/sitecontainers`, 'Microsoft.Web/sites.listSiteContainers', (request, context) =>
+        this.withApp(request, context, (app) => armPage(request, context, app.sitecontainers.map((container) => this.siteContainerJson(app, container)))),
+      ),
+      read(`${site}/sitecontainers/{containerName}`, 'Microsoft.Web/sites.getSiteContainer', (request, context) =>
+        this.withApp(request, context, (app) => this.serveSiteContainer(request, context, app)),
+      ),
+      read(`${slot}/sitecontainers`, 'Microsoft.Web/sites/slots.listSiteContainersSlot', (request, context) =>
+        this.withApp(request, context, (app) => armPage(request, context, app.sitecontainers.map((container) => this.siteContainerJson(app, container)))),
+      ),
+      read(`${slot}/sitecontainers/{containerName}`, 'Microsoft.Web/sites/slots.getSiteContainerSlot', (request, context) =>
+        this.withApp(request, context, (app) => this.serveSiteContainer(request, context, app)),
+      ),
       // Listing app settings is a POST in ARM because the values are secrets.
       read(
         `${site}/config/appsettings/list`,
@@ -237,6 +322,35 @@ export class WebSitesProvider implements SandboxProvider, AppHostResolver {
     const slot = this.getSlot(site, slotName);
     if (slot === undefined) return resourceNotFound(context, `${SITES}/slots`, `${name}/${slotName}`, resourceGroup);
     return handle(slot);
+  }
+
+  private serveSiteContainer(request: SandboxRequest, context: ProviderContext, app: WebAppState): SandboxResponse {
+    const name = param(request, 'containerName');
+    const container = app.sitecontainers.find((candidate) => candidate.name === name.toLowerCase());
+    return container === undefined
+      ? resourceNotFound(context, `${app.slotName === undefined ? SITES : `${SITES}/slots`}/sitecontainers`, `${this.armName(app)}/${name}`, app.resourceGroup)
+      : json(200, this.siteContainerJson(app, container));
+  }
+
+  /** A sitecontainer as the 2025-05-01 Microsoft.Web spec shapes it (SiteContainer, a proxy resource). */
+  private siteContainerJson(app: WebAppState, container: SiteContainerState): Record<string, unknown> {
+    return {
+      id: `${app.id}/sitecontainers/${container.name}`,
+      name: container.name,
+      type: `${app.slotName === undefined ? SITES : `${SITES}/slots`}/sitecontainers`,
+      properties: {
+        image: container.image,
+        ...(container.targetPort === undefined ? {} : { targetPort: container.targetPort }),
+        isMain: container.isMain,
+        startUpCommand: '',
+        authType: container.authType,
+        createdTime: container.created.toISOString(),
+        lastModifiedTime: container.created.toISOString(),
+        volumeMounts: [],
+        inheritAppSettingsAndConnectionStrings: container.isMain,
+        environmentVariables: [],
+      },
+    };
   }
 
   private armName(app: WebAppState): string {
@@ -273,6 +387,7 @@ export class WebSitesProvider implements SandboxProvider, AppHostResolver {
         siteConfig: {
           numberOfWorkers: 1,
           linuxFxVersion: app.config.linuxFxVersion,
+          windowsFxVersion: app.config.windowsFxVersion === '' ? null : app.config.windowsFxVersion,
           alwaysOn: app.config.alwaysOn,
           http20Enabled: true,
           functionAppScaleLimit: 0,
@@ -317,7 +432,7 @@ export class WebSitesProvider implements SandboxProvider, AppHostResolver {
         defaultDocuments: [],
         netFrameworkVersion: 'v4.0',
         linuxFxVersion: app.config.linuxFxVersion,
-        windowsFxVersion: null,
+        windowsFxVersion: app.config.windowsFxVersion === '' ? null : app.config.windowsFxVersion,
         requestTracingEnabled: false,
         httpLoggingEnabled: false,
         detailedErrorLoggingEnabled: false,
@@ -333,7 +448,7 @@ export class WebSitesProvider implements SandboxProvider, AppHostResolver {
         scmMinTlsVersion: '1.2',
         ftpsState: 'Disabled',
         healthCheckPath: app.config.healthCheckPath ?? null,
-        acrUseManagedIdentityCreds: app.config.linuxFxVersion.startsWith('DOCKER|'),
+        acrUseManagedIdentityCreds: /^(DOCKER|COMPOSE|SITECONTAINERS)\b/i.test(app.config.linuxFxVersion) || app.config.windowsFxVersion.startsWith('DOCKER|'),
         functionsRuntimeScaleMonitoringEnabled: false,
         minimumElasticInstanceCount: 0,
         publicNetworkAccess: 'Enabled',
@@ -387,6 +502,8 @@ export class WebSitesProvider implements SandboxProvider, AppHostResolver {
       healthy: app.healthy,
       defaultHostName: app.defaultHostName,
       linuxFxVersion: app.config.linuxFxVersion,
+      windowsFxVersion: app.config.windowsFxVersion,
+      sitecontainers: app.sitecontainers.map((container) => ({ name: container.name, image: container.image, isMain: container.isMain })),
       // Setting values are secrets; only their names are shown.
       appSettingNames: [...app.appSettings.keys()].sort(),
       slotSwapStatus: app.slotSwapStatus ?? null,

@@ -119,8 +119,8 @@ export function formatInventory(result: InventoryResult): string {
   );
 
   const siteRows = result.webApps.flatMap((app) => [
-    { app: app.name, slot: 'production', kind: app.kind, state: app.state, host: app.defaultHostName, image: app.image ?? app.linuxFxVersion },
-    ...app.slots.map((slot) => ({ app: app.name, slot: slot.name, kind: app.kind, state: slot.state, host: slot.defaultHostName, image: slot.image })),
+    { app: app.name, slot: 'production', kind: app.kind, state: app.state, host: app.defaultHostName, image: app.images.length > 0 ? app.images.join(', ') : app.linuxFxVersion },
+    ...app.slots.map((slot) => ({ app: app.name, slot: slot.name, kind: app.kind, state: slot.state, host: slot.defaultHostName, image: slot.images.join(', ') })),
   ]);
   section(
     'Web apps',

@@ -367,18 +367,20 @@ function safetyIssues(input: unknown): ConfigIssue[] {
     if (purge === undefined) return;
     const at = `targets[${index}].runbooks.image-purge`;
     asArray(purge.inUseScope).forEach((id, s) => {
-      if (typeof id === 'string') issues.push(...idOfKind(id, ['containerApp', 'webSite'], `${at}.inUseScope[${s}]`));
+      // Container Apps jobs are consumers of images, never targets, so they have no kind.
+      if (typeof id === 'string') issues.push(...idOfKind(id, ['containerApp', 'webSite'], `${at}.inUseScope[${s}]`, ['Microsoft.App/jobs']));
     });
   });
   return issues;
 }
 
-function idOfKind(id: string, kinds: ResourceKind | readonly ResourceKind[], path: string): ConfigIssue[] {
+function idOfKind(id: string, kinds: ResourceKind | readonly ResourceKind[], path: string, otherTypes: readonly string[] = []): ConfigIssue[] {
   const wanted = typeof kinds === 'string' ? [kinds] : kinds;
   try {
     const parsed = parseResourceId(id);
     if (parsed.kind !== undefined && wanted.includes(parsed.kind)) return [];
-    return [{ path, message: `expected the ID of a ${wanted.join(' or ')}, found type "${parsed.type}"` }];
+    if (otherTypes.some((type) => type.toLowerCase() === parsed.type.toLowerCase())) return [];
+    return [{ path, message: `expected the ID of a ${[...wanted, ...otherTypes].join(' or ')}, found type "${parsed.type}"` }];
   } catch (error) {
     return [{ path, message: errorMessage(error) }];
   }

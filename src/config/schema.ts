@@ -290,10 +290,26 @@ export const imagePurgePolicySchema = z
     /** A plan with more deletions than this is refused unless forced. */
     maxDeletionsPerRun: positiveInt.max(100_000).default(500),
     /**
-     * ARM IDs of Container Apps and web apps whose images count as in use, besides every such
-     * target in this configuration.
+     * ARM IDs of Container Apps, Container Apps jobs and web apps whose images count as in use,
+     * besides every Container App and web app target in this configuration. Each is read on its
+     * own, so one that does not exist fails the plan.
      */
     inUseScope: z.array(z.string()).default([]),
+    /**
+     * Who else counts as a user of the registry's images. `subscriptions` (the default): every
+     * Container App, Container Apps job and web app or function app (site, slots, sidecars) the
+     * identity can read in the registry's subscription, in every subscription a target of this
+     * file lives in, and in `inUseSubscriptions`. `listed`: only the configured targets and
+     * `inUseScope` (an explicit opt-in to a narrower, riskier view).
+     */
+    inUseDiscovery: z.enum(['subscriptions', 'listed']).default('subscriptions'),
+    /** More subscriptions whose apps and jobs count as users (e.g. where a shared registry's consumers live). */
+    inUseSubscriptions: z.array(z.guid()).default([]),
+    /**
+     * The images of this many inactive revisions per Container App, newest first, count as in
+     * use: a rollback reactivates them.
+     */
+    keepInactiveRevisions: z.number().int().min(0).max(100).default(2),
   })
   .strict();
 

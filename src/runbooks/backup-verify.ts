@@ -48,7 +48,8 @@ import {
 } from '../config/schema.ts';
 import { OpsAutopilotError } from '../errors.ts';
 import { ChecksOnlyApplyError, DAY_MS, formatHours, formatInstant, HOUR_MS, UnsupportedTargetKindError } from './checks-only.ts';
-import { collect, replicationOfSku } from './inventory.ts';
+import { collect } from '../util/collect.ts';
+import { replicationOfSku } from './shared/storage-sku.ts';
 import type { Check, CheckStatus, Runbook, RunbookContext, TargetPlan } from './runbook.ts';
 
 /** `backup-verify` policy of a PostgreSQL flexible server. */

@@ -17,12 +17,18 @@
  *   manifest removes its tags). So a re-plan after a partial run finds exactly what is left,
  *   and an interrupted run ends in the same state as an uninterrupted one. Manifests referenced
  *   by a kept manifest list (multi-arch index) are never deleted.
- * - Never deleted, whatever the policy: a tag or manifest whose digest is in use by an active
- *   Container App revision (or app template) or by an App Service / Function App site or slot
- *   (`linuxFxVersion`/`windowsFxVersion`) among the configured targets plus
- *   `policy.inUseScope`. Tags are resolved to digests, so a tag pointing at an in-use digest
- *   survives, and an app pinned by digest protects every tag of that digest. If the images in
- *   use cannot be read for any scope resource, the plan fails.
+ * - Never deleted, whatever the policy: a tag or manifest whose digest is in use. Who counts as a
+ *   user is `shared/images-in-use.ts`: by default every Container App (template, active
+ *   revisions, the newest `policy.keepInactiveRevisions` inactive ones), Container Apps job
+ *   (template, unfinished executions) and web app or function app (site and slots:
+ *   `DOCKER|`/`COMPOSE|`/`KUBE|` configurations, sitecontainers) the identity can read in the
+ *   registry's subscriptions; only the configured ones with `policy.inUseDiscovery: listed`.
+ *   Image references are read by one parser (`shared/image-reference.ts`: registry ports, case,
+ *   `tag@digest`, default `latest`). Tags are resolved to digests, so a tag pointing at an
+ *   in-use digest survives, and an app pinned by digest protects every tag of that digest. In a
+ *   multi-arch index, an index in use keeps its platform manifests, and a platform manifest in
+ *   use keeps its index, the index's tags and its sibling platform manifests. If the images in
+ *   use cannot be read for any consumer (or a listing fails), the plan fails.
  * - Locked tags and manifests (`canDelete` or `canWrite` false) are kept unless
  *   `policy.includeLocked`, in which case apply unlocks them first.
  *
@@ -48,8 +54,11 @@ import type { TargetConfig } from '../config/schema.ts';
 import type { imagePurgePolicySchema } from '../config/schema.ts';
 import { compileNamePattern, type NamePattern } from '../config/pattern.ts';
 import { errorMessage, OpsAutopilotError } from '../errors.ts';
+import { collect } from '../util/collect.ts';
+import { mapLimited } from '../util/concurrency.ts';
 import type { z } from 'zod';
-import { inUseScopeIds, loginServerOf, readImagesInUse, usesInRegistry, type RegistryImageUse } from './images-in-use.ts';
+import { loginServerOf } from './shared/image-reference.ts';
+import { inUseScopeOf, protectedDigests, readImagesInUse, usesInRegistry, type InUseScope, type ProtectedDigest, type RegistryImageUse } from './shared/images-in-use.ts';
 import type { ApplyResult, Check, KeptItem, PlannedAction, Runbook, RunbookContext, TargetPlan } from './runbook.ts';
 
 /** The `image-purge` policy of a registry target, defaults applied. */
@@ -105,58 +114,31 @@ export class ImageInUseError extends OpsAutopilotError {
 /** How long apply trusts one reading of a registry's images in use, in milliseconds. */
 export const IN_USE_RECHECK_TTL_MS = 30_000;
 
-/** Digests in use in one registry, keyed `repository\0digest`, with who uses them. */
-interface InUseDigests {
-  readonly byDigest: ReadonlyMap<string, readonly string[]>;
-}
-
-const digestKey = (repository: string, digest: string): string => `${repository}\u0000${digest.toLowerCase()}`;
-
 /** True when the error is the registry answering 404 (the tag or manifest does not exist). */
 function isNotFound(error: unknown): boolean {
   return error instanceof OpsAutopilotError && 'statusCode' in error && error.statusCode === 404;
 }
 
 /**
- * Reads which digests of a registry are in use right now, as planning does: every app in scope
- * read afresh, tags resolved to their current digests, and the platform manifests of an in-use
- * manifest list counted as in use by it.
+ * Reads the images of a registry that are in use right now, as planning does: every consumer in
+ * scope read afresh (ARM only; tags are resolved per repository against the re-check's own
+ * manifest listing).
  *
- * @throws InUseResolutionError when an app in scope cannot be read, or another error naming
- *   the image when a tag or manifest in use cannot be read (never an incomplete answer).
+ * @throws InUseResolutionError when a consumer in scope cannot be read (never an incomplete answer).
  */
-async function readInUseDigests(context: RunbookContext, target: TargetConfig, policy: ImagePurgePolicy): Promise<InUseDigests> {
+async function readInUse(context: RunbookContext, target: TargetConfig, policy: ImagePurgePolicy): Promise<RegistryImageUse[]> {
   const { registryId, registryName } = registryOf(target);
-  const loginServer = loginServerOf(registryName, context.config.azure.cloud);
-  const scope = inUseScopeIds(context.config, policy.inUseScope);
-  const uses = usesInRegistry(
-    await readImagesInUse(context.clients, scope, { concurrency: Math.min(4, registryConcurrency(context)), registry: registryId }),
-    loginServer,
-  );
-  const client = await context.clients.registryClient(registryName);
-  const signal = context.signal;
-  const options = signal === undefined ? {} : { abortSignal: signal };
-  const byDigest = new Map<string, string[]>();
-  const add = (repository: string, digest: string, users: readonly string[]): void => {
-    const key = digestKey(repository, digest);
-    byDigest.set(key, [...(byDigest.get(key) ?? []), ...users]);
-  };
-  for (const use of uses) {
-    const users = use.usedBy.map((by) => `${by} (${use.image})`);
-    const resourceId = `${registryId}/repositories/${use.repository}/${use.reference.startsWith('sha256:') ? 'manifests' : 'tags'}/${use.reference}`;
-    try {
-      const manifest = await callAzure({ resourceId, operation: 'get manifest properties of an image in use' }, () =>
-        client.getArtifact(use.repository, use.reference).getManifestProperties(options),
-      );
-      add(use.repository, manifest.digest, users);
-      for (const child of manifest.relatedArtifacts) add(use.repository, child.digest, users.map((user) => `${user}, as a platform image of it`));
-    } catch (error) {
-      // An image in use that the registry no longer holds has nothing left to protect.
-      if (isNotFound(error)) continue;
-      throw error;
-    }
-  }
-  return { byDigest };
+  const uses = await readImagesInUse(context.clients, inUseScopeOf(context.config, registryId, policy), {
+    concurrency: Math.min(4, registryConcurrency(context)),
+    registry: registryId,
+    ...(context.signal === undefined ? {} : { signal: context.signal }),
+  });
+  return usesInRegistry(uses, registryName, context.config.azure.cloud, { registry: registryId });
+}
+
+/** The users of a protected digest, each naming the image, and how it is protected when not used directly. */
+function usersOf(entry: ProtectedDigest): string[] {
+  return entry.relation === undefined ? [...entry.users] : entry.users.map((user) => `${user}, as the ${entry.relation ?? ''}`);
 }
 
 interface Reading {
@@ -207,8 +189,8 @@ function cachedReading<T>(context: RunbookContext, key: string, read: () => Prom
 }
 
 /** The images in use of the target's registry, read at most once per TTL per run (see {@link runReadings}). */
-function inUseDigestsFor(context: RunbookContext, target: TargetConfig, policy: ImagePurgePolicy): Promise<InUseDigests> {
-  return cachedReading(context, `in-use\u0000${target.id.toLowerCase()}`, () => readInUseDigests(context, target, policy));
+function inUseFor(context: RunbookContext, target: TargetConfig, policy: ImagePurgePolicy): Promise<RegistryImageUse[]> {
+  return cachedReading(context, `in-use\u0000${target.id.toLowerCase()}`, () => readInUse(context, target, policy));
 }
 
 /** Tag → digest of a repository now, read at most once per TTL per run. */
@@ -223,14 +205,22 @@ function currentTags(context: RunbookContext, client: ContainerRegistryClient, r
   });
 }
 
-/** Digest → tags of a repository's manifests now, read at most once per TTL per run. */
-function currentManifests(context: RunbookContext, client: ContainerRegistryClient, registryId: string, repository: string): Promise<ReadonlyMap<string, readonly string[]>> {
+/** A repository's manifest as the re-check reads it: its tags and, for an index, its platform manifests. */
+interface CurrentManifest {
+  readonly tags: readonly string[];
+  readonly related: readonly string[];
+}
+
+/** Digest → tags and platform manifests of a repository's manifests now, read at most once per TTL per run. */
+function currentManifests(context: RunbookContext, client: ContainerRegistryClient, registryId: string, repository: string): Promise<ReadonlyMap<string, CurrentManifest>> {
   const signal = context.signal;
   return cachedReading(context, `manifests\u0000${registryId.toLowerCase()}\u0000${repository}`, async () => {
     const manifests = await callAzure({ resourceId: `${registryId}/repositories/${repository}`, operation: 'list manifests (re-check before delete)' }, () =>
       collect(client.getRepository(repository).listManifestProperties(signal === undefined ? {} : { abortSignal: signal }), signal),
     );
-    return new Map(manifests.map((manifest) => [manifest.digest.toLowerCase(), manifest.tags]));
+    return new Map(
+      manifests.map((manifest) => [manifest.digest.toLowerCase(), { tags: manifest.tags, related: manifest.relatedArtifacts.map((artifact) => artifact.digest.toLowerCase()) }]),
+    );
   });
 }
 
@@ -272,37 +262,6 @@ function compilePolicy(targetId: string, policy: ImagePurgePolicy): { repositori
     repositories: policy.repositories.map((source, index) => compile(`repositories[${String(index)}]`, source)),
     tagFilter: compile('tagFilter', policy.tagFilter),
   };
-}
-
-/** Runs `work` over `items` with at most `limit` in flight, in order of the items; rejects on the first failure. */
-async function mapLimited<T, R>(items: readonly T[], limit: number, work: (item: T) => Promise<R>): Promise<R[]> {
-  const results = new Array<R>(items.length);
-  let next = 0;
-  let failed = false;
-  const worker = async (): Promise<void> => {
-    while (next < items.length && !failed) {
-      const index = next;
-      next += 1;
-      try {
-        results[index] = await work(items[index] as T);
-      } catch (error) {
-        // Stop handing out work; the first error is the one reported.
-        failed = true;
-        throw error;
-      }
-    }
-  };
-  await Promise.all(Array.from({ length: Math.max(1, Math.min(limit, items.length)) }, worker));
-  return results;
-}
-
-async function collect<T>(iterable: AsyncIterable<T>, signal: AbortSignal | undefined): Promise<T[]> {
-  const items: T[] = [];
-  for await (const item of iterable) {
-    signal?.throwIfAborted();
-    items.push(item);
-  }
-  return items;
 }
 
 function ageDays(now: Date, then: Date): number {
@@ -388,30 +347,33 @@ export function planRepository(input: {
   const digestOfTag = new Map(input.tags.map((tag) => [tag.name, tag.digest]));
   const manifests = new Map(input.manifests.map((manifest) => [manifest.digest, manifest]));
 
-  // In-use digests of this repository: digests as referenced, tags resolved to digests.
-  const inUseBy = new Map<string, string[]>();
-  for (const use of input.inUse) {
-    if (use.repository !== repository) continue;
-    const digest = use.reference.startsWith('sha256:') ? use.reference : digestOfTag.get(use.reference);
-    if (digest === undefined || (use.reference.startsWith('sha256:') && !manifests.has(digest))) {
-      checks.push({
-        status: 'warn',
-        code: IMAGE_PURGE_CODES.inUseMissing,
-        message: `${use.image} is in use by ${use.usedBy.join(', ')} but ${registryName} no longer holds it; a restart or scale-out would fail to pull it`,
-        expected: `${use.image} present in ${loginServer}`,
-        found: 'not in the registry',
-        resource: use.image,
-      });
-      continue;
-    }
-    inUseBy.set(digest, [...(inUseBy.get(digest) ?? []), ...use.usedBy.map((by) => `${by} (${use.image})`)]);
+  // Digests of this repository that stay for its images in use (tags resolved, multi-arch
+  // indexes and their platform manifests together).
+  const { protected: inUse, missing } = protectedDigests(
+    input.inUse.filter((use) => use.repository === repository),
+    digestOfTag,
+    input.manifests,
+  );
+  for (const use of missing) {
+    checks.push({
+      status: 'warn',
+      code: IMAGE_PURGE_CODES.inUseMissing,
+      message: `${use.image} is in use by ${use.usedBy.join(', ')} but ${registryName} no longer holds it; a restart or scale-out would fail to pull it`,
+      expected: `${use.image} present in ${loginServer}`,
+      found: 'not in the registry',
+      resource: use.image,
+    });
   }
-  // Platform manifests of a multi-arch image live as long as their manifest list does.
+  const inUseReason = (digest: string): string | undefined => {
+    const entry = inUse.get(digest);
+    if (entry === undefined) return undefined;
+    return entry.relation === undefined
+      ? `in use (digest ${digest}) by ${entry.users.join('; ')}`
+      : `${entry.relation} (digest ${digest}), used by ${entry.users.join('; ')}`;
+  };
+  // Platform manifests of a multi-arch index that stays for another reason (tagged, locked, young).
   const protectedChildren = new Set<string>();
-  const digestProtected = (digest: string): boolean => inUseBy.has(digest) || protectedChildren.has(digest);
-  for (const manifest of input.manifests) {
-    if (inUseBy.has(manifest.digest)) for (const child of manifest.related) protectedChildren.add(child);
-  }
+  const digestProtected = (digest: string): boolean => inUse.has(digest) || protectedChildren.has(digest);
 
   const candidates = input.tags
     .filter((tag) => input.tagFilter.matches(tag.name))
@@ -430,13 +392,9 @@ export function planRepository(input: {
       young += 1;
       continue;
     }
-    const users = inUseBy.get(tag.digest);
-    if (users !== undefined) {
-      kept.push({ resource: `${registryName}/${repository}:${tag.name}`, reason: `in use (digest ${tag.digest}) by ${users.join('; ')}` });
-      continue;
-    }
-    if (protectedChildren.has(tag.digest)) {
-      kept.push({ resource: `${registryName}/${repository}:${tag.name}`, reason: `platform image of an in-use multi-arch image (digest ${tag.digest})` });
+    const inUseBecause = inUseReason(tag.digest);
+    if (inUseBecause !== undefined) {
+      kept.push({ resource: `${registryName}/${repository}:${tag.name}`, reason: inUseBecause });
       continue;
     }
     const manifestLocked = manifests.get(tag.digest)?.locked === true;
@@ -463,11 +421,11 @@ export function planRepository(input: {
       if (!untaggedNow && !untaggedByPlan) return { delete: false };
       if (untaggedNow) {
         if (digestProtected(manifest.digest)) {
-          return { delete: false, kept: inUseBy.has(manifest.digest) ? `in use by ${(inUseBy.get(manifest.digest) ?? []).join('; ')}` : 'platform image of a kept multi-arch image' };
+          return { delete: false, kept: inUseReason(manifest.digest) ?? 'platform image of a kept multi-arch image' };
         }
         if (manifest.updated.getTime() > cutoff) return { delete: false };
         if (manifest.locked && !policy.includeLocked) return { delete: false, kept: 'locked untagged manifest (includeLocked is off)' };
-      } else if (protectedChildren.has(manifest.digest)) {
+      } else if (digestProtected(manifest.digest)) {
         return { delete: false };
       }
       return { delete: true, untaggedNow };
@@ -531,6 +489,15 @@ export function planRepository(input: {
   return { actions, kept, checks, tagCount: input.tags.length, manifestCount: input.manifests.length };
 }
 
+/** Who was read for images in use, in words, for the plan's check. */
+function describeScope(scope: InUseScope): string {
+  const listed = `${String(scope.resources.length)} listed resource(s)`;
+  const inactive = `the newest ${String(scope.inactiveRevisions)} inactive revision(s) per Container App`;
+  return scope.subscriptions.length === 0
+    ? `inUseDiscovery listed: only ${listed}; ${inactive}`
+    : `every Container App, job and web app in subscription(s) ${scope.subscriptions.join(', ')}, and ${listed}; ${inactive}`;
+}
+
 function registryOf(target: TargetConfig): { registryId: string; registryName: string } {
   const id = parseResourceId(target.id);
   return { registryId: id.id, registryName: id.name };
@@ -560,9 +527,10 @@ async function plan(context: RunbookContext, target: TargetConfig, policy: Image
   const concurrency = registryConcurrency(context);
 
   // In use first: without complete knowledge there is no plan (InUseResolutionError).
-  const scope = inUseScopeIds(context.config, policy.inUseScope);
-  const uses = await readImagesInUse(context.clients, scope, { concurrency: Math.min(4, concurrency), registry: registryId });
-  const inUse = usesInRegistry(uses, loginServer);
+  const scope = inUseScopeOf(context.config, registryId, policy);
+  const uses = await readImagesInUse(context.clients, scope, { concurrency: Math.min(4, concurrency), registry: registryId, ...(signal === undefined ? {} : { signal }) });
+  const inUse = usesInRegistry(uses, registryName, context.config.azure.cloud, { registry: registryId });
+  const consumers = new Set(uses.map((use) => use.resourceId.toLowerCase())).size;
 
   const client = await context.clients.registryClient(registryName);
   const names = await callAzure({ resourceId: registryId, operation: 'list repositories' }, () =>
@@ -585,8 +553,8 @@ async function plan(context: RunbookContext, target: TargetConfig, policy: Image
     {
       status: 'ok',
       code: IMAGE_PURGE_CODES.inUseResolved,
-      message: `${String(inUse.length)} image(s) of ${loginServer} in use across ${String(scope.length)} app(s) in scope; their digests are protected`,
-      expected: 'the images in use by every app in scope',
+      message: `${String(inUse.length)} image reference(s) of ${loginServer} in use, among the images of ${String(consumers)} app(s), job(s) and site(s) or slot(s) read (${describeScope(scope)}); their digests are protected`,
+      expected: 'the images in use by every app, job and web app in scope',
       found: inUse.length === 0 ? 'none in this registry' : inUse.map((use) => `${use.image} (${use.usedBy.join(', ')})`).join('; '),
     },
     ...perRepository.flatMap((repository) => repository.checks),
@@ -627,8 +595,15 @@ async function apply(context: RunbookContext, target: TargetConfig, policy: Imag
     },
   };
   const refuseIfInUse = async (image: string, digest: string): Promise<void> => {
-    const users = (await inUseDigestsFor(context, target, policy)).byDigest.get(digestKey(repository, digest));
-    if (users !== undefined) throw new ImageInUseError(image, digest, users, { actionId: action.id, targetId: target.id });
+    const uses = (await inUseFor(context, target, policy)).filter((use) => use.repository === repository);
+    // Nothing of this repository in use: no manifest listing needed.
+    if (uses.length === 0) return;
+    const manifests = await currentManifests(context, client, registryId, repository);
+    const digestOfTag = new Map([...manifests].flatMap(([manifestDigest, manifest]) => manifest.tags.map((tag) => [tag, manifestDigest] as const)));
+    const entry = protectedDigests(uses, digestOfTag, [...manifests].map(([manifestDigest, manifest]) => ({ digest: manifestDigest, related: manifest.related }))).protected.get(
+      digest.toLowerCase(),
+    );
+    if (entry !== undefined) throw new ImageInUseError(image, digest, usersOf(entry), { actionId: action.id, targetId: target.id });
   };
   // Re-checks before each deletion: the plan may be minutes old (an interactive prompt, a
   // long run). ACR has no conditional delete, so a change between this check and the delete
@@ -663,7 +638,7 @@ async function apply(context: RunbookContext, target: TargetConfig, policy: Imag
       const resourceId = `${registryId}/repositories/${repository}/manifests/${digest}`;
       const image = `${registryName}/${repository}@${digest}`;
       const artifact = client.getArtifact(repository, digest);
-      const currentTags = (await currentManifests(context, client, registryId, repository)).get(digest.toLowerCase());
+      const currentTags = (await currentManifests(context, client, registryId, repository)).get(digest.toLowerCase())?.tags;
       if (currentTags === undefined) return { outcome: 'skipped', message: `manifest ${repository}@${digest} was already deleted` };
       // Deleting a manifest deletes its tags: a tag pushed onto it since the plan must not go with it.
       const plannedTags = new Set(typeof action.details.tags === 'string' && action.details.tags !== '' ? action.details.tags.split(',') : []);
@@ -701,7 +676,7 @@ async function unlock(resourceId: string, update: () => Promise<unknown>): Promi
     await callAzure({ resourceId, operation: 'unlock (canDelete, canWrite)' }, update);
     return true;
   } catch (error) {
-    if (error instanceof OpsAutopilotError && 'statusCode' in error && error.statusCode === 404) return false;
+    if (isNotFound(error)) return false;
     throw error;
   }
 }

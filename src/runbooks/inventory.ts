@@ -4,10 +4,11 @@
  * - PostgreSQL flexible servers: state, version, backup retention, geo-redundancy, earliest
  *   restore point and the newest completed backup;
  * - Container Apps: revisions (active, created, traffic), latest revision, images;
- * - container registries: repository and tag counts, and the images in use by the configured
- *   Container Apps and web apps (plus `image-purge.inUseScope`);
+ * - container registries: repository and tag counts, and the images in use, read as image-purge
+ *   reads them (`shared/images-in-use.ts`: by default every Container App, job and web app in
+ *   the registry's subscriptions, per the registry's image-purge policy or its defaults);
  * - Key Vaults: soft delete, purge protection, secret counts, nearest expiry;
- * - web apps: state, kind, slots, container image, default host name;
+ * - web apps: state, kind, slots, container images (configuration and sitecontainers), default host name;
  * - storage accounts: replication, blob and container soft delete, versioning.
  *
  * Each target is read on its own: a failure is recorded with the target's ID and never stops
@@ -16,9 +17,17 @@
 import { kindOfType, parseResourceId, type ResourceKind } from '../azure/resource-id.ts';
 import type { AzureClients } from '../azure/clients.ts';
 import { AzureCredentialError, callAzure } from '../azure/errors.ts';
-import type { EstateConfig, TargetConfig } from '../config/schema.ts';
+import { imagePurgePolicySchema, type EstateConfig, type TargetConfig } from '../config/schema.ts';
 import { errorMessage } from '../errors.ts';
 import { startRun, toErrorRecord, type ErrorRecord, type RunRecord, type RunTrigger, type TargetRecorder } from '../runs/run-record.ts';
+import { collect } from '../util/collect.ts';
+import { forEachLimited } from '../util/concurrency.ts';
+import { fetchContainerApp, type ContainerAppInventory, type InventoryEntryBase } from './shared/container-apps.ts';
+import { loginServerOf } from './shared/image-reference.ts';
+import { inUseScopeOf, isDigest, readImagesInUse, siteConfigImages, usesInRegistry, type ImageUse } from './shared/images-in-use.ts';
+import { replicationOfSku } from './shared/storage-sku.ts';
+
+export type { ContainerAppInventory, InventoryEntryBase, RevisionInventory } from './shared/container-apps.ts';
 
 /** The client factories inventory uses; a subset of {@link AzureClients}. */
 export type InventoryClients = Pick<
@@ -31,16 +40,6 @@ export type InventoryClients = Pick<
   | 'secretClient'
   | 'registryClient'
 >;
-
-/** Fields every inventory entry has. */
-interface InventoryEntryBase {
-  /** Full ARM resource ID of the target. */
-  readonly targetId: string;
-  readonly name: string;
-  readonly resourceGroup: string;
-  readonly displayName?: string;
-  readonly location?: string;
-}
 
 /** A PostgreSQL flexible server. */
 export interface PostgresInventory extends InventoryEntryBase {
@@ -59,38 +58,7 @@ export interface PostgresInventory extends InventoryEntryBase {
   readonly newestBackupAgeHours?: number;
 }
 
-/** One Container Apps revision. */
-export interface RevisionInventory {
-  readonly name: string;
-  readonly active: boolean;
-  readonly createdTime?: string;
-  readonly trafficWeight: number;
-  readonly replicas?: number;
-  readonly healthState?: string;
-  readonly runningState?: string;
-  /** Images of the revision's containers and init containers. */
-  readonly images: readonly string[];
-}
-
-/** A Container App. */
-export interface ContainerAppInventory extends InventoryEntryBase {
-  readonly provisioningState?: string;
-  readonly runningStatus?: string;
-  readonly activeRevisionsMode?: string;
-  readonly fqdn?: string;
-  readonly latestRevisionName?: string;
-  readonly latestReadyRevisionName?: string;
-  /** Images of the current template: containers and init containers. */
-  readonly images: readonly string[];
-  /** Ingress traffic split, as configured (`latestRevision` or a revision name). */
-  readonly traffic: readonly { readonly revisionName?: string; readonly latestRevision: boolean; readonly weight: number; readonly label?: string }[];
-  readonly revisionCount: number;
-  readonly activeRevisionCount: number;
-  /** Newest first. */
-  readonly revisions: readonly RevisionInventory[];
-}
-
-/** An image reference in use by a configured app. */
+/** An image reference in use, as image-purge sees it. */
 export interface ImageInUse {
   /** As the app names it, e.g. `crxshopaiprod.azurecr.io/user-service:v1.0.3`. */
   readonly image: string;
@@ -144,7 +112,8 @@ export interface SlotInventory {
   readonly name: string;
   readonly state?: string;
   readonly defaultHostName?: string;
-  readonly image?: string;
+  /** Container images: from the slot's configuration (each compose service) and its sitecontainers. */
+  readonly images: readonly string[];
 }
 
 /** A web app or function app (Microsoft.Web/sites). */
@@ -154,8 +123,8 @@ export interface WebAppInventory extends InventoryEntryBase {
   readonly defaultHostName?: string;
   readonly httpsOnly?: boolean;
   readonly linuxFxVersion?: string;
-  /** The container image, from `linuxFxVersion` (`DOCKER|image`), when it runs one. */
-  readonly image?: string;
+  /** Container images: from `linuxFxVersion`/`windowsFxVersion` (`DOCKER|`, each `COMPOSE|` service) and the sitecontainers. */
+  readonly images: readonly string[];
   readonly slots: readonly SlotInventory[];
 }
 
@@ -208,77 +177,12 @@ export interface InventoryOptions {
   readonly concurrency?: number;
 }
 
-/** Login-server DNS suffix of container registries per cloud. */
-export const REGISTRY_SUFFIX: Record<EstateConfig['azure']['cloud'], string> = {
-  AzureCloud: 'azurecr.io',
-  AzureUSGovernment: 'azurecr.us',
-  AzureChinaCloud: 'azurecr.cn',
-};
-
 const HOUR_MS = 3_600_000;
 const DAY_MS = 24 * HOUR_MS;
-
-function iso(date: Date | string | undefined): string | undefined {
-  if (date === undefined) return undefined;
-  const value = typeof date === 'string' ? new Date(date) : date;
-  return Number.isNaN(value.getTime()) ? undefined : value.toISOString();
-}
 
 function roundTo(value: number, digits: number): number {
   const factor = 10 ** digits;
   return Math.round(value * factor) / factor;
-}
-
-/** Drains an async iterable (an SDK pager) into an array. */
-export async function collect<T>(iterable: AsyncIterable<T>): Promise<T[]> {
-  const items: T[] = [];
-  for await (const item of iterable) items.push(item);
-  return items;
-}
-
-/** Runs `work` over `items` with at most `limit` in flight; never rejects (work handles errors). */
-async function forEachLimited<T>(items: readonly T[], limit: number, work: (item: T) => Promise<void>): Promise<void> {
-  let next = 0;
-  const worker = async (): Promise<void> => {
-    while (next < items.length) {
-      const item = items[next];
-      next += 1;
-      if (item !== undefined) await work(item);
-    }
-  };
-  await Promise.all(Array.from({ length: Math.max(1, Math.min(limit, items.length)) }, worker));
-}
-
-/** Splits `host/repo/path:tag` or `host/repo@sha256:...` into its parts. */
-export function parseImageReference(image: string): { host: string | undefined; repository: string; reference: string } {
-  let rest = image.trim();
-  let host: string | undefined;
-  const slash = rest.indexOf('/');
-  if (slash > 0) {
-    const first = rest.slice(0, slash);
-    // A registry host has a dot or a port, or is localhost; otherwise it is a Docker Hub path.
-    if (first.includes('.') || first.includes(':') || first === 'localhost') {
-      host = first.toLowerCase();
-      rest = rest.slice(slash + 1);
-    }
-  }
-  const at = rest.indexOf('@');
-  if (at >= 0) return { host, repository: rest.slice(0, at), reference: rest.slice(at + 1) };
-  const colon = rest.lastIndexOf(':');
-  if (colon > 0) return { host, repository: rest.slice(0, colon), reference: rest.slice(colon + 1) };
-  return { host, repository: rest, reference: 'latest' };
-}
-
-/** The container image of a `linuxFxVersion` such as `DOCKER|repo/app:1.2`, or undefined. */
-export function imageOfLinuxFxVersion(linuxFxVersion: string | undefined): string | undefined {
-  if (linuxFxVersion === undefined) return undefined;
-  const match = /^(?:DOCKER|COMPOSE|KUBE)\|(.+)$/i.exec(linuxFxVersion.trim());
-  return match?.[1];
-}
-
-/** Replication of a storage SKU name, e.g. `Standard_RAGRS` → `RAGRS`. */
-export function replicationOfSku(sku: string | undefined): string | undefined {
-  return sku?.split('_')[1]?.toUpperCase();
 }
 
 interface TargetContext {
@@ -287,12 +191,6 @@ interface TargetContext {
   readonly kind: ResourceKind;
   readonly recorder: TargetRecorder;
   readonly base: InventoryEntryBase;
-}
-
-/** One image reference used by an app, revision or slot (also used by `image-purge`). */
-export interface ImageUse {
-  readonly image: string;
-  readonly usedBy: string;
 }
 
 /** How many targets the inventory read, across every resource kind. */
@@ -372,10 +270,24 @@ export async function runInventory(config: EstateConfig, clients: InventoryClien
     }
   };
 
-  // Registries go last: their "images in use" come from the apps read first.
-  const apps = contexts.filter((context) => context.kind !== 'containerRegistry');
-  const registries = contexts.filter((context) => context.kind === 'containerRegistry');
-  await forEachLimited(apps, concurrency, (context) =>
+  // Registries whose images-in-use scope is the same share one reading (e.g. two registries in
+  // one subscription); each reading is the one image-purge plans with.
+  const inUseReadings = new Map<string, Promise<ImageUse[]>>();
+  const imagesInUse = (context: TargetContext): Promise<ImageUse[]> => {
+    const policy = context.target.runbooks['image-purge'] ?? imagePurgePolicySchema.parse({});
+    const scope = inUseScopeOf(config, context.id.id, policy);
+    const key = JSON.stringify(scope);
+    let reading = inUseReadings.get(key);
+    if (reading === undefined) {
+      reading = readImagesInUse(clients, scope, { concurrency, registry: context.id.id });
+      // Every registry sharing the reading awaits it; this keeps an unawaited copy from being reported as unhandled.
+      reading.catch(() => undefined);
+      inUseReadings.set(key, reading);
+    }
+    return reading;
+  };
+
+  await forEachLimited(contexts, concurrency, (context) =>
     guarded(context, async () => {
       switch (context.kind) {
         case 'postgresFlexibleServer':
@@ -394,24 +306,11 @@ export async function runInventory(config: EstateConfig, clients: InventoryClien
           result.storageAccounts.push(await readStorage(context, clients));
           break;
         case 'containerRegistry':
+          result.registries.push(await readRegistry(context, clients, await imagesInUse(context), config.azure.cloud));
           break;
       }
     }),
   );
-
-  if (registries.length > 0) {
-    const uses: ImageUse[] = [
-      ...result.containerApps.flatMap((app) => imageUsesOfContainerApp(app)),
-      ...result.webApps.flatMap((app) => imageUsesOfWebApp(app)),
-    ];
-    const readIds = new Set([...result.containerApps, ...result.webApps].map((entry) => entry.targetId.toLowerCase()));
-    await forEachLimited(registries, concurrency, (context) =>
-      guarded(context, async () => {
-        const extra = await readInUseScope(context, clients, readIds);
-        result.registries.push(await readRegistry(context, clients, [...uses, ...extra], REGISTRY_SUFFIX[config.azure.cloud]));
-      }),
-    );
-  }
 
   const byTargetOrder = <T extends { targetId: string }>(entries: T[]): T[] => {
     const order = new Map(config.targets.map((target, index) => [parseResourceId(target.id).id.toLowerCase(), index]));
@@ -490,90 +389,6 @@ async function readContainerApp(context: TargetContext, clients: InventoryClient
   return entry;
 }
 
-/**
- * Reads a Container App and all its revisions (newest first), read-only, as inventory reports
- * them: traffic split, latest and latest-ready revision, per-revision traffic weight and images.
- * Shared by inventory and the runbooks that act on revisions.
- *
- * @throws AzureOperationError subclasses (from callAzure) naming the app when a read fails.
- */
-export async function readContainerAppInventory(
-  clients: Pick<AzureClients, 'containerAppsClient'>,
-  targetId: string,
-  displayName?: string,
-): Promise<ContainerAppInventory> {
-  const id = parseResourceId(targetId);
-  return fetchContainerApp(clients, id, {
-    targetId: id.id,
-    name: id.name,
-    resourceGroup: id.resourceGroup,
-    ...(displayName === undefined ? {} : { displayName }),
-  });
-}
-
-/**
- * Every image a Container Apps template pulls: its containers' and its init containers'. An
- * image used only by an init container is still pulled on every new replica, so deleting it
- * breaks scaling out as surely as deleting the main image.
- */
-export function templateImages(
-  template: { readonly containers?: readonly { readonly image?: string }[]; readonly initContainers?: readonly { readonly image?: string }[] } | undefined,
-): string[] {
-  const images = [...(template?.containers ?? []), ...(template?.initContainers ?? [])].flatMap((container) =>
-    container.image === undefined || container.image === '' ? [] : [container.image],
-  );
-  return [...new Set(images)];
-}
-
-async function fetchContainerApp(
-  clients: Pick<AzureClients, 'containerAppsClient'>,
-  id: ReturnType<typeof parseResourceId>,
-  base: InventoryEntryBase,
-): Promise<ContainerAppInventory> {
-  const client = await clients.containerAppsClient(id.subscriptionId);
-  const app = await callAzure({ resourceId: id.id, operation: 'get Container App' }, () => client.containerApps.get(id.resourceGroup, id.name));
-  const revisions = await callAzure({ resourceId: id.id, operation: 'list Container App revisions' }, () =>
-    collect(client.containerAppsRevisions.listRevisions(id.resourceGroup, id.name)),
-  );
-  const revisionEntries: RevisionInventory[] = revisions
-    .map((revision) => {
-      const createdTime = iso(revision.createdTime);
-      return {
-        name: revision.name ?? '(unnamed)',
-        active: revision.active === true,
-        ...(createdTime === undefined ? {} : { createdTime }),
-        trafficWeight: revision.trafficWeight ?? 0,
-        ...(revision.replicas === undefined ? {} : { replicas: revision.replicas }),
-        ...(revision.healthState === undefined ? {} : { healthState: revision.healthState }),
-        ...(revision.runningState === undefined ? {} : { runningState: revision.runningState }),
-        images: templateImages(revision.template),
-      };
-    })
-    .sort((a, b) => (b.createdTime ?? '').localeCompare(a.createdTime ?? ''));
-  const ingress = app.configuration?.ingress;
-  const entry: ContainerAppInventory = {
-    ...base,
-    ...(app.location === '' ? {} : { location: app.location }),
-    ...(app.provisioningState === undefined ? {} : { provisioningState: app.provisioningState }),
-    ...(app.runningStatus === undefined ? {} : { runningStatus: app.runningStatus }),
-    ...(app.configuration?.activeRevisionsMode === undefined ? {} : { activeRevisionsMode: app.configuration.activeRevisionsMode }),
-    ...(ingress?.fqdn === undefined ? {} : { fqdn: ingress.fqdn }),
-    ...(app.latestRevisionName === undefined ? {} : { latestRevisionName: app.latestRevisionName }),
-    ...(app.latestReadyRevisionName === undefined ? {} : { latestReadyRevisionName: app.latestReadyRevisionName }),
-    images: templateImages(app.template),
-    traffic: (ingress?.traffic ?? []).map((weight) => ({
-      ...(weight.revisionName === undefined ? {} : { revisionName: weight.revisionName }),
-      latestRevision: weight.latestRevision === true,
-      weight: weight.weight ?? 0,
-      ...(weight.label === undefined ? {} : { label: weight.label }),
-    })),
-    revisionCount: revisionEntries.length,
-    activeRevisionCount: revisionEntries.filter((revision) => revision.active).length,
-    revisions: revisionEntries,
-  };
-  return entry;
-}
-
 async function readKeyVault(context: TargetContext, clients: InventoryClients, now: Date): Promise<KeyVaultInventory> {
   const { id, recorder } = context;
   const management = await clients.keyVaultManagementClient(id.subscriptionId);
@@ -623,6 +438,8 @@ async function readWebApp(context: TargetContext, clients: InventoryClients): Pr
   const slotSites = await callAzure({ resourceId: `${id.id}/slots`, operation: 'list web app slots' }, () =>
     collect(client.webApps.listSlots(id.resourceGroup, id.name)),
   );
+  const imagesOf = async (siteConfig: Parameters<typeof siteConfigImages>[2], slot?: string): Promise<string[]> =>
+    [...new Set((await siteConfigImages(client, id, siteConfig, slot)).map((image) => image.image))];
   const slots: SlotInventory[] = [];
   for (const slot of slotSites) {
     // Slot names come back as `app/slot`.
@@ -630,16 +447,15 @@ async function readWebApp(context: TargetContext, clients: InventoryClients): Pr
     const slotConfig = await callAzure({ resourceId: `${id.id}/slots/${slotName}/config/web`, operation: 'get slot configuration' }, () =>
       client.webApps.getConfigurationSlot(id.resourceGroup, id.name, slotName),
     );
-    const image = imageOfLinuxFxVersion(slotConfig.linuxFxVersion);
     slots.push({
       name: slotName,
       ...(slot.state === undefined ? {} : { state: slot.state }),
       ...(slot.defaultHostName === undefined ? {} : { defaultHostName: slot.defaultHostName }),
-      ...(image === undefined ? {} : { image }),
+      images: await imagesOf(slotConfig, slotName),
     });
   }
   const linuxFxVersion = config.linuxFxVersion === '' ? undefined : config.linuxFxVersion;
-  const image = imageOfLinuxFxVersion(linuxFxVersion);
+  const images = await imagesOf(config);
   const entry: WebAppInventory = {
     ...context.base,
     ...(site.location === '' ? {} : { location: site.location }),
@@ -648,13 +464,13 @@ async function readWebApp(context: TargetContext, clients: InventoryClients): Pr
     ...(site.defaultHostName === undefined ? {} : { defaultHostName: site.defaultHostName }),
     ...(site.httpsOnly === undefined ? {} : { httpsOnly: site.httpsOnly }),
     ...(linuxFxVersion === undefined ? {} : { linuxFxVersion }),
-    ...(image === undefined ? {} : { image }),
+    images,
     slots,
   };
-  recorder.read('read web app', `state ${entry.state ?? 'unknown'}, ${slots.length} slot(s), image ${image ?? 'none'}`, {
+  recorder.read('read web app', `state ${entry.state ?? 'unknown'}, ${slots.length} slot(s), image(s) ${images.length === 0 ? 'none' : images.join(', ')}`, {
     state: entry.state ?? null,
     slotCount: slots.length,
-    image: image ?? null,
+    images: images.length === 0 ? null : images.join(', '),
   });
   return entry;
 }
@@ -691,62 +507,15 @@ async function readStorage(context: TargetContext, clients: InventoryClients): P
   return entry;
 }
 
-/**
- * Images a Container App runs: its template's, plus those of every ACTIVE revision (an active
- * revision keeps running its image after the template moved on). Shared with `image-purge`.
- */
-export function imageUsesOfContainerApp(
-  app: Pick<ContainerAppInventory, 'name' | 'images'> & { readonly revisions: readonly Pick<RevisionInventory, 'name' | 'active' | 'images'>[] },
-): ImageUse[] {
-  const uses: ImageUse[] = app.images.map((image) => ({ image, usedBy: app.name }));
-  // An active revision still runs its image even when the template moved on.
-  const template = new Set(app.images);
-  for (const revision of app.revisions) {
-    if (!revision.active) continue;
-    for (const image of revision.images) {
-      if (!template.has(image)) uses.push({ image, usedBy: `${app.name} (revision ${revision.name})` });
-    }
-  }
-  return uses;
-}
-
-/** Images a web app or function app runs: the site's and every slot's. Shared with `image-purge`. */
-export function imageUsesOfWebApp(
-  app: Pick<WebAppInventory, 'name' | 'image'> & { readonly slots: readonly Pick<SlotInventory, 'name' | 'image'>[] },
-): ImageUse[] {
-  const uses: ImageUse[] = app.image === undefined ? [] : [{ image: app.image, usedBy: app.name }];
-  for (const slot of app.slots) {
-    // A slot's image is one swap away from production: it is in use.
-    if (slot.image !== undefined) uses.push({ image: slot.image, usedBy: `${app.name} (slot ${slot.name})` });
-  }
-  return uses;
-}
-
-/** Reads the apps named by `image-purge.inUseScope` that are not targets themselves. */
-async function readInUseScope(context: TargetContext, clients: InventoryClients, alreadyRead: ReadonlySet<string>): Promise<ImageUse[]> {
-  const scope = context.target.runbooks['image-purge']?.inUseScope ?? [];
-  const uses: ImageUse[] = [];
-  for (const raw of scope) {
-    const id = parseResourceId(raw);
-    if (alreadyRead.has(id.id.toLowerCase())) continue;
-    const base = { targetId: id.id, name: id.name, resourceGroup: id.resourceGroup };
-    const scoped: TargetContext = { ...context, id, base, target: { id: id.id, runbooks: {} } };
-    if (id.kind === 'containerApp') {
-      uses.push(...imageUsesOfContainerApp(await readContainerApp({ ...scoped, kind: 'containerApp' }, clients)));
-    } else if (id.kind === 'webSite') {
-      uses.push(...imageUsesOfWebApp(await readWebApp({ ...scoped, kind: 'webSite' }, clients)));
-    }
-  }
-  return uses;
-}
-
 async function readRegistry(
   context: TargetContext,
   clients: InventoryClients,
   uses: readonly ImageUse[],
-  registrySuffix: string,
+  cloud: EstateConfig['azure']['cloud'],
 ): Promise<RegistryInventory> {
   const { id, recorder } = context;
+  // The same filter image-purge applies; a reference that cannot be read fails the registry's entry.
+  const inUse = usesInRegistry(uses, id.name, cloud, { registry: id.id });
   const client = await clients.registryClient(id.name);
   const names = await callAzure({ resourceId: id.id, operation: 'list repositories' }, () => collect(client.listRepositoryNames()));
   const repositories: { name: string; tagCount: number; manifestCount: number; lockedCount: number }[] = [];
@@ -770,28 +539,13 @@ async function readRegistry(
     digestsByRepository.set(name, digests);
     repositories.push({ name, tagCount: tags.size, manifestCount: manifests.length, lockedCount: locked });
   }
-  const loginServer = `${id.name.toLowerCase()}.${registrySuffix}`;
-  // Group uses by image; an image belongs to this registry when its host is `<registry>.…`.
-  const byImage = new Map<string, { image: string; repository: string; reference: string; usedBy: Set<string> }>();
-  for (const use of uses) {
-    const parsed = parseImageReference(use.image);
-    if (parsed.host === undefined || !parsed.host.startsWith(`${id.name.toLowerCase()}.`)) continue;
-    const key = use.image.toLowerCase();
-    const existing = byImage.get(key);
-    if (existing === undefined) byImage.set(key, { image: use.image, repository: parsed.repository, reference: parsed.reference, usedBy: new Set([use.usedBy]) });
-    else existing.usedBy.add(use.usedBy);
-  }
-  const imagesInUse: ImageInUse[] = [...byImage.values()]
-    .map((use) => ({
-      image: use.image,
-      repository: use.repository,
-      reference: use.reference,
-      usedBy: [...use.usedBy].sort(),
-      present: use.reference.startsWith('sha256:')
-        ? digestsByRepository.get(use.repository)?.has(use.reference) === true
-        : tagsByRepository.get(use.repository)?.has(use.reference) === true,
-    }))
-    .sort((a, b) => a.image.localeCompare(b.image));
+  const loginServer = loginServerOf(id.name, cloud);
+  const imagesInUse: ImageInUse[] = inUse.map((use) => ({
+    ...use,
+    present: isDigest(use.reference)
+      ? digestsByRepository.get(use.repository)?.has(use.reference) === true
+      : tagsByRepository.get(use.repository)?.has(use.reference) === true,
+  }));
   const entry: RegistryInventory = {
     ...context.base,
     loginServer,

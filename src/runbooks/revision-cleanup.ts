@@ -22,7 +22,7 @@ import { callAzure, ResourceNotFoundError } from '../azure/errors.ts';
 import { parseResourceId } from '../azure/resource-id.ts';
 import type { TargetConfig } from '../config/schema.ts';
 import { OpsAutopilotError } from '../errors.ts';
-import { readContainerAppInventory, type ContainerAppInventory, type RevisionInventory } from './inventory.ts';
+import { readContainerAppInventory, type ContainerAppInventory, type RevisionInventory } from './shared/container-apps.ts';
 import type { ApplyResult, Check, KeptItem, PlannedAction, Runbook, RunbookContext, TargetPlan } from './runbook.ts';
 
 /** The `revision-cleanup` policy of a target, as the config schema parses it. */

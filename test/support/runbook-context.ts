@@ -9,10 +9,11 @@ import os from 'node:os';
 import path from 'node:path';
 import { createAzureClients, type AzureClients } from '../../src/azure/clients.ts';
 import { loadConfigFile } from '../../src/config/load.ts';
-import type { EstateConfig, RunbookPolicies, TargetConfig } from '../../src/config/schema.ts';
+import { imagePurgePolicySchema, type EstateConfig, type RunbookPolicies, type TargetConfig } from '../../src/config/schema.ts';
 import type { ImagePurgePolicy } from '../../src/runbooks/image-purge.ts';
 import type { ApplyResult, PlannedAction, Runbook, RunbookContext } from '../../src/runbooks/runbook.ts';
 import { memoryLogger } from '../../src/runs/run-log.ts';
+import { mapLimited } from '../../src/util/concurrency.ts';
 import type { SandboxProvider } from '../../sandbox/contract.ts';
 import type { RequestLogEntry, SandboxHandle } from '../../sandbox/index.ts';
 
@@ -115,16 +116,7 @@ export function withRunbookPolicy<R extends keyof RunbookPolicies>(
  * `keep`, whatever its age, with no practical cap per run: for volume tests and the benchmark.
  */
 export function purgeAllButNewest(repositories: readonly string[], keep: number): ImagePurgePolicy {
-  return {
-    repositories: [...repositories],
-    tagFilter: '.*',
-    keep,
-    olderThanDays: 0,
-    deleteUntaggedManifests: false,
-    includeLocked: false,
-    maxDeletionsPerRun: 100_000,
-    inUseScope: [],
-  };
+  return imagePurgePolicySchema.parse({ repositories: [...repositories], tagFilter: '.*', keep, olderThanDays: 0, maxDeletionsPerRun: 100_000 });
 }
 
 /**
@@ -139,17 +131,5 @@ export async function applyActions<TPolicy>(
   actions: readonly PlannedAction[],
   width: number,
 ): Promise<ApplyResult['outcome'][]> {
-  const outcomes = new Array<ApplyResult['outcome']>(actions.length);
-  let next = 0;
-  await Promise.all(
-    Array.from({ length: width }, async () => {
-      while (next < actions.length) {
-        const index = next;
-        next += 1;
-        const action = actions[index];
-        if (action !== undefined) outcomes[index] = (await runbook.apply(context, target, policy, action)).outcome;
-      }
-    }),
-  );
-  return outcomes;
+  return mapLimited(actions, width, async (action) => (await runbook.apply(context, target, policy, action)).outcome);
 }

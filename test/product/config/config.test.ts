@@ -335,7 +335,7 @@ describe('unknown fields name what the object expects', () => {
   it('lists the fields of the object (capped) and the nearest one', () => {
     const lines = linesOf(`version: 1\nestate: x\ntargets:\n  - id: ${REGISTRY}\n    runbooks:\n      image-purge:\n        kep: 3\n`);
     expect(lines).toEqual([
-      'targets[0].runbooks.image-purge.kep: unknown field (expected one of repositories, tagFilter, keep, olderThanDays, deleteUntaggedManifests, includeLocked, maxDeletionsPerRun, inUseScope; did you mean "keep"?) (line 7)',
+      'targets[0].runbooks.image-purge.kep: unknown field (expected one of repositories, tagFilter, keep, olderThanDays, deleteUntaggedManifests, includeLocked, maxDeletionsPerRun, inUseScope, … 3 more; did you mean "keep"?) (line 7)',
     ]);
   });
 

@@ -3,14 +3,15 @@
  * now, not as they were when planned: between plan and apply (e.g. an interactive `run` prompt)
  * an image can be deployed or a tag moved.
  *
- * World: xshopai. The plan for user-service (vX.Y.Z tags, keep 2, older than 30 days) deletes
- * v1.0.1, v1.0.2, v1.0.4, v1.0.5 and v0.9.1..v0.9.30; after planning, the test points the active
+ * World: xshopai. The plan for user-service (vX.Y.Z tags, keep 2, older than 30 days, no inactive
+ * revisions kept, so the images of the inactive revisions are candidates) deletes v1.0.1,
+ * v1.0.2, v1.0.4, v1.0.5 and v0.9.1..v0.9.30; after planning, the test points the active
  * revision ca-user-service--v1-0-6 at v1.0.1 and moves the tag v1.0.2 to v1.0.4's digest.
  */
 import { describe, expect, it } from 'vitest';
-import type { EstateConfig, TargetConfig } from '../../../src/config/schema.ts';
+import { imagePurgePolicySchema, type EstateConfig, type TargetConfig } from '../../../src/config/schema.ts';
 import { ImageChangedSincePlanError, imagePurgeRunbook, ImageInUseError, type ImagePurgePolicy } from '../../../src/runbooks/image-purge.ts';
-import { InUseResolutionError } from '../../../src/runbooks/images-in-use.ts';
+import { InUseResolutionError } from '../../../src/runbooks/shared/images-in-use.ts';
 import type { PlannedAction } from '../../../src/runbooks/runbook.ts';
 import { ContainerAppsProvider, ContainerRegistriesProvider, defaultProviders } from '../../../sandbox/providers/index.ts';
 import { providerOf, runbookContextFor, withRunbookPolicy, type TestRunbookContext } from '../../support/runbook-context.ts';
@@ -24,16 +25,14 @@ const providers = defaultProviders();
 const registries = providerOf(providers, ContainerRegistriesProvider);
 const apps = providerOf(providers, ContainerAppsProvider);
 
-const policy: ImagePurgePolicy = {
+const policy: ImagePurgePolicy = imagePurgePolicySchema.parse({
   repositories: ['user-service'],
   tagFilter: String.raw`v\d+\.\d+\.\d+`,
   keep: 2,
   olderThanDays: 30,
-  deleteUntaggedManifests: false,
-  includeLocked: false,
   maxDeletionsPerRun: 500,
-  inUseScope: [],
-};
+  keepInactiveRevisions: 0,
+});
 
 function userServiceTags(): Map<string, string> {
   const repository = registries.getRegistry('crxshopaiprod')?.repositories.get('user-service');

@@ -11,9 +11,9 @@
  */
 import { describe, expect, it } from 'vitest';
 import { compileNamePattern } from '../../../src/config/pattern.ts';
-import type { EstateConfig, TargetConfig } from '../../../src/config/schema.ts';
+import { imagePurgePolicySchema, type EstateConfig, type TargetConfig } from '../../../src/config/schema.ts';
 import { imagePurgeRunbook, planRepository, type ImagePurgePolicy } from '../../../src/runbooks/image-purge.ts';
-import { InUseResolutionError } from '../../../src/runbooks/images-in-use.ts';
+import { InUseResolutionError } from '../../../src/runbooks/shared/images-in-use.ts';
 import type { PlannedAction, TargetPlan } from '../../../src/runbooks/runbook.ts';
 import { ContainerRegistriesProvider, defaultProviders } from '../../../sandbox/providers/index.ts';
 import { stableHex } from '../../../sandbox/providers/common.ts';
@@ -120,16 +120,7 @@ function tagsOf(registry: string, repository: string): string[] {
   return [...(registries.getRegistry(registry)?.repositories.get(repository)?.tags.keys() ?? [])].sort();
 }
 
-const basePolicy: ImagePurgePolicy = {
-  repositories: ['.*'],
-  tagFilter: '.*',
-  keep: 2,
-  olderThanDays: 30,
-  deleteUntaggedManifests: false,
-  includeLocked: false,
-  maxDeletionsPerRun: 500,
-  inUseScope: [],
-};
+const basePolicy: ImagePurgePolicy = imagePurgePolicySchema.parse({ keep: 2, olderThanDays: 30, maxDeletionsPerRun: 500 });
 
 /** Sets the image-purge policy of one target (and optionally drops targets). */
 function withPolicy(targetId: string, policy: Partial<ImagePurgePolicy>, drop: readonly string[] = []): (config: EstateConfig) => EstateConfig {
@@ -228,13 +219,17 @@ describe('image-purge runbook', () => {
     });
   });
 
-  it('counts inUseScope resources that are not targets, and fails the plan when one cannot be read', async () => {
-    // Without the web app target, v2 is no longer protected...
+  it('counts apps that are not targets by default; narrowed to listed ones, counts inUseScope, and fails the plan when one cannot be read', async () => {
+    // Without the web app target, the subscription's web apps still count: v2 stays...
     await withContext('purge-lab', withPolicy(LAB_ACR, { repositories: ['api'], keep: 1 }, [LAB_APP]), async (ctx) => {
+      expect(actionIds(await planFor(ctx, LAB_ACR))).not.toContain('delete-tag:api:v2');
+    });
+    // ...unless the policy opts into listed consumers only: then v2 is no longer protected...
+    await withContext('purge-lab', withPolicy(LAB_ACR, { repositories: ['api'], keep: 1, inUseDiscovery: 'listed' }, [LAB_APP]), async (ctx) => {
       expect(actionIds(await planFor(ctx, LAB_ACR))).toContain('delete-tag:api:v2');
     });
-    // ...and with it in inUseScope it is again.
-    await withContext('purge-lab', withPolicy(LAB_ACR, { repositories: ['api'], keep: 1, inUseScope: [LAB_APP] }, [LAB_APP]), async (ctx) => {
+    // ...and with the app in inUseScope it is again.
+    await withContext('purge-lab', withPolicy(LAB_ACR, { repositories: ['api'], keep: 1, inUseDiscovery: 'listed', inUseScope: [LAB_APP] }, [LAB_APP]), async (ctx) => {
       expect(actionIds(await planFor(ctx, LAB_ACR))).not.toContain('delete-tag:api:v2');
     });
     const missing = labId('Microsoft.App/containerApps', 'ca-does-not-exist');
@@ -352,23 +347,27 @@ describe('image-purge runbook', () => {
     await withContext('xshopai', withPolicy(XSHOPAI_ACR, policy), async (ctx) => {
       const plan = await planFor(ctx, XSHOPAI_ACR);
       const ids = actionIds(plan);
-      // Beyond the newest 2 (v1.0.12, v1.0.11) and older than 30 days: v1.0.1..v1.0.6, v0.9.x, v0.1.0.
+      // Beyond the newest 2 (v1.0.12, v1.0.11) and older than 30 days: v1.0.1..v1.0.6, v0.9.x, v0.1.0;
+      // v1.0.3 and v1.0.6 run in active revisions, v1.0.4 and v1.0.5 in the two newest inactive
+      // ones (rollback targets, keepInactiveRevisions 2), v0.1.0 is locked.
       expect(ids).not.toContain('delete-tag:user-service:v1.0.3');
       expect(ids).not.toContain('delete-tag:user-service:v1.0.6');
       expect(ids).not.toContain('delete-tag:user-service:v0.1.0');
       expect(ids.filter((id) => id.startsWith('delete-tag:user-service:'))).toEqual(
-        ['v1.0.1', 'v1.0.2', 'v1.0.4', 'v1.0.5', ...Array.from({ length: 30 }, (_, index) => `v0.9.${String(index + 1)}`)].map((tag) => `delete-tag:user-service:${tag}`).sort(),
+        ['v1.0.1', 'v1.0.2', ...Array.from({ length: 30 }, (_, index) => `v0.9.${String(index + 1)}`)].map((tag) => `delete-tag:user-service:${tag}`).sort(),
       );
       // auth-service: 40 tags every 4 days from 1 day old; v1.0.32 (33 days) and older go.
       expect(ids.filter((id) => id.startsWith('delete-tag:auth-service:'))).toHaveLength(32);
       const reasons = new Map(plan.kept.map((kept) => [kept.resource, kept.reason]));
       expect(reasons.get('crxshopaiprod/user-service:v1.0.3')).toMatch(/in use .*ca-user-service \(revision ca-user-service--v1-0-3\)/);
+      expect(reasons.get('crxshopaiprod/user-service:v1.0.5')).toMatch(/in use .*ca-user-service \(inactive revision ca-user-service--v1-0-5, kept for rollback\)/);
+      expect(reasons.get('crxshopaiprod/user-service:v1.0.4')).toMatch(/inactive revision ca-user-service--v1-0-4/);
       expect(reasons.get('crxshopaiprod/user-service:v0.1.0')).toMatch(/locked/);
       expect(plan.actions.every((action) => action.destructive)).toBe(true);
 
       expect(await applyAll(ctx, XSHOPAI_ACR, plan.actions)).toEqual(plan.actions.map(() => 'applied'));
       const tags = tagsOf('crxshopaiprod', 'user-service');
-      expect(tags).toEqual(['latest', 'v0.1.0', 'v1.0.10', 'v1.0.11', 'v1.0.12', 'v1.0.3', 'v1.0.6', 'v1.0.7', 'v1.0.8', 'v1.0.9']);
+      expect(tags).toEqual(['latest', 'v0.1.0', 'v1.0.10', 'v1.0.11', 'v1.0.12', 'v1.0.3', 'v1.0.4', 'v1.0.5', 'v1.0.6', 'v1.0.7', 'v1.0.8', 'v1.0.9']);
       // The in-use tag still resolves through the SDK, to its manifest.
       const client = await ctx.clients.registryClient('crxshopaiprod');
       const v103 = await client.getArtifact('user-service', 'v1.0.3').getTagProperties('v1.0.3');

@@ -5,7 +5,8 @@
  */
 import { describe, expect, it } from 'vitest';
 import { createAzureClients } from '../../../src/azure/clients.ts';
-import { imageUsesOfContainerApp, runInventory } from '../../../src/runbooks/inventory.ts';
+import { runInventory } from '../../../src/runbooks/inventory.ts';
+import { imageUsesOfContainerApp } from '../../../src/runbooks/shared/images-in-use.ts';
 import { worldConfig, writeWorldFile } from '../../support/runbook-context.ts';
 import { useSandbox } from '../../support/sandbox.ts';
 
@@ -65,14 +66,20 @@ describe('init container images are in use', () => {
       ['ca-initc--v1', [`${LOGIN}/api:v1`, `${LOGIN}/migrate:v1`]],
       ['ca-initc--v0', [`${LOGIN}/api:v0`, `${LOGIN}/migrate:v0`]],
     ]);
-    expect(imageUsesOfContainerApp(app).map((use) => use.image).sort()).toEqual(
-      [`${LOGIN}/api:v1`, `${LOGIN}/api:v2`, `${LOGIN}/migrate:v1`, `${LOGIN}/migrate:v2`, `${LOGIN}/seed:v2`].sort(),
-    );
+    const inUse = (inactiveRevisions: number): string[] =>
+      imageUsesOfContainerApp({ ...app, resourceId: app.targetId }, inactiveRevisions)
+        .map((use) => use.image)
+        .sort();
+    expect(inUse(0)).toEqual([`${LOGIN}/api:v1`, `${LOGIN}/api:v2`, `${LOGIN}/migrate:v1`, `${LOGIN}/migrate:v2`, `${LOGIN}/seed:v2`].sort());
+    // The inactive revision is a rollback target: with keepInactiveRevisions >= 1 its images count too.
+    expect(inUse(1)).toEqual([`${LOGIN}/api:v0`, `${LOGIN}/api:v1`, `${LOGIN}/api:v2`, `${LOGIN}/migrate:v0`, `${LOGIN}/migrate:v1`, `${LOGIN}/migrate:v2`, `${LOGIN}/seed:v2`].sort());
 
     const registry = result.registries.find((candidate) => candidate.name === REGISTRY);
     expect(registry?.imagesInUse.map((image) => [image.image, image.usedBy, image.present])).toEqual([
+      [`${LOGIN}/api:v0`, ['ca-initc (inactive revision ca-initc--v0, kept for rollback)'], true],
       [`${LOGIN}/api:v1`, ['ca-initc (revision ca-initc--v1)'], true],
       [`${LOGIN}/api:v2`, ['ca-initc'], true],
+      [`${LOGIN}/migrate:v0`, ['ca-initc (inactive revision ca-initc--v0, kept for rollback)'], true],
       [`${LOGIN}/migrate:v1`, ['ca-initc (revision ca-initc--v1)'], true],
       [`${LOGIN}/migrate:v2`, ['ca-initc'], true],
       [`${LOGIN}/seed:v2`, ['ca-initc'], true],

@@ -17,7 +17,7 @@ import {
   RevisionStateChangedError,
   type RevisionCleanupPolicy,
 } from '../../../src/runbooks/revision-cleanup.ts';
-import { readContainerAppInventory } from '../../../src/runbooks/inventory.ts';
+import { readContainerAppInventory } from '../../../src/runbooks/shared/container-apps.ts';
 import type { TargetConfig } from '../../../src/config/schema.ts';
 import type { TargetPlan } from '../../../src/runbooks/runbook.ts';
 import { ContainerAppsProvider, defaultProviders } from '../../../sandbox/providers/index.ts';
