@@ -79,7 +79,8 @@ function decodeYaml(payload: string, fail: (problem: string, cause?: unknown) =>
   } catch (error) {
     return fail('expected UTF-8 text once decoded from base64, found other bytes', error);
   }
-  const documents = parseAllDocuments(text);
+  // Compose files use YAML 1.1 merge keys (`<<: *defaults`) to share an image between services.
+  const documents = parseAllDocuments(text, { merge: true });
   if (!Array.isArray(documents)) return fail('expected YAML once decoded, found an empty document');
   const values: unknown[] = [];
   for (const document of documents) {
