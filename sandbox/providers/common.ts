@@ -205,6 +205,24 @@ export class ResourceStore<T extends ArmResourceBase> {
   }
 }
 
+/**
+ * The three read routes of a tracked resource type, as ARM names them: list by subscription
+ * (`{type}.listBySubscription`), list by resource group (`{type}.listByResourceGroup`), both
+ * paged, and get (`{type}.get`, ResourceNotFound when absent).
+ */
+export function trackedResourceReads<T extends ArmResourceBase>(store: ResourceStore<T>, type: string, toJson: (resource: T) => unknown): RouteDefinition[] {
+  const inGroup = `/subscriptions/{subscriptionId}/resourceGroups/{resourceGroup}/providers/${type}`;
+  return [
+    armRead(`/subscriptions/{subscriptionId}/providers/${type}`, `${type}.listBySubscription`, (request, context) =>
+      armPage(request, context, store.list(param(request, 'subscriptionId')).map(toJson)),
+    ),
+    armRead(inGroup, `${type}.listByResourceGroup`, (request, context) =>
+      armPage(request, context, store.list(param(request, 'subscriptionId'), param(request, 'resourceGroup')).map(toJson)),
+    ),
+    armRead(`${inGroup}/{name}`, `${type}.get`, (request, context) => store.serve(type, request, context, (found) => json(200, toJson(found)))),
+  ];
+}
+
 /** The `systemData` block ARM attaches to resources. */
 export function systemData(created: Date, modified: Date): Record<string, string> {
   return {

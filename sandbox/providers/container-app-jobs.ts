@@ -20,6 +20,7 @@ import {
   resourceNotFound,
   ResourceStore,
   systemData,
+  trackedResourceReads,
   WorldSpecError,
   worldFilePath,
   type ArmResourceBase,
@@ -133,13 +134,7 @@ export class ContainerAppJobsProvider implements SandboxProvider {
     const rg = '/subscriptions/{subscriptionId}/resourceGroups/{resourceGroup}/providers/Microsoft.App';
     const job = `${rg}/jobs/{name}`;
     return [
-      armRead('/subscriptions/{subscriptionId}/providers/Microsoft.App/jobs', 'Microsoft.App/jobs.listBySubscription', (request, context) =>
-        armPage(request, context, this.jobs.list(param(request, 'subscriptionId')).map((found) => this.jobJson(found))),
-      ),
-      armRead(`${rg}/jobs`, 'Microsoft.App/jobs.listByResourceGroup', (request, context) =>
-        armPage(request, context, this.jobs.list(param(request, 'subscriptionId'), param(request, 'resourceGroup')).map((found) => this.jobJson(found))),
-      ),
-      armRead(job, 'Microsoft.App/jobs.get', (request, context) => this.jobs.serve(JOBS, request, context, (found) => json(200, this.jobJson(found)))),
+      ...trackedResourceReads(this.jobs, JOBS, (found) => this.jobJson(found)),
       armRead(`${job}/executions`, 'Microsoft.App/jobs/executions.list', (request, context) =>
         this.jobs.serve(JOBS, request, context, (found) => armPage(request, context, found.executions.map((execution) => this.executionJson(found, execution)))),
       ),

@@ -20,6 +20,7 @@ import {
   ResourceStore,
   stableGuid,
   stableHex,
+  trackedResourceReads,
   WorldSpecError,
   worldFilePath,
   type ArmResourceBase,
@@ -212,13 +213,7 @@ export class ContainerAppsProvider implements SandboxProvider, AppHostResolver {
     const app = `${rg}/containerApps/{name}`;
     const read = armRead;
     return [
-      read('/subscriptions/{subscriptionId}/providers/Microsoft.App/containerApps', 'Microsoft.App/containerApps.listBySubscription', (request, context) =>
-        armPage(request, context, this.apps.list(param(request, 'subscriptionId')).map((a) => this.appJson(a))),
-      ),
-      read(`${rg}/containerApps`, 'Microsoft.App/containerApps.listByResourceGroup', (request, context) =>
-        armPage(request, context, this.apps.list(param(request, 'subscriptionId'), param(request, 'resourceGroup')).map((a) => this.appJson(a))),
-      ),
-      read(app, 'Microsoft.App/containerApps.get', (request, context) => this.apps.serve(APPS, request, context, (found) => json(200, this.appJson(found)))),
+      ...trackedResourceReads(this.apps, APPS, (found) => this.appJson(found)),
       read(`${app}/revisions`, 'Microsoft.App/containerApps/revisions.list', (request, context) =>
         this.apps.serve(APPS, request, context, (found) => {
           // Newest first, as the service lists them.

@@ -231,6 +231,20 @@ async function usesOf(clients: InUseClients, consumer: Consumer, inactiveRevisio
   }
 }
 
+/** The uses of one consumer: each image once, under the first (most direct) use that names it. */
+function collector(resourceId: string): { readonly uses: ImageUse[]; readonly add: (image: string, usedBy: string) => void } {
+  const uses: ImageUse[] = [];
+  const seen = new Set<string>();
+  return {
+    uses,
+    add: (image, usedBy) => {
+      if (seen.has(image)) return;
+      seen.add(image);
+      uses.push({ image, usedBy, resourceId });
+    },
+  };
+}
+
 /**
  * Images a Container App runs or may run again: its template's, those of every ACTIVE revision
  * (an active revision keeps running its image after the template moved on), and those of the
@@ -241,13 +255,7 @@ export function imageUsesOfContainerApp(
   app: Pick<ContainerAppInventory, 'name' | 'images'> & { readonly resourceId: string; readonly revisions: readonly Pick<RevisionInventory, 'name' | 'active' | 'images' | 'createdTime'>[] },
   inactiveRevisions: number,
 ): ImageUse[] {
-  const uses: ImageUse[] = [];
-  const seen = new Set<string>();
-  const add = (image: string, usedBy: string): void => {
-    if (seen.has(image)) return;
-    seen.add(image);
-    uses.push({ image, usedBy, resourceId: app.resourceId });
-  };
+  const { uses, add } = collector(app.resourceId);
   for (const image of app.images) add(image, app.name);
   for (const revision of app.revisions) {
     if (revision.active) for (const image of revision.images) add(image, `${app.name} (revision ${revision.name})`);
@@ -270,13 +278,7 @@ async function readJobUses(client: ContainerAppsAPIClient, id: ResourceId, liste
   const executions = await callAzure({ resourceId: `${id.id}/executions`, operation: 'list Container Apps job executions' }, () =>
     collect(client.jobsExecutions.list(id.resourceGroup, id.name), signal),
   );
-  const uses: ImageUse[] = [];
-  const seen = new Set<string>();
-  const add = (image: string, usedBy: string): void => {
-    if (seen.has(image)) return;
-    seen.add(image);
-    uses.push({ image, usedBy, resourceId: id.id });
-  };
+  const { uses, add } = collector(id.id);
   for (const image of templateImages(job.template)) add(image, `${id.name} (Container Apps job)`);
   for (const execution of executions) {
     if (FINISHED_EXECUTIONS.has((execution.status ?? 'unknown').toLowerCase())) continue;
