@@ -1,6 +1,6 @@
 /**
- * Writes `schema/estate.schema.json` from the zod schema. Run with `npx tsx scripts/emit-schema.ts`
- * (`npm run schema`); `--check` exits 1 instead of writing when the committed file is stale.
+ * Writes `schema/estate.schema.json` from the zod schema. Run with `npm run schema`
+ * (`tsx scripts/emit-schema.ts`); `--check` exits 1 instead of writing when the committed file is stale.
  */
 import { mkdir, readFile, writeFile } from 'node:fs/promises';
 import { dirname, resolve } from 'node:path';

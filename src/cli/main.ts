@@ -7,6 +7,7 @@
  * lists every issue, one per line.
  */
 import { Command, CommanderError, InvalidArgumentError, Option } from 'commander';
+import packageJson from '../../package.json' with { type: 'json' };
 import { ConfigError, errorMessage } from '../errors.ts';
 import { configValidateCommand } from './commands/config.ts';
 import { demoCommand } from './commands/demo.ts';
@@ -30,6 +31,7 @@ function collect(value: string, previous: string[] | undefined): string[] {
 function buildProgram(io: CliIo, exit: { code: number }): Command {
   const program = new Command('ops-autopilot')
     .description('Runs the operations runbooks of Azure-hosted web backends, safely.')
+    .version(packageJson.version, '-V, --version', 'print the version (package.json) and exit')
     .option('--verbose', 'print stack traces and diagnostics')
     .exitOverride()
     .configureOutput({ writeOut: io.stdout, writeErr: io.stderr })

@@ -17,8 +17,21 @@ export interface CliRun {
  * `code: null`, so a hanging command fails its test instead of outliving it.
  */
 export function cli(args: readonly string[], options: { readonly timeoutMs?: number } = {}): Promise<CliRun> {
+  return runProcess(process.execPath, ['bin/ops-autopilot.mjs', ...args], options);
+}
+
+/** Options of {@link runProcess}. */
+export interface RunProcessOptions {
+  readonly cwd?: string;
+  readonly env?: NodeJS.ProcessEnv;
+  /** Kill (SIGKILL) a run still going after this long; it resolves with `code: null`. */
+  readonly timeoutMs?: number;
+}
+
+/** Runs `command` with stdin closed, collects its output and resolves once it has exited. */
+export function runProcess(command: string, args: readonly string[], options: RunProcessOptions = {}): Promise<CliRun> {
   return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, ['bin/ops-autopilot.mjs', ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
+    const child = spawn(command, args, { stdio: ['ignore', 'pipe', 'pipe'], cwd: options.cwd, env: options.env });
     const timer = options.timeoutMs === undefined ? undefined : setTimeout(() => child.kill('SIGKILL'), options.timeoutMs);
     let stdout = '';
     let stderr = '';
