@@ -18,7 +18,7 @@
  * {@link ServerDelayAboveCapError}, and a pause of the budget never lasts longer than the cap.
  */
 import type { HttpClient, PipelinePolicy, PipelineRequest, PipelineResponse } from '@azure/core-rest-pipeline';
-import { isRestError } from '@azure/core-rest-pipeline';
+import { isRestError, RestError } from '@azure/core-rest-pipeline';
 import { delay } from '@azure/core-util';
 import type { RequestBudgetSettings } from '../config/schema.ts';
 import { OpsAutopilotError } from '../errors.ts';
@@ -43,6 +43,15 @@ export const MAX_SERVER_DELAY_MS = 60_000;
  * run needs) and should fail with a reason rather than be killed by the host without one.
  */
 export const MAX_BUDGET_WAIT_MS = 5 * 60_000;
+
+/**
+ * How long one attempt of an SDK request may wait for the response headers when the SDK set
+ * no timeout of its own (its default is none, so a connection that never answers would hold the
+ * run until the host kills it): 60 s. The attempt then fails as `ETIMEDOUT`, which the SDK's
+ * retry (and storage's) treats as a network error and retries; four attempts at this bound plus
+ * three capped server delays stay inside the 10-minute `functionTimeout`.
+ */
+export const ATTEMPT_TIMEOUT_MS = 60_000;
 
 /** The abort signal SDK requests carry (core-rest-pipeline's `AbortSignalLike`). */
 export type BudgetAbortSignal = NonNullable<PipelineRequest['abortSignal']>;
@@ -75,6 +84,10 @@ function abortReason(signal: BudgetAbortSignal | undefined): Error {
   const error = new Error('The request was aborted while waiting for the request budget');
   error.name = 'AbortError';
   return error;
+}
+
+function isAbortError(error: unknown): boolean {
+  return error instanceof Error && error.name === 'AbortError';
 }
 
 /** Refill rate and size of one token bucket. */
@@ -134,6 +147,8 @@ export interface RequestBudgetOptions {
   readonly maxServerDelayMs?: number;
   /** The longest a request waits for the budget; default {@link MAX_BUDGET_WAIT_MS}. */
   readonly maxWaitMs?: number;
+  /** Timeout of one attempt that has none; default {@link ATTEMPT_TIMEOUT_MS}. */
+  readonly attemptTimeoutMs?: number;
 }
 
 class TokenBucket {
@@ -205,6 +220,8 @@ export class RequestBudget {
   readonly maxServerDelayMs: number;
   /** The longest a request waits for a slot and a token, in ms. */
   readonly maxWaitMs: number;
+  /** Timeout given to an attempt that has none, in ms. */
+  readonly attemptTimeoutMs: number;
   private readonly slotWaiters: (() => void)[] = [];
   private pausedUntil = 0;
   private counters = {
@@ -245,7 +262,12 @@ export class RequestBudget {
     this.throttleStatuses = new Set(options.throttleStatuses ?? [429]);
     this.maxServerDelayMs = options.maxServerDelayMs ?? MAX_SERVER_DELAY_MS;
     this.maxWaitMs = options.maxWaitMs ?? MAX_BUDGET_WAIT_MS;
-    for (const [name, value] of [['maxServerDelayMs', this.maxServerDelayMs], ['maxWaitMs', this.maxWaitMs]] as const) {
+    this.attemptTimeoutMs = options.attemptTimeoutMs ?? ATTEMPT_TIMEOUT_MS;
+    for (const [name, value] of [
+      ['maxServerDelayMs', this.maxServerDelayMs],
+      ['maxWaitMs', this.maxWaitMs],
+      ['attemptTimeoutMs', this.attemptTimeoutMs],
+    ] as const) {
       if (!(value > 0) || !Number.isFinite(value)) throw new RangeError(`request budget ${key}: expected ${name} > 0, found ${value}`);
     }
   }
@@ -389,6 +411,10 @@ export class RequestBudget {
   private async send(request: PipelineRequest, next: (request: PipelineRequest) => Promise<PipelineResponse>): Promise<PipelineResponse> {
     const throttleClass = this.classify(request);
     const release = await this.acquire(throttleClass, request.abortSignal);
+    // The SDK leaves `timeout` at 0 (none); the default HTTP client aborts at it.
+    const ownTimeout = request.timeout === 0;
+    if (ownTimeout) request.timeout = this.attemptTimeoutMs;
+    const sentAt = Date.now();
     try {
       const response = await next(request);
       this.observe(throttleClass, response.status, (name) => response.headers.get(name));
@@ -401,8 +427,15 @@ export class RequestBudget {
         this.observe(throttleClass, response.status, (name) => response.headers.get(name));
         this.refuseLongDelay(request, response);
       }
+      // The HTTP client reports its own timeout as a bare AbortError; make it the network
+      // timeout it is, which the SDK retries and toAzureError types as transient.
+      if (ownTimeout && isAbortError(error) && request.abortSignal?.aborted !== true && Date.now() - sentAt >= this.attemptTimeoutMs) {
+        throw new RestError(`expected a response within ${this.attemptTimeoutMs} ms, found none`, { code: 'ETIMEDOUT', request });
+      }
       throw error;
     } finally {
+      // Each retry is a new attempt with its own timeout.
+      if (ownTimeout) request.timeout = 0;
       release();
     }
   }
@@ -511,7 +544,7 @@ export class BudgetRegistry {
 
   constructor(
     readonly settings: RequestBudgetSettings,
-    private readonly options: { clock?: BudgetClock; defaultThrottlePauseMs?: number } = {},
+    private readonly options: Pick<RequestBudgetOptions, 'clock' | 'defaultThrottlePauseMs' | 'maxServerDelayMs' | 'maxWaitMs' | 'attemptTimeoutMs'> = {},
   ) {}
 
   /** Budget of ARM calls for one subscription and principal. */
@@ -574,12 +607,8 @@ export class BudgetRegistry {
     return [...this.budgets.values()];
   }
 
-  private common(): { maxConcurrency: number; clock?: BudgetClock; defaultThrottlePauseMs?: number } {
-    return {
-      maxConcurrency: this.settings.maxConcurrency,
-      ...(this.options.clock === undefined ? {} : { clock: this.options.clock }),
-      ...(this.options.defaultThrottlePauseMs === undefined ? {} : { defaultThrottlePauseMs: this.options.defaultThrottlePauseMs }),
-    };
+  private common(): Omit<RequestBudgetOptions, 'buckets'> {
+    return { ...this.options, maxConcurrency: this.settings.maxConcurrency };
   }
 
   private getOrCreate(key: string, create: (key: string) => RequestBudget): RequestBudget {

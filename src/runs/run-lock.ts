@@ -21,9 +21,22 @@ export const LEASE_SECONDS = 60;
 /** How often the holder renews, well inside the lease. */
 export const RENEW_EVERY_MS = 20_000;
 
+/**
+ * The longest one renewal (or the release) may take, storage's own retries included: 15 s.
+ * A renewal that starts at most {@link RENEW_EVERY_MS} after the last good one and gives up
+ * after this long has reported the lock lost 35 s into a 60 s lease, before another run could
+ * take it; and it ends before the next renewal starts, so renewals never overlap.
+ */
+export const LEASE_CALL_TIMEOUT_MS = 15_000;
+
 /** Thrown when another run holds the lock. */
 export class RunLockHeldError extends OpsAutopilotError {
   override readonly name: string = 'RunLockHeldError';
+}
+
+/** The release of a lock got no answer in time; the lease expires by itself. */
+export class RunLockReleaseError extends OpsAutopilotError {
+  override readonly name: string = 'RunLockReleaseError';
 }
 
 /** A held lock. */
@@ -53,9 +66,14 @@ export function lockBlobName(estate: string, runbook: string): string {
  * Locks backed by blob leases in `container` (the run-records container).
  *
  * @param options.renewEveryMs renewal period; tests shorten it.
+ * @param options.callTimeoutMs bound of one renewal or the release; tests shorten it.
  */
-export function blobLeaseLocks(container: ContainerClient, options: { renewEveryMs?: number } = {}): RunLockProvider {
+export function blobLeaseLocks(container: ContainerClient, options: { renewEveryMs?: number; callTimeoutMs?: number } = {}): RunLockProvider {
   const renewEveryMs = options.renewEveryMs ?? RENEW_EVERY_MS;
+  const callTimeoutMs = options.callTimeoutMs ?? LEASE_CALL_TIMEOUT_MS;
+  /** Why a lease call failed: its deadline, or what storage said. */
+  const reason = (error: unknown, signal: AbortSignal): string =>
+    signal.aborted ? `expected an answer within ${callTimeoutMs} ms, found none` : errorMessage(error);
   let containerReady: Promise<void> | undefined;
   const ensureContainer = (): Promise<void> => {
     containerReady ??= callAzure({ resourceId: container.url.split('?')[0] ?? container.url, operation: 'create lock container' }, async () => {
@@ -98,10 +116,11 @@ export function blobLeaseLocks(container: ContainerClient, options: { renewEvery
       let released = false;
       let renewing: Promise<void> = Promise.resolve();
       const timer = setInterval(() => {
-        renewing = leaseClient.renewLease().then(
+        const deadline = AbortSignal.timeout(callTimeoutMs);
+        renewing = leaseClient.renewLease({ abortSignal: deadline }).then(
           () => undefined,
           (error: unknown) => {
-            lostReason = `renewing the lease on ${location} failed: ${errorMessage(error)}`;
+            lostReason = `renewing the lease on ${location} failed: ${reason(error, deadline)}`;
           },
         );
       }, renewEveryMs);
@@ -115,10 +134,21 @@ export function blobLeaseLocks(container: ContainerClient, options: { renewEvery
           if (released) return;
           released = true;
           clearInterval(timer);
+          // Bounded: a renewal gives up after callTimeoutMs.
           await renewing;
-          await callAzure({ resourceId: location, operation: 'release lock lease' }, async () => {
-            await leaseClient.releaseLease();
-          });
+          const deadline = AbortSignal.timeout(callTimeoutMs);
+          try {
+            await callAzure({ resourceId: location, operation: 'release lock lease' }, async () => {
+              await leaseClient.releaseLease({ abortSignal: deadline });
+            });
+          } catch (error) {
+            // An unreleased lease frees itself within LEASE_SECONDS; say so rather than hang.
+            if (!deadline.aborted) throw error;
+            throw new RunLockReleaseError(
+              `releasing the lock ${location}: expected an answer within ${callTimeoutMs} ms, found none (the lease frees itself within ${LEASE_SECONDS} s)`,
+              { context: { lock: location }, cause: error },
+            );
+          }
         },
       };
     },

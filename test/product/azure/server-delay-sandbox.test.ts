@@ -1,13 +1,15 @@
 /**
- * The cap on server-supplied delays end to end: the real SDK clients of the client layer over
- * HTTPS against the sandbox. A 429 asking for a day and a long-running operation asking to be
- * polled hourly both fail at once with a ServerDelayAboveCapError naming the resource and the
- * asked-for delay; the sandbox's request log shows that nothing was retried.
+ * The client layer's bounds end to end: the real SDK clients over HTTPS against the sandbox. A
+ * 429 asking for a day and a long-running operation asking to be polled hourly both fail at
+ * once with a ServerDelayAboveCapError naming the resource and the asked-for delay (the
+ * sandbox's request log shows that nothing was retried); an attempt the server does not answer
+ * in time fails as ETIMEDOUT and the SDK retries it.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startSandbox, type RequestLogEntry, type SandboxHandle } from '../../../sandbox/index.ts';
 import { createAzureClients, type AzureClients } from '../../../src/azure/clients.ts';
-import { callAzure, ServerDelayAboveCapError } from '../../../src/azure/errors.ts';
+import { callAzure, ServerDelayAboveCapError, TransientAzureError } from '../../../src/azure/errors.ts';
+import { BudgetRegistry } from '../../../src/azure/request-budget.ts';
 import { azureSettingsSchema } from '../../../src/config/schema.ts';
 
 const LIMPOPO_SUB = '1b1c0a52-7d0e-4a8c-9a55-1c0e0b6f1001';
@@ -76,4 +78,35 @@ describe('server-supplied delays above the cap, against the sandbox', () => {
     const restarts = (await logSince(since)).filter((entry) => entry.path.endsWith('/flexibleServers/psql-xshopai-prod/restart'));
     expect(restarts.map((entry) => entry.status)).toEqual([202]);
   });
+});
+
+describe('the timeout of one attempt, against the sandbox', () => {
+  const FAST_RETRIES = { retryDelayInMs: 20, maxRetryDelayInMs: 100 };
+  const resourceId = `/subscriptions/${LIMPOPO_SUB}/resourceGroups/rg-limpopo-connect-prod/providers/Microsoft.Web/sites/func-limpopo-connect-prod`;
+
+  it('an attempt that gets no answer in time fails as ETIMEDOUT and the SDK retries it', async () => {
+    const settings = azureSettingsSchema.parse(sandbox.azureSettings());
+    const timed = createAzureClients(settings, { budgets: new BudgetRegistry(settings.requestBudget, { attemptTimeoutMs: 300 }), retryOptions: FAST_RETRIES });
+    const web = await timed.webClient(LIMPOPO_SUB);
+    await sandbox.injectFault({ operationId: 'Microsoft.Web/sites.get', latencyMs: 3000, count: 1 });
+    const since = Date.now();
+    const site = await web.webApps.get('rg-limpopo-connect-prod', 'func-limpopo-connect-prod');
+    expect(site.name).toBe('func-limpopo-connect-prod');
+    expect(Date.now() - since).toBeLessThan(2500);
+    expect(timed.armBudget(LIMPOPO_SUB).stats().requests).toBe(2);
+
+    await sandbox.injectFault({ operationId: 'Microsoft.Web/sites.get', latencyMs: 3000, count: 4 });
+    const error = await callAzure({ resourceId, operation: 'get web app' }, () => web.webApps.get('rg-limpopo-connect-prod', 'func-limpopo-connect-prod')).catch(
+      (e: unknown) => e,
+    );
+    await sandbox.clearFaults();
+    await timed.close();
+    expect(error).toBeInstanceOf(TransientAzureError);
+    expect((error as TransientAzureError).code).toBe('ETIMEDOUT');
+    expect((error as Error).message).toBe(
+      `get web app on ${resourceId} failed: expected a successful response, found network error ETIMEDOUT: expected a response within 300 ms, found none`,
+    );
+    // One try and the SDK's three retries, each cut off at 300 ms.
+    expect(timed.armBudget(LIMPOPO_SUB).stats().requests).toBe(2 + 4);
+  }, 20_000);
 });
