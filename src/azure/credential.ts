@@ -268,6 +268,17 @@ export function credentialKind(settings: AzureSettings, env: NodeJS.ProcessEnv =
 }
 
 /**
+ * Client id of the user-assigned managed identity to use: `azure.managedIdentityClientId`, else
+ * the `AZURE_CLIENT_ID` app setting (infra/main.bicep sets it to the app's identity, which is
+ * known only once the app is deployed, after the estate configuration is packaged), else none:
+ * the system-assigned identity.
+ */
+export function managedIdentityClientId(settings: Pick<AzureSettings, 'managedIdentityClientId'>, env: NodeJS.ProcessEnv = process.env): string | undefined {
+  const fromEnv = env.AZURE_CLIENT_ID?.trim();
+  return settings.managedIdentityClientId ?? (fromEnv === undefined || fromEnv === '' ? undefined : fromEnv);
+}
+
+/**
  * Builds the credential for these settings: the sandbox credential when
  * `sandboxTokenEndpoint` is set (and every endpoint is loopback), else the managed identity in
  * Azure, else `DefaultAzureCredential`.
@@ -288,9 +299,8 @@ export async function createCredential(settings: AzureSettings, options: CreateC
   const identity = await import('@azure/identity');
   const authorityHost = settings.authorityHost ?? cloudEndpoints(settings.cloud).authorityHost;
   if (kind === 'managedIdentity') {
-    return settings.managedIdentityClientId === undefined
-      ? new identity.ManagedIdentityCredential()
-      : new identity.ManagedIdentityCredential({ clientId: settings.managedIdentityClientId });
+    const clientId = managedIdentityClientId(settings, options.env);
+    return clientId === undefined ? new identity.ManagedIdentityCredential() : new identity.ManagedIdentityCredential({ clientId });
   }
   return new identity.DefaultAzureCredential({
     authorityHost,

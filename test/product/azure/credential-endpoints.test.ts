@@ -4,6 +4,7 @@ import { resolveAppUrl, resolveEndpoints } from '../../../src/azure/cloud.ts';
 import {
   assertSandboxSettingsAreLoopback,
   createCredential,
+  managedIdentityClientId,
   CredentialError,
   credentialKind,
   isRunningInAzure,
@@ -43,6 +44,15 @@ describe('credential selection', () => {
     const withClientId = azureSettingsSchema.parse({ managedIdentityClientId: '0b1f3c5e-1111-4222-8333-444455556666' });
     expect(await createCredential(withClientId, { env: { IDENTITY_ENDPOINT: 'http://x' } })).toBeInstanceOf(identity.ManagedIdentityCredential);
     expect(await createCredential(plain, { env: {} })).toBeInstanceOf(identity.DefaultAzureCredential);
+  });
+
+  it('uses the user-assigned identity named by the config, else by the AZURE_CLIENT_ID app setting the template sets', () => {
+    const plain = azureSettingsSchema.parse({});
+    const configured = azureSettingsSchema.parse({ managedIdentityClientId: '0b1f3c5e-1111-4222-8333-444455556666' });
+    expect(managedIdentityClientId(plain, {})).toBeUndefined();
+    expect(managedIdentityClientId(plain, { AZURE_CLIENT_ID: ' ' })).toBeUndefined();
+    expect(managedIdentityClientId(plain, { AZURE_CLIENT_ID: '9a9a9a9a-1111-4222-8333-444455556666' })).toBe('9a9a9a9a-1111-4222-8333-444455556666');
+    expect(managedIdentityClientId(configured, { AZURE_CLIENT_ID: '9a9a9a9a-1111-4222-8333-444455556666' })).toBe('0b1f3c5e-1111-4222-8333-444455556666');
   });
 
   it('refuses the sandbox credential when any endpoint is not loopback, even if the schema was bypassed', async () => {
