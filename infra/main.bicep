@@ -296,7 +296,8 @@ resource plan 'Microsoft.Web/serverfarms@2025-03-01' = {
 resource app 'Microsoft.Web/sites@2025-03-01' = {
   name: appName
   location: location
-  tags: allTags
+  // azd finds the app of service `api` (azure.yaml) by this tag.
+  tags: union(allTags, { 'azd-service-name': 'api' })
   kind: 'functionapp,linux'
   identity: {
     type: 'UserAssigned'

@@ -4,11 +4,12 @@
 // config/<estate>.yaml, the path infra/params/<estate>.bicepparam sets OPS_AUTOPILOT_CONFIG_FILE
 // to. Nothing from sandbox/, local-host/, test/, bench/ or scripts/ goes in; a test checks.
 //
-//   node scripts/package.mjs --estate xshopai [--config examples/xshopai.yaml] [--out FILE]
+//   node scripts/package.mjs --estate xshopai [--config examples/xshopai.yaml] [--out FILE] [--dir FOLDER]
 //
+// --dir also leaves the unpacked package in FOLDER (emptied first): azd deploys a folder.
 // The zip is reproducible: entries are sorted and stamped with a fixed time.
 import { spawnSync } from 'node:child_process';
-import { mkdir, mkdtemp, readdir, readFile, rm, stat, writeFile } from 'node:fs/promises';
+import { cp, mkdir, mkdtemp, readdir, readFile, rm, stat, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { dirname, join, relative, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -16,7 +17,7 @@ import { parseArgs } from 'node:util';
 import { zipSync } from 'fflate';
 
 const root = resolve(fileURLToPath(import.meta.url), '../..');
-const usage = 'usage: node scripts/package.mjs --estate <name> [--config <estate.yaml>] [--out <file.zip>]';
+const usage = 'usage: node scripts/package.mjs --estate <name> [--config <estate.yaml>] [--out <file.zip>] [--dir <folder>]';
 
 let values;
 try {
@@ -25,6 +26,7 @@ try {
       estate: { type: 'string' },
       config: { type: 'string' },
       out: { type: 'string' },
+      dir: { type: 'string' },
       help: { type: 'boolean', short: 'h', default: false },
     },
   }));
@@ -94,6 +96,10 @@ try {
   const zip = zipSync(files, { level: 9 });
   await mkdir(dirname(out), { recursive: true });
   await writeFile(out, zip);
+  if (values.dir !== undefined) {
+    await rm(resolve(values.dir), { recursive: true, force: true });
+    await cp(staging, resolve(values.dir), { recursive: true });
+  }
   const size = (await stat(out)).size;
   const shown = relative(process.cwd(), out).startsWith('..') ? out : relative(process.cwd(), out);
   console.log(`wrote ${shown}: ${Object.keys(files).length} files, ${(size / 1024).toFixed(0)} KiB (estate ${estate})`);
