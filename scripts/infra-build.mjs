@@ -8,9 +8,9 @@
 // The CLI is restored from NuGet on first use (infra/tools/bicep-tools.csproj pins the version;
 // it needs the .NET SDK and a NuGet feed). `npm test` never needs it: its infra tests read the
 // committed main.json.
-import { spawnSync } from 'node:child_process';
+import { spawn, spawnSync } from 'node:child_process';
 import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { availableParallelism, tmpdir } from 'node:os';
 import { join, relative, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
@@ -60,8 +60,16 @@ function bicepPath() {
 }
 
 /** Runs the CLI; any diagnostic it prints (error, warning or info) fails the build. */
-function bicep(bin, args, what) {
-  const result = run(bin, args, { cwd: root });
+async function bicep(bin, args, what) {
+  const result = await new Promise((resolvePromise, reject) => {
+    const child = spawn(bin, args, { cwd: root });
+    let stdout = '';
+    let stderr = '';
+    child.stdout.on('data', (chunk) => (stdout += chunk));
+    child.stderr.on('data', (chunk) => (stderr += chunk));
+    child.on('error', reject);
+    child.on('close', (status) => resolvePromise({ status, stdout, stderr }));
+  });
   const diagnostics = `${result.stdout}${result.stderr}`
     .split('\n')
     .filter((line) => / : (Error|Warning|Info) /.test(line));
@@ -84,14 +92,20 @@ const version = run(bin, ['--version']).stdout.trim();
 const out = mkdtempSync(join(tmpdir(), 'ops-autopilot-infra-'));
 try {
   const compiled = join(out, 'main.json');
-  bicep(bin, ['build', 'infra/main.bicep', '--outfile', compiled], 'bicep build infra/main.bicep');
   const files = bicepFiles(infra);
-  for (const file of files) {
-    bicep(bin, ['lint', relative(root, file)], `bicep lint ${relative(root, file)}`);
-    if (file.endsWith('.bicepparam')) {
-      bicep(bin, ['build-params', relative(root, file), '--outfile', join(out, 'params.json')], `bicep build-params ${relative(root, file)}`);
-    }
-  }
+  // Every file is linted on its own and every parameter file built against the template, a few
+  // CLI processes at a time.
+  const jobs = [
+    () => bicep(bin, ['build', 'infra/main.bicep', '--outfile', compiled], 'bicep build infra/main.bicep'),
+    ...files.map((file) => () => bicep(bin, ['lint', relative(root, file)], `bicep lint ${relative(root, file)}`)),
+    ...files
+      .filter((file) => file.endsWith('.bicepparam'))
+      .map((file, i) => () => bicep(bin, ['build-params', relative(root, file), '--outfile', join(out, `params-${i}.json`)], `bicep build-params ${relative(root, file)}`)),
+  ];
+  const workers = Array.from({ length: Math.min(availableParallelism(), 4) }, async () => {
+    for (let job = jobs.shift(); job !== undefined; job = jobs.shift()) await job();
+  });
+  await Promise.all(workers);
   const target = join(infra, 'main.json');
   const fresh = readFileSync(compiled, 'utf8');
   if (values.check) {
