@@ -77,6 +77,10 @@ describe('azure-pipelines.yml', () => {
 
   it('shows the what-if of the compiled template in the infra stage', () => {
     expect(scripts(stage('Infra'))).toMatch(/az bicep build --file infra\/main\.bicep/);
+    // The pipeline's compiler is the one infra/main.json was built with.
+    const pinned = /Azure\.Bicep\.CommandLine\.linux-x64" Version="\[([^\]]+)\]"/.exec(readFileSync('infra/tools/bicep-tools.csproj', 'utf8'))?.[1];
+    expect(pinned).toBeDefined();
+    expect(scripts(stage('Infra'))).toContain(`az bicep install --version v${pinned!}`);
     expect(scripts(stage('Infra'))).toMatch(/az deployment group what-if[^]*--parameters '\$\(paramsFile\)'/);
   });
 
