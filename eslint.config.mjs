@@ -61,12 +61,6 @@ export default tseslint.config(
     },
   },
   {
-    // The engineer rewriting image-purge (issue 7 §1) replaces its duck-typed 404 checks
-    // (isNotFound, the in-use re-check); drop this block when that lands.
-    files: ['src/runbooks/image-purge.ts'],
-    rules: { 'no-restricted-syntax': 'off' },
-  },
-  {
     files: ['test/**', 'bench/**', 'sandbox/**'],
     rules: {
       '@typescript-eslint/no-non-null-assertion': 'off',

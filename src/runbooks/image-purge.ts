@@ -48,7 +48,7 @@
  */
 import type { ContainerRegistryClient } from '@azure/container-registry';
 import type { AzureClients } from '../azure/clients.ts';
-import { callAzure } from '../azure/errors.ts';
+import { callAzure, ResourceNotFoundError } from '../azure/errors.ts';
 import { parseResourceId } from '../azure/resource-id.ts';
 import type { TargetConfig } from '../config/schema.ts';
 import type { imagePurgePolicySchema } from '../config/schema.ts';
@@ -115,10 +115,6 @@ export class ImageInUseError extends OpsAutopilotError {
 export const IN_USE_RECHECK_TTL_MS = 30_000;
 
 /** True when the error is the registry answering 404 (the tag or manifest does not exist). */
-function isNotFound(error: unknown): boolean {
-  return error instanceof OpsAutopilotError && 'statusCode' in error && error.statusCode === 404;
-}
-
 /**
  * Reads the images of a registry that are in use right now, as planning does: every consumer in
  * scope read afresh (ARM only; tags are resolved per repository against the re-check's own
@@ -676,7 +672,7 @@ async function unlock(resourceId: string, update: () => Promise<unknown>): Promi
     await callAzure({ resourceId, operation: 'unlock (canDelete, canWrite)' }, update);
     return true;
   } catch (error) {
-    if (isNotFound(error)) return false;
+    if (error instanceof ResourceNotFoundError) return false;
     throw error;
   }
 }
