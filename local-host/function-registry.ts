@@ -1,8 +1,8 @@
 import type { CapturedFunction } from './functions-core-shim.ts';
 import type { CoreBindingInfo } from './functions-core-types.ts';
 import { FunctionRegistrationError, MissingAppSettingError } from './host-errors.ts';
-import type { CronSchedule } from './ncrontab.ts';
-import { parseNcrontab } from './ncrontab.ts';
+import type { CronSchedule } from '../src/config/ncrontab.ts';
+import { parseNcrontab } from '../src/config/ncrontab.ts';
 
 /** HTTP methods the host serves when a function does not restrict them. */
 export const ALL_HTTP_METHODS = ['GET', 'POST', 'PUT', 'PATCH', 'DELETE', 'HEAD', 'OPTIONS'] as const;

@@ -14,9 +14,6 @@ export class FunctionRegistrationError extends LocalHostError {}
 /** A `%Setting%` binding expression names an app setting that is not defined. */
 export class MissingAppSettingError extends LocalHostError {}
 
-/** A six-field NCRONTAB expression could not be parsed. */
-export class CronExpressionError extends LocalHostError {}
-
 /** An invocation was requested for a function that does not exist or cannot be invoked that way. */
 export class FunctionNotFoundError extends LocalHostError {}
 

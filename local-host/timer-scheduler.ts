@@ -1,5 +1,5 @@
 import type { Clock } from './clock.ts';
-import type { CronSchedule } from './ncrontab.ts';
+import type { CronSchedule } from '../src/config/ncrontab.ts';
 
 /** The timer trigger payload in the host's wire shape (the library camel-cases it for handlers). */
 export interface TimerPayload {

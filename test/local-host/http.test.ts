@@ -2,7 +2,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { VirtualClock } from '../../local-host/clock.ts';
 import type { LocalHost } from '../../local-host/local-host.ts';
 import { startLocalHost } from '../../local-host/local-host.ts';
-import { parseNcrontab } from '../../local-host/ncrontab.ts';
+import { parseNcrontab } from '../../src/config/ncrontab.ts';
 import { fixtureState } from '../fixtures/fixture-state.ts';
 
 let host: LocalHost;

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import type { Clock } from '../../local-host/clock.ts';
-import { parseNcrontab } from '../../local-host/ncrontab.ts';
+import { parseNcrontab } from '../../src/config/ncrontab.ts';
 import type { TimerPayload } from '../../local-host/timer-scheduler.ts';
 import { TimerScheduler } from '../../local-host/timer-scheduler.ts';
 

@@ -1,4 +1,14 @@
-import { CronExpressionError } from './host-errors.ts';
+/**
+ * Six-field NCRONTAB, parsed the way the Functions timer trigger (NCrontab with seconds) parses
+ * it. The product validates schedule settings with it at start-up (`/api/ready`); the local host
+ * fires timers with it.
+ */
+import { OpsAutopilotError } from '../errors.ts';
+
+/** A six-field NCRONTAB expression could not be parsed, or never fires. */
+export class CronExpressionError extends OpsAutopilotError {
+  override readonly name: string = 'CronExpressionError';
+}
 
 /**
  * A parsed six-field NCRONTAB expression (`{second} {minute} {hour} {day} {month} {day-of-week}`),
@@ -40,18 +50,18 @@ function parseValue(text: string, spec: FieldSpec, expression: string): number {
     if (named >= 0) return named + spec.min;
     throw new CronExpressionError(
       `NCRONTAB "${expression}": ${spec.label} value "${text}" is not a known name; expected a prefix of one of ${spec.names.join(', ')}`,
-      { expression },
+      { context: { expression } },
     );
   }
   if (!/^\d+$/.test(text)) {
-    throw new CronExpressionError(`NCRONTAB "${expression}": ${spec.label} value "${text}" is not a number or name`, { expression });
+    throw new CronExpressionError(`NCRONTAB "${expression}": ${spec.label} value "${text}" is not a number or name`, { context: { expression } });
   }
   // Unlike Vixie cron, NCrontab has no 7 for Sunday: day-of-week is 0-6.
   const value = Number(text);
   if (value < spec.min || value > spec.max) {
     throw new CronExpressionError(
       `NCRONTAB "${expression}": ${spec.label} value ${value} is out of range; expected ${spec.min}-${spec.max}`,
-      { expression },
+      { context: { expression } },
     );
   }
   return value;
@@ -63,7 +73,7 @@ function parseField(text: string, spec: FieldSpec, expression: string): Readonly
     const [rangeText = '', stepText] = part.split('/');
     const parsedStep = stepText === undefined ? 1 : Number(stepText);
     if (stepText !== undefined && !/^\d+$/.test(stepText)) {
-      throw new CronExpressionError(`NCRONTAB "${expression}": ${spec.label} step "${stepText}" must be a whole number`, { expression });
+      throw new CronExpressionError(`NCRONTAB "${expression}": ${spec.label} step "${stepText}" must be a whole number`, { context: { expression } });
     }
     // NCrontab treats a step below 1 as 1.
     const step = Math.max(1, parsedStep);
@@ -97,7 +107,7 @@ export function parseNcrontab(expression: string): CronSchedule {
   if (parts.length !== 6) {
     throw new CronExpressionError(
       `NCRONTAB "${expression}" has ${parts.length} fields; expected 6 ({second} {minute} {hour} {day} {month} {day-of-week})`,
-      { expression },
+      { context: { expression } },
     );
   }
   const sets = FIELDS.map((spec, i) => parseField(parts[i] ?? '', spec, expression));
@@ -136,7 +146,7 @@ export function parseNcrontab(expression: string): CronSchedule {
         }
         return t;
       }
-      throw new CronExpressionError(`NCRONTAB "${expression}" has no occurrence within five years after ${after.toISOString()}`, { expression });
+      throw new CronExpressionError(`NCRONTAB "${expression}" has no occurrence within five years after ${after.toISOString()}`, { context: { expression } });
     },
   };
 }

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { parseNcrontab } from '../../local-host/ncrontab.ts';
+import { parseNcrontab } from '../../../src/config/ncrontab.ts';
 
 // NCrontab's parsing rules as the Functions timer trigger applies them (CrontabSchedule with
 // IncludingSeconds): value names are any prefix of the full English name, day-of-week is 0-6,
