@@ -148,7 +148,7 @@ const BACKUP_VERIFY_SCHEMAS: Partial<Record<ResourceKind, z.ZodType>> = {
 };
 
 /** Edit distance, for "did you mean" hints on unknown fields. */
-function distance(a: string, b: string): number {
+export function distance(a: string, b: string): number {
   const row = Array.from({ length: b.length + 1 }, (_, index) => index);
   for (let i = 1; i <= a.length; i++) {
     let previous = row[0] ?? 0;

@@ -3,4 +3,5 @@
  * Importing a trigger module registers its functions with `@azure/functions`.
  */
 import './health.ts';
+import './ready.ts';
 import './runbook-timers.ts';

@@ -2,8 +2,9 @@
  * The schedules of the runbook timer functions: app setting `<RUNBOOK>_SCHEDULE`, else the
  * default. Kept apart from `runbook-timers.ts` so that reading them registers no function.
  */
+import { parseNcrontab } from '../config/ncrontab.ts';
 import type { RunbookName } from '../config/schema.ts';
-import { OpsAutopilotError } from '../errors.ts';
+import { errorMessage, type ConfigIssue } from '../errors.ts';
 
 /** One timer function: its runbook, name, schedule setting and default schedule. */
 export interface RunbookTimer {
@@ -22,26 +23,47 @@ export const RUNBOOK_TIMERS: readonly RunbookTimer[] = [
   { runbook: 'secret-expiry', functionName: 'secretExpiryTimer', setting: 'SECRET_EXPIRY_SCHEDULE', defaultSchedule: '0 0 7 * * *' },
 ];
 
-/** Thrown at registration for a schedule setting that is not a six-field NCRONTAB expression. */
-export class ScheduleSettingError extends OpsAutopilotError {
-  override readonly name: string = 'ScheduleSettingError';
+/** The schedule setting of `timer` as `env` holds it: trimmed, or undefined when unset or empty. */
+function scheduleSetting(timer: RunbookTimer, env: Readonly<Record<string, string | undefined>>): string | undefined {
+  const value = env[timer.setting]?.trim();
+  return value === undefined || value === '' ? undefined : value;
 }
 
 /**
- * The schedule of a timer: the app setting when set and non-empty, otherwise the default.
- *
- * @throws {@link ScheduleSettingError} when the setting does not have six fields (a five-field
- * cron line is the usual mistake; the host would refuse it later with a vaguer message).
+ * What is wrong with the schedule setting of `timer`, or undefined when it is unset (the default
+ * applies) or a six-field NCRONTAB expression, as the Functions host parses it, that fires within
+ * five years of `now`.
  */
-export function resolveSchedule(timer: RunbookTimer, env: Readonly<Record<string, string | undefined>> = process.env): string {
-  const value = env[timer.setting]?.trim();
-  if (value === undefined || value === '') return timer.defaultSchedule;
+export function scheduleProblem(
+  timer: RunbookTimer,
+  env: Readonly<Record<string, string | undefined>> = process.env,
+  now: Date = new Date(),
+): ConfigIssue | undefined {
+  const value = scheduleSetting(timer, env);
+  if (value === undefined) return undefined;
+  const found = JSON.stringify(value);
   const fields = value.split(/\s+/).length;
   if (fields !== 6) {
-    throw new ScheduleSettingError(`app setting ${timer.setting}: expected a six-field NCRONTAB expression ({second} {minute} {hour} {day} {month} {day-of-week}), found ${fields} field(s) in "${value}"`, {
-      context: { setting: timer.setting, functionName: timer.functionName },
-    });
+    // A five-field cron line is the usual mistake; the host would refuse it with a vaguer message.
+    return { path: timer.setting, message: `expected a six-field NCRONTAB expression ({second} {minute} {hour} {day} {month} {day-of-week}), found ${String(fields)} field(s) in ${found}` };
   }
-  return value;
+  try {
+    parseNcrontab(value).nextAfter(now);
+    return undefined;
+  } catch (error) {
+    const reason = errorMessage(error).replace(/^NCRONTAB "(?:[^"\\]|\\.)*":? ?/, '');
+    return { path: timer.setting, message: `expected a valid six-field NCRONTAB expression (${reason})`, found };
+  }
 }
 
+/**
+ * The schedule a timer is registered with: the app setting when it is set and valid, otherwise
+ * the default. An invalid setting never stops the app from loading (then `/api/ready` could not
+ * say what is wrong): the timer is registered on its default schedule, `/api/ready` answers 503
+ * naming the setting, and every timer run fails with that message until the setting is fixed
+ * (see `src/startup/readiness.ts`), so the runbook never runs on a schedule nobody chose.
+ */
+export function resolveSchedule(timer: RunbookTimer, env: Readonly<Record<string, string | undefined>> = process.env): string {
+  const value = scheduleSetting(timer, env);
+  return value === undefined || scheduleProblem(timer, env) !== undefined ? timer.defaultSchedule : value;
+}

@@ -1,6 +1,6 @@
 /**
- * Timer functions, one per runbook. Each is thin: load the estate config from app settings,
- * build the client layer, call {@link executeRunbook} with trigger `timer` and mode `apply`
+ * Timer functions, one per runbook. Each is thin: check the app settings and load the estate
+ * config (`checkReadiness`, the check of app start and `/api/ready`), build the client layer, call {@link executeRunbook} with trigger `timer` and mode `apply`
  * (the dry-run gate decides whether anything is applied), log the summary, and throw when the
  * run failed so the host records a failed invocation.
  *
@@ -11,6 +11,8 @@
  * not defined, so a `%...%` expression could not have a default. App settings are environment
  * variables of the worker before it loads the app, on the real host as on the local host, so
  * a setting still overrides the default (a change restarts the app, as every setting change does).
+ * An invalid setting does not keep the app from loading: the timer keeps its default schedule
+ * and fails every run, naming the setting, until it is fixed (see `resolveSchedule`).
  *
  * Overlap: the host never overlaps a timer with itself on one instance and runs a timer on one
  * instance at a time (singleton lock); the executor's per-runbook blob lease also keeps a timer
@@ -19,11 +21,11 @@
  */
 import { app, type InvocationContext, type Timer } from '@azure/functions';
 import { createAzureClients } from '../azure/clients.ts';
-import { loadConfigFromSettings } from '../config/load.ts';
 import { OpsAutopilotError } from '../errors.ts';
 import { executeRunbook, type ExecuteRunbookResult } from '../runbooks/execute-runbook.ts';
 import { getRunbook } from '../runbooks/registry.ts';
 import type { RunLogger } from '../runs/run-log.ts';
+import { AppNotReadyError, checkReadiness } from '../startup/readiness.ts';
 import { RUNBOOK_TIMERS, resolveSchedule, type RunbookTimer } from './runbook-schedules.ts';
 
 export { RUNBOOK_TIMERS, resolveSchedule, type RunbookTimer } from './runbook-schedules.ts';
@@ -48,11 +50,20 @@ function invocationLogger(context: InvocationContext): RunLogger {
 /**
  * The body of every runbook timer: one run of `runbook` through the executor.
  *
+ * @throws {@link AppNotReadyError} while a setting or the estate configuration is invalid (the
+ * message lists every problem, as the start-up log and `GET /api/ready` do).
  * @throws {@link RunbookRunFailedError} when the run failed or its guard refused it. A run
  * refused because another run holds the lock is logged as a warning and is not a failure.
  */
 export async function runRunbookTimer(timer: RunbookTimer, myTimer: Timer, context: InvocationContext): Promise<ExecuteRunbookResult> {
-  const config = await loadConfigFromSettings();
+  // The same check as app start and /api/ready: with any setting or config problem, nothing runs.
+  const readiness = await checkReadiness();
+  if (!readiness.ready) {
+    const error = new AppNotReadyError(readiness.problems);
+    context.error(error.message);
+    throw error;
+  }
+  const config = readiness.config;
   const clients = createAzureClients(config.azure);
   try {
     const result = await executeRunbook(

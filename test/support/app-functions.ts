@@ -10,6 +10,7 @@ export const PRODUCTION_FUNCTIONS = [
   { name: 'health', trigger: 'http', http: { route: 'health', methods: ['GET'], authLevel: 'anonymous' }, schedule: undefined },
   { name: 'imagePurgeTimer', trigger: 'timer', http: undefined, schedule: '0 0 4 * * 0' },
   { name: 'keyVaultBackupTimer', trigger: 'timer', http: undefined, schedule: '0 30 2 * * *' },
+  { name: 'ready', trigger: 'http', http: { route: 'ready', methods: ['GET'], authLevel: 'function' }, schedule: undefined },
   { name: 'revisionCleanupTimer', trigger: 'timer', http: undefined, schedule: '0 0 3 * * *' },
   { name: 'secretExpiryTimer', trigger: 'timer', http: undefined, schedule: '0 0 7 * * *' },
 ] as const;

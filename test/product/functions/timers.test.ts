@@ -8,7 +8,7 @@ import { mkdtemp, readFile, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { RUNBOOK_TIMERS, resolveSchedule } from '../../../src/functions/runbook-schedules.ts';
+import { RUNBOOK_TIMERS, resolveSchedule, scheduleProblem } from '../../../src/functions/runbook-schedules.ts';
 import { createAzureClients } from '../../../src/azure/clients.ts';
 import { loadConfigFile } from '../../../src/config/load.ts';
 import { VirtualClock } from '../../../local-host/clock.ts';
@@ -92,7 +92,9 @@ describe('schedules', () => {
     });
     const [first] = RUNBOOK_TIMERS;
     if (first === undefined) throw new Error('no timers');
-    expect(() => resolveSchedule(first, { BACKUP_VERIFY_SCHEDULE: '0 6 * * *' })).toThrow(/expected a six-field NCRONTAB expression .* found 5 field\(s\)/);
+    // An invalid setting keeps the default schedule (the app still loads) and is reported.
+    expect(resolveSchedule(first, { BACKUP_VERIFY_SCHEDULE: '0 6 * * *' })).toBe('0 0 6 * * *');
+    expect(scheduleProblem(first, { BACKUP_VERIFY_SCHEDULE: '0 6 * * *' })?.message).toMatch(/expected a six-field NCRONTAB expression .* found 5 field\(s\)/);
   });
 });
 
