@@ -67,14 +67,12 @@ const SETTINGS: readonly SettingSpec[] = [
     name: 'AZURE_CLIENT_ID',
     check: (value, settings, context) => {
       if (!GUID.test(value)) return 'expected the client id (a GUID) of the app\'s user-assigned identity';
-      // In Azure this names the identity the app has; the credential uses the configuration's.
-      if (!isRunningInAzure(settings)) return undefined;
-      if (context.managedIdentityClientId === undefined) {
-        return 'expected the estate configuration\'s azure.managedIdentityClientId to be this user-assigned identity, found none there (the app would authenticate as a system-assigned identity)';
-      }
+      // In Azure this names the identity the app has (infra/main.bicep), and the credential falls
+      // back to it; a configuration naming another identity wins, and would authenticate as that.
+      if (!isRunningInAzure(settings) || context.managedIdentityClientId === undefined) return undefined;
       return context.managedIdentityClientId.toLowerCase() === value.toLowerCase()
         ? undefined
-        : `expected the same client id as the estate configuration's azure.managedIdentityClientId, found ${context.managedIdentityClientId} there`;
+        : `expected the same client id as the estate configuration's azure.managedIdentityClientId (which the app authenticates with), found ${context.managedIdentityClientId} there`;
     },
   },
   {

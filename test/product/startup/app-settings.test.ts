@@ -44,18 +44,17 @@ describe('app settings in Azure', () => {
     ]);
   });
 
-  it('refuses a user-assigned identity the configuration does not use', () => {
-    expect(checkAppSettings(AZURE, { now })).toEqual([
+  it('refuses a configuration naming another identity than the app\'s', () => {
+    // Without azure.managedIdentityClientId the credential uses AZURE_CLIENT_ID: fine.
+    expect(checkAppSettings(AZURE, { now })).toEqual([]);
+    const other = '11111111-2222-4333-8444-555555555555';
+    expect(checkAppSettings(AZURE, { managedIdentityClientId: other, now })).toEqual([
       {
         path: 'AZURE_CLIENT_ID',
-        message: "expected the estate configuration's azure.managedIdentityClientId to be this user-assigned identity, found none there (the app would authenticate as a system-assigned identity)",
+        message: `expected the same client id as the estate configuration's azure.managedIdentityClientId (which the app authenticates with), found ${other} there`,
         found: JSON.stringify(CLIENT_ID),
       },
     ]);
-    const other = '11111111-2222-4333-8444-555555555555';
-    expect(checkAppSettings(AZURE, { managedIdentityClientId: other, now })[0]?.message).toBe(
-      `expected the same client id as the estate configuration's azure.managedIdentityClientId, found ${other} there`,
-    );
     // Outside Azure AZURE_CLIENT_ID is the developer's service principal: no comparison.
     const { WEBSITE_INSTANCE_ID: _instance, IDENTITY_ENDPOINT: _endpoint, ...local } = AZURE;
     expect(checkAppSettings(local, { managedIdentityClientId: other, now })).toEqual([]);
