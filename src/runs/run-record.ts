@@ -86,6 +86,8 @@ export interface TargetRecord {
   readonly actions: readonly ActionRecord[];
   readonly findings: readonly FindingRecord[];
   readonly error?: ErrorRecord;
+  /** What the target was doing when it failed (`plan`, `read containerApp`), with {@link error}. */
+  readonly failedDuring?: string;
 }
 
 /** Counts over the whole run. */
@@ -172,6 +174,7 @@ export class TargetRecorder {
   private readonly actions: ActionRecord[] = [];
   private readonly findings: FindingRecord[] = [];
   private error: ErrorRecord | undefined;
+  private failedDuring: string | undefined;
   private skippedReason: string | undefined;
 
   /** @internal Created by {@link RunRecorder.target}. */
@@ -206,10 +209,14 @@ export class TargetRecorder {
     return this;
   }
 
-  /** Marks the target failed; the error's message is masked, its type and code kept. */
-  fail(error: unknown, action = 'process target'): this {
+  /**
+   * Marks the target failed; the error's message is masked, its type and code kept. A failed
+   * target is counted as one (`summary.targetsFailed`), not as a failed action: no action
+   * record is added, `during` says what it was doing.
+   */
+  fail(error: unknown, during = 'process target'): this {
     this.error = toErrorRecord(error);
-    this.action({ action, outcome: 'failed', message: this.error.message });
+    this.failedDuring = during;
     return this;
   }
 
@@ -235,6 +242,7 @@ export class TargetRecorder {
       actions: [...this.actions],
       findings: [...this.findings],
       ...(this.error === undefined ? {} : { error: this.error }),
+      ...(this.failedDuring === undefined ? {} : { failedDuring: this.failedDuring }),
     };
   }
 }

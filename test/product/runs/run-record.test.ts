@@ -45,7 +45,7 @@ describe('run record builder', () => {
       targetsSucceeded: 1,
       targetsFailed: 1,
       targetsSkipped: 0,
-      actions: { planned: 1, applied: 0, skipped: 1, failed: 1 },
+      actions: { planned: 1, applied: 0, skipped: 1, failed: 0 },
       findings: { info: 0, warn: 0, fail: 0 },
     });
     expect(runRecordBlobName(record)).toBe(`revision-cleanup/2026/03/04/${record.runId}.json`);
