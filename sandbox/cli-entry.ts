@@ -11,8 +11,10 @@ const PARENT_CHECK_INTERVAL_MS = 1000;
 
 /** Options of {@link runSandboxCommand}. */
 export interface SandboxCommandOptions {
-  /** World files; default: every world in `sandbox/worlds/`. */
+  /** Seed world names or world files; default: every world in `sandbox/worlds/`. */
   world?: string[];
+  /** Estate config files to serve without a world (`--estate`). */
+  estate?: string[];
   /** Print one JSON object once ready instead of a human summary. */
   json?: boolean;
   /** Port on 127.0.0.1; default: a free one. */
@@ -31,6 +33,7 @@ function describe(sandbox: SandboxHandle, json: boolean): string {
       azurite: sandbox.azurite ?? null,
       postgres: sandbox.postgres ?? null,
       worlds: sandbox.worlds.map((world) => ({ name: world.name, configFile: world.configFile })),
+      estates: sandbox.estates.map((estate) => ({ name: estate.name, file: estate.file, configFile: estate.configFile, generated: estate.generated })),
     });
   }
   const lines = [
@@ -42,6 +45,14 @@ function describe(sandbox: SandboxHandle, json: boolean): string {
     ...(sandbox.postgres === undefined ? [] : [`  PostgreSQL:      ${sandbox.postgres.host}:${String(sandbox.postgres.port)}`]),
     '  worlds (estate configs):',
     ...sandbox.worlds.map((world) => `    ${world.name.padEnd(16)} ${world.configFile}`),
+    ...(sandbox.estates.length === 0
+      ? []
+      : [
+          '  your estates (configs pointing at this sandbox):',
+          ...sandbox.estates.map(
+            (estate) => `    ${estate.name.padEnd(16)} ${estate.configFile}\n      from ${estate.file}; ${String(estate.generated.length)} target(s) generated with healthy defaults`,
+          ),
+        ]),
     '  control:         GET /_sandbox/state, /_sandbox/requests; POST/DELETE /_sandbox/faults',
     'Press Ctrl+C to stop.',
   ];
@@ -82,6 +93,7 @@ export async function runSandboxCommand(opts: SandboxCommandOptions): Promise<vo
   }
   const sandbox = await startSandbox({
     ...(opts.world === undefined || opts.world.length === 0 ? {} : { worlds: opts.world }),
+    ...(opts.estate === undefined || opts.estate.length === 0 ? {} : { estates: opts.estate }),
     ...(opts.port === undefined ? {} : { port: opts.port }),
     log: (line) => {
       // Diagnostics go to stderr so that --json output on stdout stays one parseable object.

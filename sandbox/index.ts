@@ -23,10 +23,11 @@ import { SandboxServer } from './engine/server.ts';
 import { DEFAULT_THROTTLING, type ThrottlingSettings } from './engine/throttle.ts';
 import { generateTlsMaterial } from './engine/tls.ts';
 import type { CapturedWebhook, FaultSpec, RequestLogEntry } from './engine/types.ts';
-import { assignResources, listWorldFiles, loadWorldFile, type LoadedWorld } from './engine/worlds.ts';
+import { assignResources, listWorldFiles, loadWorldFile, resolveWorldArgument, type LoadedWorld } from './engine/worlds.ts';
+import { estateWorld, type EstateWorld } from './engine/estate-world.ts';
 
 export type { CapturedWebhook, FaultSpec, OperationSnapshot, RequestLogEntry, SandboxEvent } from './engine/types.ts';
-export { WorldValidationError, GeneratedConfigError, ChildProcessError, PostgresBackendError, SandboxStartError } from './engine/errors.ts';
+export { WorldValidationError, GeneratedConfigError, ChildProcessError, PostgresBackendError, SandboxStartError, UnknownWorldError } from './engine/errors.ts';
 
 /** The tenant of every shipped world; used when no world is loaded. */
 export const DEFAULT_TENANT_ID = '72f988bf-0000-4000-8000-00000000a001';
@@ -34,10 +35,22 @@ export const DEFAULT_TENANT_ID = '72f988bf-0000-4000-8000-00000000a001';
 /** The repository root (this file lives in `sandbox/`). */
 const REPO_ROOT = fileURLToPath(new URL('..', import.meta.url));
 
+/** The seed worlds loaded by default and named by `--world <name>`. */
+export const SEED_WORLDS_DIR = path.join(REPO_ROOT, 'sandbox', 'worlds');
+
 /** Options of {@link startSandbox}. */
 export interface SandboxOptions {
-  /** World YAML paths; default: every file in `sandbox/worlds/`. */
+  /**
+   * Worlds: seed world names (`lms`) or world files (a path, or a name ending in `.yaml`), see
+   * {@link resolveWorldArgument}; default: every file in `sandbox/worlds/`.
+   */
   worlds?: string[];
+  /**
+   * Estate config files to serve as they are, without a world (`sandbox --estate`): their
+   * targets that no loaded world has are generated with healthy defaults, and each gets a
+   * generated config pointing at the sandbox (see `engine/estate-world.ts`).
+   */
+  estates?: string[];
   /** 0 = random free port (default 0). */
   port?: number;
   /** How long long-running operations stay InProgress (default 1500 ms). */
@@ -78,6 +91,11 @@ export interface SandboxHandle {
   readonly postgres?: { host: string; port: number };
   /** `configFile` = generated estate config (YAML) pointing at this sandbox. */
   readonly worlds: readonly { name: string; file: string; configFile: string }[];
+  /**
+   * The estate files given in {@link SandboxOptions.estates}: `configFile` is the copy pointing at
+   * this sandbox, `generated` the target ids served with defaults (not by a loaded world).
+   */
+  readonly estates: readonly { name: string; file: string; configFile: string; generated: readonly string[] }[];
   /** Settings to merge into an estate config's `azure:` block to point it at this sandbox. */
   azureSettings(): Record<string, unknown>;
   /** The request log (control endpoints excluded). */
@@ -206,10 +224,16 @@ export async function startSandbox(options: SandboxOptions = {}): Promise<Sandbo
       generateTlsMaterial(),
       options.providers ?? loadDefaultProviders(log),
       (async (): Promise<LoadedWorld[]> => {
-        const files = options.worlds ?? (await listWorldFiles(path.join(REPO_ROOT, 'sandbox', 'worlds')));
-        return Promise.all(files.map((file) => loadWorldFile(path.resolve(file))));
+        const files =
+          options.worlds === undefined
+            ? await listWorldFiles(SEED_WORLDS_DIR)
+            : await Promise.all(options.worlds.map((value) => resolveWorldArgument(value, SEED_WORLDS_DIR)));
+        return Promise.all(files.map((file) => loadWorldFile(file)));
       })(),
     ]);
+    const estateWorlds: EstateWorld[] = [];
+    for (const file of options.estates ?? []) estateWorlds.push(await estateWorld(file, [...loaded, ...estateWorlds]));
+    loaded.push(...estateWorlds);
     const assignment = assignResources(loaded, providers);
     const caFile = path.join(dataDir, 'sandbox-ca.pem');
     const chain = `${tls.leafCert.trim()}\n${tls.caCert.trim()}\n`;
@@ -231,6 +255,7 @@ export async function startSandbox(options: SandboxOptions = {}): Promise<Sandbo
       }
     }
     const worldsOut: { name: string; file: string; configFile: string }[] = [];
+    const estatesOut: { name: string; file: string; configFile: string; generated: readonly string[] }[] = [];
     const server = new SandboxServer({
       tenantIds,
       tls: { cert: chain, key: tls.leafKey },
@@ -245,7 +270,7 @@ export async function startSandbox(options: SandboxOptions = {}): Promise<Sandbo
         loaded.map(({ world, file }) => ({
           name: world.name,
           file,
-          configFile: worldsOut.find((entry) => entry.name === world.name)?.configFile,
+          configFile: [...worldsOut, ...estatesOut].find((entry) => entry.name === world.name)?.configFile,
           tenantId: world.tenantId,
           subscriptionId: world.subscriptionId,
           resources: world.resources.length,
@@ -298,10 +323,12 @@ export async function startSandbox(options: SandboxOptions = {}): Promise<Sandbo
         runRecordsBlobServiceUrl: azurite === undefined ? undefined : `${azurite.endpoints.blobEndpoint}/${RUN_RECORDS_ACCOUNT}`,
         log,
       });
-      worldsOut.push({ name: world.name, file, configFile });
+      const fromEstate = estateWorlds.find((entry) => entry.world === world);
+      if (fromEstate === undefined) worldsOut.push({ name: world.name, file, configFile });
+      else estatesOut.push({ name: world.name, file: fromEstate.estateFile, configFile, generated: fromEstate.generated });
     }
     log(`sandbox: ready at ${baseUrl} (${String(loaded.length)} worlds, ${String(providers.length)} providers)`);
-    return createHandle({ baseUrl, tenantId, tokenEndpoint, caPem: tls.caCert, caFile, azurite, postgres, worlds: worldsOut, azure, cleanup });
+    return createHandle({ baseUrl, tenantId, tokenEndpoint, caPem: tls.caCert, caFile, azurite, postgres, worlds: worldsOut, estates: estatesOut, azure, cleanup });
   } catch (error) {
     try {
       await cleanup();
@@ -321,6 +348,7 @@ function createHandle(parts: {
   azurite: AzuriteProcess | undefined;
   postgres: EmbeddedPostgresBackend | undefined;
   worlds: { name: string; file: string; configFile: string }[];
+  estates: { name: string; file: string; configFile: string; generated: readonly string[] }[];
   azure: Record<string, unknown>;
   cleanup: () => Promise<void>;
 }): SandboxHandle {
@@ -344,6 +372,7 @@ function createHandle(parts: {
         }),
     ...(parts.postgres === undefined ? {} : { postgres: { host: parts.postgres.host, port: parts.postgres.port } }),
     worlds: parts.worlds,
+    estates: parts.estates,
     azureSettings: () => ({ ...parts.azure }),
     requests: async () => (await control('GET', '/_sandbox/requests')) as RequestLogEntry[],
     clearRequests: async () => {

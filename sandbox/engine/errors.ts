@@ -72,3 +72,19 @@ export class ControlRequestError extends Error {
 export class SandboxStartError extends Error {
   override readonly name = 'SandboxStartError';
 }
+
+/** A `--world` value is neither a seed world's name nor an existing world file. */
+export class UnknownWorldError extends Error {
+  override readonly name = 'UnknownWorldError';
+  constructor(
+    readonly value: string,
+    readonly known: readonly string[],
+    readonly kind: 'name' | 'file',
+  ) {
+    super(
+      kind === 'name'
+        ? `--world "${value}": expected a seed world name (${known.join(', ') || 'none found'}) or a world file (a path, or a name ending in .yaml), found neither`
+        : `--world "${value}": expected a world file at ${value}, found none`,
+    );
+  }
+}

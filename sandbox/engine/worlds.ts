@@ -7,7 +7,7 @@ import path from 'node:path';
 import { parse as parseYaml } from 'yaml';
 import { z } from 'zod';
 import type { SandboxProvider, WorldFile, WorldResource } from '../contract.ts';
-import { WorldValidationError } from './errors.ts';
+import { UnknownWorldError, WorldValidationError } from './errors.ts';
 
 const guid = z.string().regex(/^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i, 'expected a GUID');
 
@@ -90,6 +90,31 @@ export async function listWorldFiles(directory: string): Promise<string[]> {
     .filter((entry) => entry.endsWith('.yaml') || entry.endsWith('.yml'))
     .sort()
     .map((entry) => path.join(directory, entry));
+}
+
+/**
+ * What a `--world` value means, the same for `sandbox`, `demo`, `npm run dev` and
+ * `startSandbox({ worlds })`: a value with a path separator or ending in `.yaml`/`.yml` is a
+ * world file (relative to the working directory); any other value is the name of a seed world in
+ * `seedDirectory`. Returns the file's absolute path.
+ *
+ * @throws {@link UnknownWorldError} when the file does not exist or no seed world has that name.
+ */
+export async function resolveWorldArgument(value: string, seedDirectory: string): Promise<string> {
+  const isFile = /[/\\]/.test(value) || /\.ya?ml$/i.test(value);
+  if (isFile) {
+    const file = path.resolve(value);
+    try {
+      await readFile(file);
+    } catch {
+      throw new UnknownWorldError(value, [], 'file');
+    }
+    return file;
+  }
+  const seeds = await listWorldFiles(seedDirectory);
+  const match = seeds.find((file) => path.basename(file).replace(/\.ya?ml$/i, '') === value);
+  if (match === undefined) throw new UnknownWorldError(value, seeds.map((file) => path.basename(file).replace(/\.ya?ml$/i, '')), 'name');
+  return match;
 }
 
 /**
