@@ -8,6 +8,7 @@
  * the Azure error code and the service's own (sanitised) message.
  */
 import { isRestError, type RestError } from '@azure/core-rest-pipeline';
+import { credentialAdvice, credentialFailureInWords, credentialInWords } from './credential-advice.ts';
 import { OpsAutopilotError } from '../errors.ts';
 
 /** What was being attempted when an Azure call failed. */
@@ -200,7 +201,11 @@ function credentialError(error: Error, ctx: AzureCallContext): AzureCredentialEr
   const scope =
     (labelled ? stringProperty(error, 'scope') : undefined) ??
     (typeof context === 'object' && context !== null ? stringProperty(context, 'scope') : undefined);
-  const reason = `expected a token from ${credentialKind}${scope === undefined ? '' : ` for scope "${scope}"`}, found ${firstLineOf(cause)}`;
+  // In words, with what to do: the credentials tried and what became of each, not class names.
+  const advice = credentialAdvice(credentialKind);
+  const reason = redactSecrets(
+    `expected a token from ${credentialInWords(credentialKind)}${scope === undefined ? '' : ` for scope "${scope}"`}, found ${credentialFailureInWords(cause, firstLineOf(cause))}${advice === undefined ? '' : `; ${advice}`}`,
+  );
   return new AzureCredentialError(`${ctx.operation} on ${ctx.resourceId} failed: ${reason}`, {
     resourceId: ctx.resourceId,
     operation: ctx.operation,

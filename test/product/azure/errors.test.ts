@@ -153,9 +153,11 @@ describe('credential failures', () => {
     const mapped = toAzureError(new TokenRequestError('DefaultAzureCredential', scope, chain), ctx);
     expect(mapped).toBeInstanceOf(AzureOperationError);
     const credential = asCredentialError(mapped);
+    // In words, with what to do; no SDK class names (issue 8).
     expect(credential.reason).toBe(
-      `expected a token from DefaultAzureCredential for scope "${scope}", found ChainedTokenCredential authentication failed (tried EnvironmentCredential, ManagedIdentityCredential, AzureCliCredential; none available)`,
+      `expected a token from the local credentials (environment, managed identity, Azure CLI, ...) for scope "${scope}", found no token from any: tried service principal in environment variables (not set), managed identity (no managed identity endpoint answered), Azure CLI (not signed in); to fix: sign in with \`az login\` (or \`azd auth login\`), or set AZURE_TENANT_ID, AZURE_CLIENT_ID and AZURE_CLIENT_SECRET for a service principal; in Azure, the app uses its managed identity (a user-assigned one needs its client id in azure.managedIdentityClientId or the AZURE_CLIENT_ID app setting)`,
     );
+    expect(credential.reason).not.toMatch(/[A-Z]\w+Credential\b|AggregateAuthenticationError|CredentialUnavailableError|aka\.ms|troubleshoot/);
     expect(credential.message).toBe(`get server on ${resourceId} failed: ${credential.reason}`);
     expect(credential.message).not.toContain('\n');
     expect(credential).toMatchObject({ credentialKind: 'DefaultAzureCredential', scope, code: 'AggregateAuthenticationError', statusCode: undefined, resourceId });
@@ -170,7 +172,9 @@ describe('credential failures', () => {
     const unavailable = new identity.CredentialUnavailableError('ManagedIdentityCredential: no managed identity endpoint found.\nMore details at https://aka.ms/x');
     const fromUnavailable = asCredentialError(toAzureError(unavailable, ctx));
     expect(fromUnavailable).toBeInstanceOf(AzureCredentialError);
-    expect(fromUnavailable.reason).toBe('expected a token from managed identity, found ManagedIdentityCredential: no managed identity endpoint found.');
+    expect(fromUnavailable.reason).toBe(
+      'expected a token from managed identity, found no managed identity endpoint found; to fix: give the app a managed identity with access to the resource; for a user-assigned identity set its client id in azure.managedIdentityClientId (estate config) or the AZURE_CLIENT_ID app setting',
+    );
 
     const refused = new identity.AuthenticationError(401, {
       error: 'invalid_client client_secret=hunter2-secret-value',
@@ -178,7 +182,7 @@ describe('credential failures', () => {
     });
     const labelled = asCredentialError(toAzureError(new TokenRequestError('managed identity', scope, refused), ctx));
     expect(labelled).toBeInstanceOf(AzureCredentialError);
-    expect(labelled.reason).toMatch(new RegExp(`^expected a token from managed identity for scope "${scope.replaceAll('.', '\\.')}", found invalid_client client_secret=REDACTED Status code: 401$`));
+    expect(labelled.reason).toMatch(new RegExp(`^expected a token from managed identity for scope "${scope.replaceAll('.', '\\.')}", found invalid_client client_secret=REDACTED Status code: 401; to fix: give the app a managed identity`));
     expect(labelled.message).not.toContain('hunter2');
 
     const required = toAzureError(new identity.AuthenticationRequiredError({ scopes: [scope], message: 'interactive login required' }), ctx);
