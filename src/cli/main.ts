@@ -1,19 +1,23 @@
 /**
  * The `ops-autopilot` command line.
  *
- * Exit codes: 0 ok, 1 failure or invalid input, 2 usage error or refused run, 3 findings
- * (warn/fail checks).
+ * Exit codes (each command's `--help` lists the ones it uses):
+ * 0 ok; 1 failure or invalid input; 2 usage error, or nothing applied by decision (refused by a
+ * guard or the lock, declined at the prompt, no terminal to ask on); 3 findings (warn/fail
+ * checks); 130 cancelled (Ctrl-C).
  * Errors print as one line (`error: ...`); `--verbose` adds the stack. A configuration error
- * lists every issue, one per line.
+ * lists every issue, one per line. Under `--json` an error is also one JSON line on stdout
+ * (`{ "error": { name, message, exitCode, issues? } }`) with the same non-zero exit code.
  */
 import { Command, CommanderError, InvalidArgumentError, Option } from 'commander';
 import packageJson from '../../package.json' with { type: 'json' };
-import { ConfigError, errorMessage } from '../errors.ts';
+import { TargetSelectorError } from '../config/target-selector.ts';
+import { ConfigError, errorMessage, type ConfigIssue } from '../errors.ts';
 import { configValidateCommand } from './commands/config.ts';
 import { demoCommand } from './commands/demo.ts';
-import { inventoryCommand } from './commands/inventory.ts';
+import { inventoryCommand, type InventoryCommandOptions } from './commands/inventory.ts';
 import { planCommand, runCommand, type RunbookCommandOptions } from './commands/runbook.ts';
-import { sandboxCommand } from './commands/sandbox.ts';
+import { sandboxCommand, type SandboxCommandOptions } from './commands/sandbox.ts';
 import { RUNBOOK_NAMES } from '../runbooks/registry.ts';
 import { CliExit, EXIT, processIo, type CliIo } from './output.ts';
 
@@ -27,33 +31,84 @@ function collect(value: string, previous: string[] | undefined): string[] {
   return [...(previous ?? []), value];
 }
 
+/** The `Exit codes:` block of a command's help, from the codes it can end with. */
+function exitCodes(lines: readonly [number, string][]): string {
+  return ['', 'Exit codes:', ...lines.map(([code, text]) => `  ${String(code).padEnd(4)} ${text}`)].join('\n');
+}
+
+function examples(lines: readonly string[]): string {
+  return ['', 'Examples:', ...lines.map((line) => `  ${line}`)].join('\n');
+}
+
+const TARGET_HELP = 'only this target: its name, a unique end of its id (rg/providers/type/name) or the full id (repeatable)';
+const WORLD_HELP = 'a seed world by name (lms, xshopai, ...) or a world file (a path, or a name ending in .yaml); repeatable; default: every seed world';
+
 /** Builds the command tree; each action stores its exit code in `exit.code`. */
-function buildProgram(io: CliIo, exit: { code: number }): Command {
+function buildProgram(io: CliIo, exit: { code: number }, json: boolean): Command {
   const program = new Command('ops-autopilot')
     .description('Runs the operations runbooks of Azure-hosted web backends, safely.')
     .version(packageJson.version, '-V, --version', 'print the version (package.json) and exit')
     .option('--verbose', 'print stack traces and diagnostics')
     .exitOverride()
-    .configureOutput({ writeOut: io.stdout, writeErr: io.stderr })
-    .showHelpAfterError('(run with --help for usage)');
+    .configureOutput({
+      writeOut: io.stdout,
+      writeErr: io.stderr,
+      // Under --json a usage error becomes the JSON error object instead (see main).
+      outputError: (text, write) => {
+        if (!json) write(text);
+      },
+    })
+    .showHelpAfterError(json ? false : '(run with --help for usage)')
+    .addHelpText(
+      'after',
+      `${exitCodes([
+        [0, 'ok'],
+        [1, 'failure (a target, an action or the run record failed) or invalid input (configuration)'],
+        [2, 'usage error, or nothing applied by decision (refused by the deletion cap or the lock, declined at the prompt)'],
+        [3, 'findings: warn or fail checks (the run itself worked)'],
+        [130, 'cancelled (Ctrl-C or Ctrl-D at the prompt, Ctrl-C during a run)'],
+      ])}\n\nRun "ops-autopilot <command> --help" for a command's options, examples and exit codes.`,
+    );
 
   const config = program.command('config').description('estate configuration');
   config
     .command('validate')
-    .description('validate an estate configuration file and list every problem')
+    .description('validate an estate configuration file and list every problem, with its path and line')
     .argument('<file>', 'YAML or JSON estate configuration')
-    .action(async (file: string) => {
-      exit.code = await configValidateCommand(file, io);
+    .option('--json', 'print one JSON object: { valid, file, estate, targets, dryRun } or { valid: false, issues: [...] }')
+    .addHelpText(
+      'after',
+      `${examples(['ops-autopilot config validate examples/xshopai.yaml', 'ops-autopilot config validate my-estate.yaml --json | jq .issues'])}\n${exitCodes([
+        [0, 'valid'],
+        [1, 'invalid: every issue is listed (stderr, or the JSON on stdout)'],
+        [2, 'usage error'],
+      ])}`,
+    )
+    .action(async (file: string, options: { json?: boolean }) => {
+      exit.code = await configValidateCommand(file, options, io);
     });
 
   program
     .command('inventory')
-    .description('show every configured target, read-only, as Azure reports it')
+    .description('show every configured target as Azure reports it; reads only, writes nothing unless --record')
     .requiredOption('-c, --config <file>', 'estate configuration file')
     .option('--json', 'print one JSON document instead of tables')
-    .option('--no-record', 'do not write the run record to blob storage')
+    .option('-t, --target <name>', TARGET_HELP, collect)
+    .option('--record', 'also write the run record to the configured run-records store')
+    .option('--no-record', 'do not write the run record (the default)')
     .option('--log', 'also emit the run record as JSON log lines on stderr')
-    .action(async (options: { config: string; json?: boolean; record: boolean; log?: boolean }) => {
+    .addHelpText(
+      'after',
+      `${examples([
+        'ops-autopilot inventory --config examples/xshopai.yaml',
+        'ops-autopilot inventory --config estate.yaml --target ca-user-service --json',
+      ])}\n${exitCodes([
+        [0, 'every target read'],
+        [1, 'a target could not be read, the run record could not be written, or the configuration is invalid'],
+        [2, 'usage error, or a --target that names no target or several'],
+      ])}`,
+    )
+    .action(async (options: InventoryCommandOptions) => {
       exit.code = await inventoryCommand(options, io);
     });
 
@@ -61,40 +116,97 @@ function buildProgram(io: CliIo, exit: { code: number }): Command {
   const runbookCommand = (name: string): Command =>
     program
       .command(name)
-      .argument('<runbook>', 'runbook name')
+      .argument('<runbook>', `runbook name: ${RUNBOOK_NAMES.join(', ')}`)
       .requiredOption('-c, --config <file>', 'estate configuration file')
       .option('--json', 'print one JSON document (plans and the run record)')
-      .option('-t, --target <id>', 'only this target id (repeatable)', collect)
+      .option('-t, --target <name>', TARGET_HELP, collect)
+      .addOption(new Option('--show <what>', 'how much of the plan to print: changes (lists cut to 12 lines, passed checks hidden) or all').choices(['changes', 'all']).default('changes'))
+      .option('--record', 'write the run record even when nothing can be applied (a plan, or dryRun: true)')
+      .option('--notify', 'send the configured notifications even when nothing can be applied (a plan, or dryRun: true)')
       .option('--log', 'also emit the run record as JSON log lines on stderr');
 
   runbookCommand('plan')
-    .description(`show what a runbook would do, read-only: checks, actions, kept items per target (${RUNBOOK_NAMES.join(', ')})`)
+    .description('show what a runbook would do: checks, actions and kept items per target, and anything an apply would refuse. Reads Azure only: writes nothing and notifies nobody unless --record/--notify')
+    .option('--force', 'plan as a forced run would: let the guard (e.g. the deletion cap) pass the plan')
+    .addHelpText(
+      'after',
+      `${examples([
+        'ops-autopilot plan backup-verify --config examples/lms.yaml',
+        'ops-autopilot plan image-purge --config estate.yaml --target crxshopaiprod --show all',
+        'ops-autopilot plan revision-cleanup --config estate.yaml --json | jq ".plans[].actions | length"',
+      ])}\n${exitCodes([
+        [0, 'ok: every check passed'],
+        [1, 'a target could not be planned, or the configuration is invalid'],
+        [2, 'usage error (unknown runbook, a --target that names no target or several), or an apply of this plan would be refused (above the deletion cap)'],
+        [3, 'findings: warn or fail checks'],
+      ])}`,
+    )
     .action(async (name: string, options: RunbookCommandOptions) => {
       exit.code = await planCommand(name, options, io);
     });
 
   runbookCommand('run')
-    .description('plan a runbook, confirm, and apply it through the dry-run gate (dryRun in the config is the authority)')
+    .description(
+      'plan a runbook, show the whole plan, ask, and apply it through the dry-run gate (dryRun in the config is the authority: with dryRun: true nothing is applied). A destructive plan needs "yes" or the number of deletions typed out. Records the run and notifies as the timers do.',
+    )
     .option('-y, --yes', 'apply without asking (needed when stdin is not a terminal)')
     .option('--force', "apply even when the runbook's guard refuses the plan (e.g. above the deletion cap)")
+    .addHelpText(
+      'after',
+      `${examples([
+        'ops-autopilot run revision-cleanup --config estate.yaml                # shows the plan, asks',
+        'ops-autopilot run revision-cleanup --config estate.yaml | tee run.log  # still asks: the prompt reads stdin',
+        'ops-autopilot run image-purge --config estate.yaml --target crxshopaiprod --yes',
+      ])}\n${exitCodes([
+        [0, 'ok: applied (or nothing to apply) and every check passed'],
+        [1, 'a target or an action failed, the run record could not be written, or the configuration is invalid'],
+        [2, 'usage error, or nothing applied by decision: refused (deletion cap, another run holds the lock), declined at the prompt, or no terminal and no --yes'],
+        [3, 'findings: warn or fail checks (the run itself worked)'],
+        [130, 'cancelled: Ctrl-C or Ctrl-D at the prompt (nothing applied, nobody notified, the record says cancelled), or Ctrl-C during the run (no further action starts)'],
+      ])}`,
+    )
     .action(async (name: string, options: RunbookCommandOptions) => {
       exit.code = await runCommand(name, options, io);
     });
 
   program
     .command('sandbox')
-    .description('run the local Azure sandbox until Ctrl-C')
-    .option('-w, --world <file>', 'world file (repeatable; default: every seed world)', collect)
-    .option('--json', 'print one JSON object with the endpoints once ready')
+    .description('run the local Azure sandbox (HTTPS on 127.0.0.1, Azurite, embedded PostgreSQL) with seed worlds and your own estate files, until Ctrl-C')
+    .option('-w, --world <name|file>', WORLD_HELP, collect)
+    .option(
+      '-e, --estate <file>',
+      'your own estate config (repeatable): the sandbox serves every target it names (resources of a loaded world as planted, any other with healthy defaults) and prints a copy of the config pointing at itself',
+      collect,
+    )
+    .option('--json', 'print one JSON object with the endpoints, CA file and generated estate configs once ready')
     .addOption(new Option('-p, --port <n>', 'HTTPS port on 127.0.0.1 (default: a free one)').argParser(parsePort))
-    .action(async (options: { world?: string[]; json?: boolean; port?: number }) => {
+    .addHelpText(
+      'after',
+      `${examples([
+        'ops-autopilot sandbox                                # every seed world',
+        'ops-autopilot sandbox --world lms --world xshopai',
+        'ops-autopilot sandbox --estate my-estate.yaml --json # then: plan <runbook> --config <estates[0].configFile>',
+      ])}\n${exitCodes([
+        [0, 'stopped (Ctrl-C, SIGTERM, or the parent process went away)'],
+        [1, 'could not start: an invalid world or estate file, or a child process failed'],
+        [2, 'usage error, or an unknown world name'],
+      ])}`,
+    )
+    .action(async (options: SandboxCommandOptions) => {
       exit.code = await sandboxCommand(options);
     });
 
   program
     .command('demo')
-    .description('start the sandbox with the seed estates, print the inventory of each, stop')
-    .option('-w, --world <file>', 'world file (repeatable; default: every seed world)', collect)
+    .description(
+      'start the sandbox with the seed estates; per estate print the planted problems and the inventory, then run every runbook and APPLY its cleanups inside the sandbox (nothing outside it is touched); stop',
+    )
+    .option('-w, --world <name|file>', WORLD_HELP, collect)
+    .addHelpText('after', `${examples(['ops-autopilot demo', 'ops-autopilot demo --world lms'])}\n${exitCodes([
+      [0, 'every estate inventoried and every runbook ran (findings are expected)'],
+      [1, 'something unexpected failed'],
+      [2, 'usage error, or an unknown world name'],
+    ])}`)
     .action(async (options: { world?: string[] }) => {
       exit.code = await demoCommand({ ...options, verbose: program.opts<{ verbose?: boolean }>().verbose === true }, io);
     });
@@ -102,13 +214,37 @@ function buildProgram(io: CliIo, exit: { code: number }): Command {
   return program;
 }
 
+/** The exit code of an error a command threw. */
+function exitCodeOfError(error: unknown): number {
+  if (error instanceof CliExit) return error.exitCode;
+  if (error instanceof TargetSelectorError) return EXIT.usage;
+  return EXIT.failure;
+}
+
+/** The one-line message of an error, without a leading `error: `. */
+function messageOf(error: unknown): string {
+  if (error instanceof ConfigError) return error.message;
+  const message = errorMessage(error).replace(/^error: /, '');
+  return message.split('\n')[0] ?? 'unknown error';
+}
+
+/**
+ * The JSON error object printed on stdout under `--json`: one line, so a script reading a
+ * long-running command's stdout line by line (`sandbox --json`) gets it whole.
+ */
+export function jsonError(error: { name: string; message: string; exitCode: number; issues?: readonly ConfigIssue[] }): string {
+  return `${JSON.stringify({ error })}\n`;
+}
+
 /**
  * Runs the CLI with `argv` (the arguments after the program name) and returns the exit code.
- * Never throws: every failure becomes a message on `io.stderr` and a non-zero code.
+ * Never throws: every failure becomes a message on `io.stderr` (under `--json` also a JSON
+ * error object on `io.stdout`) and a non-zero code.
  */
 export async function main(argv: readonly string[], io: CliIo = processIo): Promise<number> {
   const exit = { code: EXIT.ok as number };
-  const program = buildProgram(io, exit);
+  const json = argv.includes('--json');
+  const program = buildProgram(io, exit, json);
   const verbose = argv.includes('--verbose');
   try {
     await program.parseAsync([...argv], { from: 'user' });
@@ -121,18 +257,26 @@ export async function main(argv: readonly string[], io: CliIo = processIo): Prom
     if (error instanceof CommanderError) {
       // Help and version are successful exits; anything else commander rejects is usage.
       if (error.code === 'commander.helpDisplayed' || error.code === 'commander.version' || error.code === 'commander.help') return EXIT.ok;
+      if (json) {
+        io.stdout(jsonError({ name: 'UsageError', message: error.message.replace(/^error: /, ''), exitCode: EXIT.usage }));
+        io.stderr(`${error.message}\n`);
+      }
       return EXIT.usage;
     }
-    if (error instanceof CliExit) {
-      io.stderr(`${error.message}\n`);
-      return error.exitCode;
+    const code = exitCodeOfError(error);
+    if (json) {
+      io.stdout(
+        jsonError({
+          name: error instanceof Error ? error.name : 'Error',
+          message: error instanceof ConfigError ? (error.message.split('\n')[0] ?? '') : messageOf(error),
+          exitCode: code,
+          ...(error instanceof ConfigError ? { issues: error.issues } : {}),
+        }),
+      );
     }
-    if (error instanceof ConfigError) {
-      io.stderr(`error: ${error.message}\n`);
-    } else {
-      io.stderr(`error: ${errorMessage(error).split('\n')[0] ?? 'unknown error'}\n`);
-    }
+    // The human line goes to stderr under --json too: a person redirecting stdout still sees it.
+    io.stderr(error instanceof CliExit ? `${error.message}\n` : `error: ${messageOf(error)}\n`);
     if (verbose && error instanceof Error && error.stack !== undefined) io.stderr(`${error.stack}\n`);
-    return EXIT.failure;
+    return code;
   }
 }

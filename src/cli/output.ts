@@ -21,10 +21,31 @@ export interface CliIo {
   readonly stderr: (text: string) => void;
 }
 
+/** Streams whose reader went away (`ops-autopilot plan ... | head`). */
+const closed = new Set<NodeJS.WriteStream>();
+
+/**
+ * Writes to a process stream unless its reader has gone. A closed pipe (EPIPE) must not crash
+ * a run half-way through an apply: output stops, the run finishes and records what it did.
+ */
+function writer(stream: NodeJS.WriteStream): (text: string) => void {
+  let watching = false;
+  return (text) => {
+    if (!watching) {
+      watching = true;
+      stream.on('error', (error: NodeJS.ErrnoException) => {
+        if (error.code !== 'EPIPE') throw error;
+        closed.add(stream);
+      });
+    }
+    if (!closed.has(stream)) stream.write(text);
+  };
+}
+
 /** The process's own streams. */
 export const processIo: CliIo = {
-  stdout: (text) => process.stdout.write(text),
-  stderr: (text) => process.stderr.write(text),
+  stdout: writer(process.stdout),
+  stderr: writer(process.stderr),
 };
 
 /** Thrown by a command to end with a specific exit code and an already-formatted message. */

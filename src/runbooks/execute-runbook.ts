@@ -2,14 +2,17 @@
  * The one way a runbook runs, whatever triggered it (timer, CLI, HTTP, alert, orchestration).
  *
  * Steps, each exactly once:
- * 1. select the targets that opt into the runbook (optionally filtered by id);
- * 2. in `apply` mode, take the per-runbook lock (a blob lease shared by every process; see
+ * 1. select the targets that opt into the runbook (optionally those named: id, name or unique
+ *    end of the id);
+ * 2. in `apply` mode with `dryRun: false`, take the per-runbook lock (a blob lease shared by every process; see
  *    {@link ../runs/run-lock.ts}) — if another run holds it, the run ends `refused` with nothing
  *    planned or applied;
  * 3. plan every target on its own, a few at a time; a failing target is recorded failed with its
  *    typed error and never stops the others;
- * 4. ask the runbook's `refuse` guard (e.g. the deletion cap) unless forced;
- * 5. pass {@link dryRunGate} — THE dry-run gate;
+ * 4. ask the runbook's `refuse` guard (e.g. the deletion cap) unless forced — in plan mode too,
+ *    so a plan ends `refused` when its apply would;
+ * 5. pass {@link dryRunGate} — THE dry-run gate (a declined or cancelled confirmation closes it:
+ *    the record says cancelled and nobody is notified);
  * 6. apply exactly the planned actions, each awaited and recorded applied/skipped/failed; if the
  *    lock is lost meanwhile (a lease renewal failed), start no further action and fail the run;
  * 7. record checks as findings, finish the run record, send notifications, write the record to
@@ -24,11 +27,22 @@ import { assertNoSecrets } from '../runs/secret-guard.ts';
 import { sendRunNotifications } from '../notify/send-notifications.ts';
 import { targetKind, type EstateConfig, type TargetConfig } from '../config/schema.ts';
 import { errorMessage, OpsAutopilotError } from '../errors.ts';
+import { selectorMatches, selectTargetsBy, TargetSelectorError } from '../config/target-selector.ts';
 import { forEachLimited } from '../util/concurrency.ts';
 import { targetsFor, type Check, type PlannedAction, type Runbook, type RunbookContext, type TargetPlan } from './runbook.ts';
 
-/** How a run ended, for exit codes and timers. */
-export type RunExit = 'ok' | 'findings' | 'failed' | 'refused';
+/**
+ * How a run ended, for exit codes and timers. `refused`: the lock or the runbook's guard stopped
+ * it (in plan mode: an apply would be refused); `declined`: the person asked said no;
+ * `cancelled`: stopped on request (Ctrl-C at the prompt or during the run).
+ */
+export type RunExit = 'ok' | 'findings' | 'failed' | 'refused' | 'declined' | 'cancelled';
+
+/**
+ * A person's answer to the confirmation: true applies, false declines, `cancelled` stops the
+ * run (Ctrl-C or end of input at the prompt).
+ */
+export type ConfirmAnswer = boolean | 'cancelled';
 
 /** What a caller asks of {@link executeRunbook}. */
 export interface ExecuteRunbookRequest {
@@ -39,10 +53,13 @@ export interface ExecuteRunbookRequest {
   readonly force?: boolean;
   readonly requestedBy?: string;
   readonly correlationId?: string;
-  /** Only these target ids (case-insensitive); each must be a target of the runbook. */
+  /**
+   * Only these targets, each given as its full id, its name or a unique path suffix of its id
+   * (see {@link selectTargetsBy}); each must be a target of the runbook.
+   */
   readonly targets?: readonly string[];
-  /** Asked once with the plans before anything is applied; false keeps the run to a plan. */
-  readonly confirm?: (plans: readonly TargetPlan[]) => Promise<boolean>;
+  /** Asked once with the plans before anything is applied; only true applies. */
+  readonly confirm?: (plans: readonly TargetPlan[]) => Promise<ConfirmAnswer>;
   /** Lock provider; default: blob leases in the run-records container, else in-process. */
   readonly locks?: RunLockProvider;
   /** Targets planned or applied at once (default 4). */
@@ -52,9 +69,12 @@ export interface ExecuteRunbookRequest {
    * (in plan order), since actions of one target may depend on each other.
    */
   readonly actionConcurrency?: number;
-  /** Write the run record to the configured store (default true). */
+  /**
+   * Write the run record to the configured store (default true: timers record every run). The
+   * CLI passes false for a plan or a dry run unless asked (`--record`), so a preview writes nothing.
+   */
   readonly writeRecord?: boolean;
-  /** Send notifications (default true). */
+  /** Send notifications (default true). The CLI passes false for a preview unless asked (`--notify`). */
   readonly notify?: boolean;
 }
 
@@ -62,13 +82,22 @@ export interface ExecuteRunbookRequest {
 export interface GateDecision {
   readonly apply: boolean;
   readonly reason: string;
+  /** Set when the confirmation closed the gate: the person declined, or cancelled. */
+  readonly answer?: 'declined' | 'cancelled';
 }
 
-/** A run that did not go ahead, and why. */
+/** A run that did not go ahead (or, for a plan, an apply that would not), and why. */
 export interface RunRefusal {
   /** `lock`: another run holds the lock; `guard`: the runbook's `refuse` objected. */
   readonly kind: 'lock' | 'guard';
   readonly message: string;
+  /** A plan: nothing was refused yet, but an apply of this plan would be. */
+  readonly preview?: boolean;
+}
+
+/** How a refusal reads in one line: `refused: ...` or, for a plan, `an apply would be refused: ...`. */
+export function refusalLine(refusal: RunRefusal): string {
+  return `${refusal.preview === true ? 'an apply would be refused' : 'refused'}: ${refusal.message}`;
 }
 
 /** What {@link executeRunbook} returns. */
@@ -90,8 +119,11 @@ export interface ExecuteRunbookResult {
   readonly recordError?: string;
 }
 
-/** Thrown before anything runs when `request.targets` names something the runbook does not cover. */
-export class RunbookTargetError extends OpsAutopilotError {
+/**
+ * Thrown before anything runs when `request.targets` names something the runbook does not
+ * cover: no target, several, or a target of the estate that does not opt into the runbook.
+ */
+export class RunbookTargetError extends TargetSelectorError {
   override readonly name: string = 'RunbookTargetError';
 }
 
@@ -120,14 +152,22 @@ export async function dryRunGate(input: {
   readonly mode: 'plan' | 'apply';
   readonly dryRun: boolean;
   readonly plans: readonly TargetPlan[];
-  readonly confirm?: (plans: readonly TargetPlan[]) => Promise<boolean>;
+  readonly confirm?: (plans: readonly TargetPlan[]) => Promise<ConfirmAnswer>;
+  /** Aborted (Ctrl-C) before the gate: nothing is applied. */
+  readonly signal?: AbortSignal;
 }): Promise<GateDecision> {
   if (input.mode === 'plan') return { apply: false, reason: 'plan mode: read-only, nothing applied' };
-  if (input.dryRun) return { apply: false, reason: 'dryRun is true in the estate config: the gate kept the run to a plan' };
+  if (input.dryRun) return { apply: false, reason: 'nothing applied: dryRun is true in the estate config, the gate kept the run to a plan' };
   const count = input.plans.reduce((total, plan) => total + plan.actions.length, 0);
   if (count === 0) return { apply: false, reason: 'nothing to apply: the plan has no actions' };
-  if (input.confirm !== undefined && !(await input.confirm(input.plans))) {
-    return { apply: false, reason: 'not confirmed: nothing applied' };
+  const cancelled: GateDecision = { apply: false, reason: 'cancelled: nothing applied', answer: 'cancelled' };
+  // A function, not a narrowed property: the signal may fire while confirm is awaited.
+  const aborted = (): boolean => input.signal?.aborted === true;
+  if (aborted()) return cancelled;
+  if (input.confirm !== undefined) {
+    const answer = await input.confirm(input.plans);
+    if (answer === 'cancelled' || aborted()) return cancelled;
+    if (!answer) return { apply: false, reason: 'declined at the confirmation: nothing applied', answer: 'declined' };
   }
   return { apply: true, reason: `applying ${count} planned action(s)` };
 }
@@ -156,20 +196,21 @@ async function defaultLocks(context: RunbookContext): Promise<{ provider: RunLoc
   return { provider: blobLeaseLocks(service.getContainerClient(config.runRecords.container)), note: undefined };
 }
 
-function selectTargets<TPolicy>(runbook: Runbook<TPolicy>, config: EstateConfig, ids: readonly string[] | undefined): { target: TargetConfig; policy: TPolicy }[] {
+function selectTargets<TPolicy>(runbook: Runbook<TPolicy>, config: EstateConfig, selectors: readonly string[] | undefined): { target: TargetConfig; policy: TPolicy }[] {
   const all = targetsFor(runbook, config);
-  if (ids === undefined) return all;
-  const wanted = new Set(ids.map((id) => id.toLowerCase().replace(/\/+$/, '')));
-  const selected = all.filter(({ target }) => wanted.has(target.id.toLowerCase().replace(/\/+$/, '')));
-  if (selected.length !== wanted.size) {
-    const known = new Set(all.map(({ target }) => target.id.toLowerCase()));
-    const unknown = ids.filter((id) => !known.has(id.toLowerCase().replace(/\/+$/, '')));
-    throw new RunbookTargetError(
-      `runbook ${runbook.name} on estate ${config.estate}: expected targets that opt into it (${all.map(({ target }) => target.id).join(', ') || 'none'}), found ${unknown.join(', ')}`,
-      { context: { runbook: runbook.name, estate: config.estate, unknown } },
-    );
+  if (selectors === undefined) return all;
+  const candidates = all.map((entry) => ({ id: entry.target.id, entry }));
+  try {
+    return selectTargetsBy(candidates, selectors, `targets of ${runbook.name} on estate ${config.estate}`).map(({ entry }) => entry);
+  } catch (error) {
+    if (!(error instanceof TargetSelectorError)) throw error;
+    // Say so when an unknown selector names a target of the estate that does not opt in.
+    const notOptedIn = error.problems
+      .filter((problem) => problem.problem === 'unknown')
+      .flatMap((problem) => config.targets.filter((target) => selectorMatches(problem.selector, target.id)).map((target) => `"${problem.selector}" is ${target.id}, which has no ${runbook.name} policy`));
+    const message = `runbook ${runbook.name}: ${error.message}${notOptedIn.length === 0 ? '' : ` (${notOptedIn.join('; ')})`}`;
+    throw new RunbookTargetError(message, error.problems, { runbook: runbook.name, estate: config.estate });
   }
-  return selected;
 }
 
 /**
@@ -197,9 +238,10 @@ export async function executeRunbook<TPolicy>(
   const notes: string[] = [];
   const targetConcurrency = request.targetConcurrency ?? 4;
 
-  // Step 2: the lock. A plan is read-only, so it needs none (taking a lease is itself a write).
+  // Step 2: the lock. A plan, and a dry run (the gate cannot open with dryRun: true), is
+  // read-only, so it needs none (taking a lease is itself a write).
   let lock: RunLock | undefined;
-  if (request.mode === 'apply') {
+  if (request.mode === 'apply' && !config.dryRun) {
     try {
       const { provider, note } = request.locks === undefined ? await defaultLocks(context) : { provider: request.locks, note: undefined };
       if (note !== undefined) {
@@ -224,7 +266,7 @@ export async function executeRunbook<TPolicy>(
       });
     }
   } else {
-    notes.push('lock: none (plan mode is read-only)');
+    notes.push(request.mode === 'plan' ? 'lock: none (plan mode is read-only)' : 'lock: none (dryRun: nothing can be applied)');
   }
 
   try {
@@ -259,18 +301,27 @@ export async function executeRunbook<TPolicy>(
     // Step 4: the whole-plan guard, told whether the caller forced. A reason returned even
     // when forced is a hard refusal the runbook insists on.
     const force = request.force === true;
+    // A plan reports what an apply would refuse, and ends `refused` as the apply would.
     const objection = runbook.refuse?.(context, plans, { force });
     let refusal: RunRefusal | undefined;
     if (objection !== undefined) {
-      if (request.mode === 'apply') refusal = { kind: 'guard', message: objection };
-      else notes.push(`an apply would be refused${force ? '' : ' without --force'}: ${objection}`);
+      refusal = { kind: 'guard', message: objection, ...(request.mode === 'plan' ? { preview: true } : {}) };
     } else if (force && runbook.refuse !== undefined) {
       notes.push('forced: the refuse guard was told to let the plan through');
     }
 
     // Step 5: the gate (only when not refused).
-    const gate = refusal === undefined ? await dryRunGate({ mode: request.mode, dryRun: config.dryRun, plans, ...(request.confirm === undefined ? {} : { confirm: request.confirm }) }) : undefined;
-    notes.push(refusal === undefined ? `gate: ${gate?.reason ?? ''}` : `refused: ${refusal.message}`);
+    const gate =
+      refusal === undefined
+        ? await dryRunGate({
+            mode: request.mode,
+            dryRun: config.dryRun,
+            plans,
+            ...(request.confirm === undefined ? {} : { confirm: request.confirm }),
+            ...(context.signal === undefined ? {} : { signal: context.signal }),
+          })
+        : undefined;
+    notes.push(refusal === undefined ? `gate: ${gate?.reason ?? ''}` : refusalLine(refusal));
 
     // Step 6: apply exactly the planned actions, or record them as planned.
     const state = { cancelled: false };
@@ -303,7 +354,7 @@ export async function executeRunbook<TPolicy>(
         });
       });
     } else {
-      const why = refusal === undefined ? (gate?.reason ?? '') : `refused: ${refusal.message}`;
+      const why = refusal === undefined ? (gate?.reason ?? '') : refusalLine(refusal);
       for (const { plan, recorder: targetRecorder } of ready) {
         for (const action of plan.actions) {
           targetRecorder.action({ action: action.kind, outcome: 'planned', message: `${action.description} (not applied: ${why})`, resource: action.resource, details: actionDetails(action) });
@@ -318,16 +369,30 @@ export async function executeRunbook<TPolicy>(
             context: { runbook: runbook.name, estate: config.estate },
           })
         : undefined;
+    // The confirmation closed the gate: the person said no, or cancelled. Nothing was applied,
+    // so nobody is notified; the record (when written) says cancelled.
+    const answered = gate?.answer !== undefined;
     const record = recorder.finish({
       notes,
-      ...(refusal === undefined
+      ...(refusal === undefined || request.mode === 'plan'
         ? lostError === undefined
           ? {}
           : { error: lostError }
         : { error: new RunRefusedError(refusal.message, { context: { runbook: runbook.name, estate: config.estate } }) }),
-      ...(state.cancelled ? { cancelled: true } : {}),
+      ...(state.cancelled || answered ? { cancelled: true } : {}),
     });
-    return await finishRun({ runbook: runbook.name, context, request, record, plans, gate, ...(refusal === undefined ? {} : { refusal }), notify: true, releaseLock: lock });
+    return await finishRun({
+      runbook: runbook.name,
+      context,
+      request,
+      record,
+      plans,
+      gate,
+      ...(refusal === undefined ? {} : { refusal }),
+      notify: !answered,
+      releaseLock: lock,
+      ...(state.cancelled || gate?.answer === 'cancelled' ? { cancelled: true } : {}),
+    });
   } catch (error) {
     // Only the executor's own machinery can land here (runbook errors are caught per target).
     notes.push(`run failed: ${errorMessage(error)}`);
@@ -347,6 +412,8 @@ async function finishRun(input: {
   refusal?: RunRefusal;
   notify: boolean;
   releaseLock?: RunLock | undefined;
+  /** Stopped on request (Ctrl-C): the exit is `cancelled`. */
+  cancelled?: boolean;
 }): Promise<ExecuteRunbookResult> {
   const { context, request } = input;
   const { config } = context;
@@ -392,15 +459,26 @@ async function finishRun(input: {
     context.logger.log('error', { event: 'run.record.failed', runId: record.runId, runbook: record.runbook, estate: record.estate, message: recordError });
   }
   const { summary: counts } = record;
-  const anyFailure = record.status !== 'succeeded' || counts.actions.failed > 0 || recordError !== undefined;
+  const anyFailure =
+    (record.status !== 'succeeded' && record.status !== 'cancelled') || counts.targetsFailed > 0 || counts.actions.failed > 0 || record.error !== undefined || recordError !== undefined;
   const exit: RunExit =
-    input.refusal !== undefined ? 'refused' : anyFailure ? 'failed' : counts.findings.fail + counts.findings.warn > 0 ? 'findings' : 'ok';
+    input.refusal !== undefined
+      ? 'refused'
+      : input.cancelled === true
+        ? 'cancelled'
+        : input.gate?.answer === 'declined'
+          ? 'declined'
+          : anyFailure
+            ? 'failed'
+            : counts.findings.fail + counts.findings.warn > 0
+              ? 'findings'
+              : 'ok';
   const summary = [
     `${input.runbook} on ${record.estate}: ${exit}`,
     `${counts.targets} target(s)${counts.targetsFailed > 0 ? `, ${counts.targetsFailed} failed` : ''}`,
     `checks ${counts.findings.ok ?? 0} ok / ${counts.findings.warn} warn / ${counts.findings.fail} fail`,
     `actions ${counts.actions.applied} applied / ${counts.actions.skipped} skipped / ${counts.actions.failed} failed / ${counts.actions.planned} planned`,
-    input.refusal === undefined ? (input.gate?.reason ?? 'not run') : `refused: ${input.refusal.message}`,
+    input.refusal !== undefined ? refusalLine(input.refusal) : (input.cancelled === true && input.gate?.apply === true ? 'cancelled: actions not yet started were not applied' : (input.gate?.reason ?? 'not run')),
     ...(recordError === undefined ? [] : [`run record not written: ${recordError}`]),
   ].join('; ');
   return {

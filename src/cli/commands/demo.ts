@@ -16,8 +16,9 @@ import { targetsFor } from '../../runbooks/runbook.ts';
 import { memoryLogger } from '../../runs/run-log.ts';
 import { formatInventory } from '../inventory-format.ts';
 import { EXIT, type CliIo } from '../output.ts';
-import { formatApplied, formatPlans } from '../runbook-format.ts';
+import { formatRun } from '../runbook-format.ts';
 import { collectInventory } from './inventory.ts';
+import { asWorldUsageError } from './sandbox.ts';
 
 /** One line per runbook run, for the closing table. */
 interface DemoRunLine {
@@ -41,9 +42,8 @@ async function runEveryRunbook(config: EstateConfig, io: CliIo): Promise<DemoRun
   >> ${name}: ${runbook.description}
 `);
       const result = await executeRunbook(runbook, { config, clients, logger: memoryLogger(), now: () => new Date() }, { trigger: 'cli', mode: 'apply', requestedBy: 'demo' });
-      io.stdout(indent(formatPlans(result.plans, result.record.targets, { hideOk: true, maxLines: 8 })));
-      const applied = formatApplied(result, { maxLines: 5 });
-      if (applied !== '') io.stdout(`    applied:\n${indent(applied)}`);
+      // Findings, then each planned action with what applying it did, in plan order.
+      io.stdout(indent(formatRun(result, { hideOk: true, maxLines: 8, maxActions: 5 })));
       io.stdout(`    => ${result.summary}\n`);
       if (result.stored !== undefined) io.stdout(`    run record: ${result.stored.container}/${result.stored.blobName} (${result.record.status})\n`);
       // Findings are the point of the demo; a failed target, action or record is not.
@@ -57,7 +57,7 @@ async function runEveryRunbook(config: EstateConfig, io: CliIo): Promise<DemoRun
 
 /** Options of {@link demoCommand}. */
 export interface DemoCommandOptions {
-  /** World files; default: every world in `sandbox/worlds/`. */
+  /** Seed world names or world files; default: every world in `sandbox/worlds/`. */
   readonly world?: string[];
   /** Show sandbox diagnostics on stderr. */
   readonly verbose?: boolean;
@@ -68,12 +68,12 @@ export async function demoCommand(options: DemoCommandOptions, io: CliIo): Promi
   const { startSandbox } = await import('../../../sandbox/index.ts');
   const { loadWorldFile } = await import('../../../sandbox/engine/worlds.ts');
   io.stdout('Starting the local Azure sandbox (HTTPS on 127.0.0.1, embedded PostgreSQL, Azurite)...\n');
-  const sandbox = await startSandbox({
+  const sandbox = await asWorldUsageError(() => startSandbox({
     ...(options.world === undefined || options.world.length === 0 ? {} : { worlds: options.world }),
     log: (line) => {
       if (options.verbose === true) io.stderr(`${line}\n`);
     },
-  });
+  }));
   let failures = 0;
   const runs: DemoRunLine[] = [];
   try {

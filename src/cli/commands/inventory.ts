@@ -1,9 +1,11 @@
 /**
- * `ops-autopilot inventory --config <file> [--json]`: every configured target, read-only, as
- * Azure reports it. Aligned tables for people, one JSON document for machines.
+ * `ops-autopilot inventory --config <file> [--target <name>...] [--json] [--record]`: every
+ * configured target (or the ones named), as Azure reports it. It only reads: the run record is
+ * written only with `--record`. Aligned tables for people, one JSON document for machines.
  */
 import { createAzureClients } from '../../azure/clients.ts';
 import { loadConfigFile } from '../../config/load.ts';
+import { selectTargetsBy } from '../../config/target-selector.ts';
 import type { EstateConfig } from '../../config/schema.ts';
 import { errorMessage } from '../../errors.ts';
 import { emitRunRecord, jsonLineLogger } from '../../runs/run-log.ts';
@@ -17,7 +19,9 @@ import { EXIT, type CliIo } from '../output.ts';
 export interface InventoryCommandOptions {
   readonly config: string;
   readonly json?: boolean;
-  /** Write the run record to the configured store (default true when one is configured). */
+  /** Only these targets: name, unique end of the id, or full id. */
+  readonly target?: readonly string[];
+  /** Write the run record to the configured store (default false: inventory only reads). */
   readonly record?: boolean;
   /** Emit the run record as JSON log lines on stderr. */
   readonly log?: boolean;
@@ -68,11 +72,19 @@ function sharedCredentialFailure(result: InventoryResult): string | undefined {
   return result.errors.every((error) => error.credentialFailure === first) ? first : undefined;
 }
 
-/** Runs the command; returns the exit code (0, or 1 when a target or the record failed). */
+/**
+ * Runs the command; returns the exit code (0, or 1 when a target or the record failed).
+ *
+ * @throws {@link TargetSelectorError} (a usage error) when a `--target` names no target or several.
+ */
 export async function inventoryCommand(options: InventoryCommandOptions, io: CliIo): Promise<number> {
-  const config = await loadConfigFile(options.config);
+  const loaded = await loadConfigFile(options.config);
+  const config =
+    options.target === undefined || options.target.length === 0
+      ? loaded
+      : { ...loaded, targets: selectTargetsBy(loaded.targets, options.target, `targets of estate ${loaded.estate}`) };
   const { result, stored, recordError } = await collectInventory(config, {
-    record: options.record !== false,
+    record: options.record === true,
     ...(options.log === true ? { log: io.stderr } : {}),
   });
   const credentialFailure = sharedCredentialFailure(result);

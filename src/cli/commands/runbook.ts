@@ -2,23 +2,31 @@
  * `ops-autopilot plan <runbook>` and `ops-autopilot run <runbook>`: both go through
  * {@link executeRunbook}, the same path as the timers.
  *
- * - `plan` is always read-only: it prints the checks, actions and kept items of every target.
- * - `run` plans, then applies through the dry-run gate. Without `--yes` it shows the plan and
- *   asks on a terminal; with no terminal and no `--yes` it refuses (exit 2) instead of waiting
- *   for an answer that cannot come. With `dryRun: true` in the config nothing is asked and
- *   nothing is applied: the gate keeps the run to a plan and says so.
- *
- * Exit codes: 0 ok, 3 findings (warn/fail checks), 1 failure, 2 usage or refused.
+ * - `plan` reads Azure and prints. It writes nothing and notifies nobody unless asked
+ *   (`--record`, `--notify`), and it reports what an apply would refuse (the deletion cap) with
+ *   the exit code the apply would have.
+ * - `run` plans, shows the whole plan and asks on a terminal (stdin), then applies through the
+ *   dry-run gate. A destructive plan needs `yes` (or the number of deletions) typed out;
+ *   anything else declines. Ctrl-C or Ctrl-D at the prompt cancels (exit 130, nothing applied,
+ *   nobody notified). With no terminal and no `--yes` it refuses (exit 2) instead of waiting for
+ *   an answer that cannot come. With `dryRun: true` in the config nothing is asked and nothing is
+ *   applied: the gate keeps the run to a plan, which, like a plan, writes and notifies nothing
+ *   unless asked.
  */
-import { createInterface } from 'node:readline/promises';
 import { createAzureClients } from '../../azure/clients.ts';
 import { loadConfigFile } from '../../config/load.ts';
-import { executeRunbook, type ExecuteRunbookResult, type RunExit } from '../../runbooks/execute-runbook.ts';
+import { executeRunbook, type ConfirmAnswer, type ExecuteRunbookResult, type RunExit } from '../../runbooks/execute-runbook.ts';
 import { getRunbook, UnknownRunbookError } from '../../runbooks/registry.ts';
 import type { ProgressEvent, Runbook, TargetPlan } from '../../runbooks/runbook.ts';
 import { jsonLineLogger, memoryLogger } from '../../runs/run-log.ts';
 import { CliExit, EXIT, type CliIo } from '../output.ts';
-import { formatApplied, formatPlans } from '../runbook-format.ts';
+import { formatPlans, formatRun, SHOW_EVERYTHING, type RunbookFormatOptions } from '../runbook-format.ts';
+import { CANCELLED_EXIT_CODE, processTerminal, type Terminal } from '../terminal.ts';
+
+export { processTerminal, type Terminal } from '../terminal.ts';
+
+/** How much of a plan the human output shows. */
+export type ShowLevel = 'changes' | 'all';
 
 /** Options of `plan` and `run`. */
 export interface RunbookCommandOptions {
@@ -26,36 +34,19 @@ export interface RunbookCommandOptions {
   readonly json?: boolean;
   /** `run` only: apply without asking. */
   readonly yes?: boolean;
-  /** `run` only: apply even when the runbook's guard (e.g. the deletion cap) refuses. */
+  /** Apply (or, for a plan, preview) even when the runbook's guard (e.g. the deletion cap) refuses. */
   readonly force?: boolean;
-  /** Only these target ids. */
+  /** Only these targets: name, unique end of the id, or full id. */
   readonly target?: readonly string[];
   /** Emit the run record as JSON log lines on stderr. */
   readonly log?: boolean;
+  /** Write the run record even for a plan or a dry run. */
+  readonly record?: boolean;
+  /** Send the configured notifications even for a plan or a dry run. */
+  readonly notify?: boolean;
+  /** `changes` (default): lists cut to 12 lines, passed checks hidden; `all`: everything. */
+  readonly show?: ShowLevel;
 }
-
-/** The terminal, injectable for tests. */
-export interface Terminal {
-  /** Whether stdin and stdout are a terminal a person can answer on. */
-  readonly interactive: boolean;
-  /** Whether stderr is a terminal (progress is shown only then). */
-  readonly progress: boolean;
-  ask(question: string): Promise<string>;
-}
-
-/** The process's terminal. */
-export const processTerminal: Terminal = {
-  interactive: process.stdin.isTTY && process.stdout.isTTY,
-  progress: process.stderr.isTTY,
-  async ask(question) {
-    const rl = createInterface({ input: process.stdin, output: process.stdout });
-    try {
-      return await rl.question(question);
-    } finally {
-      rl.close();
-    }
-  },
-};
 
 /** Exit code of a run. */
 export function exitCodeOf(exit: RunExit): number {
@@ -67,7 +58,10 @@ export function exitCodeOf(exit: RunExit): number {
     case 'failed':
       return EXIT.failure;
     case 'refused':
+    case 'declined':
       return EXIT.usage;
+    case 'cancelled':
+      return CANCELLED_EXIT_CODE;
   }
 }
 
@@ -103,6 +97,7 @@ function jsonResult(mode: 'plan' | 'run', result: ExecuteRunbookResult): string 
       runbook: result.record.runbook,
       estate: result.record.estate,
       exit: result.exit,
+      exitCode: exitCodeOf(result.exit),
       summary: result.summary,
       gate: result.gate ?? null,
       refusal: result.refusal ?? null,
@@ -114,6 +109,19 @@ function jsonResult(mode: 'plan' | 'run', result: ExecuteRunbookResult): string 
     null,
     2,
   )}\n`;
+}
+
+/** What the person must type to apply: `yes`, or for a destructive plan also the number of deletions. */
+function question(plans: readonly TargetPlan[], estate: string): { text: string; accepts: (answer: string) => boolean } {
+  const actions = plans.flatMap((plan) => plan.actions);
+  const destructive = actions.filter((action) => action.destructive).length;
+  if (destructive === 0) {
+    return { text: `Apply ${actions.length} action(s) to estate ${estate}? Type yes to apply: `, accepts: (answer) => /^(y|yes)$/i.test(answer.trim()) };
+  }
+  return {
+    text: `${destructive} of the ${actions.length} action(s) delete or deactivate something in estate ${estate}. Type yes (or ${destructive}) to apply: `,
+    accepts: (answer) => answer.trim() === 'yes' || answer.trim() === String(destructive),
+  };
 }
 
 async function execute(
@@ -131,19 +139,28 @@ async function execute(
       `error: run ${name}: expected --yes or an interactive terminal to confirm the plan, found neither (stdin is not a TTY); nothing was planned or applied`,
     );
   }
+  // A plan and a dry run are previews: no record, no notification, unless asked. A run that can
+  // apply records and notifies like any other trigger.
+  const preview = mode === 'plan' || config.dryRun;
   const clients = createAzureClients(config.azure);
   const progress = progressLine(io, terminal);
   const human = options.json !== true;
+  const show: RunbookFormatOptions = options.show === 'all' ? { ...SHOW_EVERYTHING, moreHint: '' } : { hideOk: true, moreHint: '(--show all lists them)' };
+  const prompt = { asked: false };
+  const interrupts = mode === 'run' ? terminal.interrupts(() => { io.stderr('\ncancelling: no further action starts (Ctrl-C again to quit at once)\n'); }) : undefined;
   try {
     const confirm =
       mode === 'run' && options.yes !== true
-        ? async (plans: readonly TargetPlan[]): Promise<boolean> => {
+        ? async (plans: readonly TargetPlan[]): Promise<ConfirmAnswer> => {
             progress.done();
-            const count = plans.reduce((total, plan) => total + plan.actions.length, 0);
+            prompt.asked = true;
+            // The whole plan: a person confirms only what they were shown.
             io.stdout(`Plan of ${name} on estate ${config.estate}:\n`);
-            io.stdout(formatPlans(plans, plans.map((plan) => ({ targetId: plan.targetId, kind: plan.kind, status: 'succeeded', actions: [], findings: [] })), { hideOk: true }));
-            const answer = await terminal.ask(`Apply ${count} action(s) to estate ${config.estate}? [y/N] `);
-            return /^y(es)?$/i.test(answer.trim());
+            io.stdout(formatPlans(plans, plans.map((plan) => ({ targetId: plan.targetId, kind: plan.kind, status: 'succeeded', actions: [], findings: [] })), { ...show, maxActions: Number.POSITIVE_INFINITY }));
+            const ask = question(plans, config.estate);
+            const answer = await terminal.ask(ask.text);
+            if (answer === undefined) return 'cancelled';
+            return ask.accepts(answer);
           }
         : undefined;
     const result = await executeRunbook(
@@ -154,12 +171,15 @@ async function execute(
         logger: options.log === true ? jsonLineLogger(io.stderr) : memoryLogger(),
         now: () => new Date(),
         progress: progress.report,
+        ...(interrupts === undefined ? {} : { signal: interrupts.signal }),
       },
       {
         trigger: 'cli',
         mode: mode === 'plan' ? 'plan' : 'apply',
         force: options.force === true,
         requestedBy: `cli ${process.env.USER ?? process.env.USERNAME ?? 'user'}`,
+        writeRecord: !preview || options.record === true,
+        notify: !preview || options.notify === true,
         ...(options.target === undefined || options.target.length === 0 ? {} : { targets: options.target }),
         ...(confirm === undefined ? {} : { confirm }),
       },
@@ -168,23 +188,22 @@ async function execute(
     if (!human) {
       io.stdout(jsonResult(mode, result));
     } else {
-      if (mode === 'plan' || result.gate?.apply !== true) {
-        io.stdout(`${mode === 'plan' ? 'Plan' : 'Run'} of ${name} on estate ${config.estate} (run ${result.record.runId}):\n`);
-        io.stdout(formatPlans(result.plans, result.record.targets, { hideOk: true }));
-      } else {
+      if (result.gate?.apply === true) {
         io.stdout(`Applied ${name} on estate ${config.estate} (run ${result.record.runId}):\n`);
-        io.stdout(formatApplied(result));
+        io.stdout(formatRun(result, show));
+      } else if (!prompt.asked) {
+        // After a declined or cancelled prompt the plan is on the screen already.
+        io.stdout(`${mode === 'plan' ? 'Plan' : 'Run'} of ${name} on estate ${config.estate} (run ${result.record.runId}):\n`);
+        io.stdout(formatPlans(result.plans, result.record.targets, show));
       }
-      if (mode === 'run' && result.gate?.apply !== true) {
-        io.stdout(`nothing applied: ${result.refusal === undefined ? (result.gate?.reason ?? '') : `refused: ${result.refusal.message}`}\n`);
-      }
+      // The summary carries the gate's decision or the refusal: said once.
       io.stdout(`${result.summary}\n`);
       if (result.stored !== undefined) io.stdout(`run record: ${result.stored.container}/${result.stored.blobName}\n`);
     }
-    if (result.refusal !== undefined) io.stderr(`refused: ${result.refusal.message}\n`);
     if (result.recordError !== undefined) io.stderr(`error: run record not written: ${result.recordError}\n`);
     return exitCodeOf(result.exit);
   } finally {
+    interrupts?.dispose();
     progress.done();
     await clients.close();
   }

@@ -108,7 +108,12 @@ describe('the packed CLI installed with --omit=dev', () => {
     for (const command of [['demo'], ['sandbox', '--json']]) {
       const run = await installedCli(command);
       expect(run.code).toBe(1);
-      expect(run.stdout).not.toContain('{');
+      // Under --json the error is also a JSON line on stdout (issue 8: errors under --json are JSON).
+      if (command.includes('--json')) {
+        expect(JSON.parse(run.stdout)).toMatchObject({ error: { name: 'DevelopmentOnlyError', exitCode: 1 } });
+      } else {
+        expect(run.stdout).not.toContain('{');
+      }
       expect(run.stderr).toMatch(/^error: the local Azure sandbox \(ops-autopilot sandbox, demo\) is a development tool and not part of the installed package: run it from a clone of the repository after npm ci .*\n$/);
     }
   });

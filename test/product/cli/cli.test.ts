@@ -41,8 +41,8 @@ describe('ops-autopilot inventory', () => {
     return world.configFile;
   }
 
-  it('--json prints one JSON document with every kind and the stored run record', async () => {
-    const run = await cli(['inventory', '--config', configOf('xshopai'), '--json']);
+  it('--json prints one JSON document with every kind and, with --record, the stored run record', async () => {
+    const run = await cli(['inventory', '--config', configOf('xshopai'), '--json', '--record']);
     expect(run.stderr).toBe('');
     expect(run.code).toBe(0);
     const result = JSON.parse(run.stdout) as {
@@ -99,7 +99,7 @@ describe('ops-autopilot demo', () => {
     expect(run.stdout.match(/^run record: autopilot-runs\/inventory\/\d{4}\/\d{2}\/\d{2}\/[0-9a-f-]{36}\.json \(succeeded\)$/gm)).toHaveLength(5);
     expect(run.stdout).toContain('psql-lms-prod');
     expect(run.stdout.trimEnd().split('\n').at(-1)).toBe('Sandbox stopped. All estates inventoried.');
-  });
+  }, 180_000);
 });
 
 describe('ops-autopilot sandbox', () => {
@@ -114,8 +114,14 @@ describe('ops-autopilot sandbox', () => {
       const run = await cli(['sandbox', '--world', world, '--json']);
       // A library's exit hook once turned this failure into exit 0; the code must survive.
       expect(run.code).toBe(1);
-      expect(run.stdout).toBe('');
-      expect(run.stderr).toMatch(/^error: the estate config generated for world "empty" .* is invalid: targets: /m);
+      // Under --json the error is JSON on stdout, as every other output is.
+      const { error } = JSON.parse(run.stdout) as { error: { name: string; message: string; exitCode: number } };
+      expect(error).toMatchObject({ name: 'GeneratedConfigError', exitCode: 1 });
+      expect(error.message).toMatch(/^the estate config generated for world "empty" .* is invalid: targets: /);
+      const human = await cli(['sandbox', '--world', world]);
+      expect(human.code).toBe(1);
+      expect(human.stdout).toBe('');
+      expect(human.stderr).toMatch(/^error: the estate config generated for world "empty" .* is invalid: targets: /m);
     } finally {
       await rm(dir, { recursive: true, force: true });
     }

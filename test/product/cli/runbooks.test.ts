@@ -68,7 +68,7 @@ describe('ops-autopilot run', () => {
     await sandbox().clearRequests();
     const run = await cli(['run', 'revision-cleanup', '--config', file]);
     expect(run.code).toBe(0);
-    expect(run.stdout).toContain('nothing applied: dryRun is true in the estate config: the gate kept the run to a plan');
+    expect(run.stdout).toContain('nothing applied: dryRun is true in the estate config, the gate kept the run to a plan');
     expect((await sandbox().requests()).filter(MUTATING)).toEqual([]);
   });
 
@@ -77,7 +77,7 @@ describe('ops-autopilot run', () => {
     expect(run.stderr).toBe('');
     expect(run.code).toBe(0);
     expect(run.stdout).toMatch(/^Applied revision-cleanup on estate xshopai/m);
-    expect(run.stdout).toMatch(/^-- ca-user-service: [1-9]\d* applied, 0 skipped, 0 failed$/m);
+    expect(run.stdout).toMatch(/^-- ca-user-service \(containerApp\): [1-9]\d* applied, 0 skipped, 0 failed$/m);
     expect(run.stdout).toMatch(/^run record: autopilot-runs\/revision-cleanup\/\d{4}\/\d{2}\/\d{2}\/[0-9a-f-]{36}\.json$/m);
     const again = await cli(['plan', 'revision-cleanup', '--config', configOf('xshopai'), '--json']);
     const doc = JSON.parse(again.stdout) as { plans: { actions: unknown[] }[] };

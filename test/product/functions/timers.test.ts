@@ -113,6 +113,14 @@ describe('invoked through the local host', () => {
     const expiry = await recordsOf('secret-expiry');
     expect((expiry[0]?.summary.findings.warn ?? 0) + (expiry[0]?.summary.findings.fail ?? 0)).toBeGreaterThan(0);
     expect(host.logs.some((l) => l.functionName === 'secretExpiryTimer' && /secret-expiry on xshopai: findings/.test(l.message))).toBe(true);
+    // Timers keep notifying (a CLI plan does not): the deactivations and the expiring secrets
+    // reached the estate's webhook, and each record lists the notification it sent.
+    const posted = await sandbox().webhooks('oncall-teams');
+    expect(posted.map((hook) => JSON.stringify(hook.body))).toEqual([
+      expect.stringMatching(/revision-cleanup on xshopai applied destructive actions/),
+      expect.stringMatching(/secret-expiry on xshopai (has warnings|failed)/),
+    ]);
+    expect(cleanup[0]?.notifications).toEqual([expect.objectContaining({ webhook: 'oncall-teams', outcome: 'applied', events: ['destructive'] })]);
   });
 
   it('a failed run fails the invocation (the host records it) while the other targets still run', async () => {

@@ -164,7 +164,8 @@ describe('executeRunbook', () => {
     const no = fakeRunbook({ a: { actions: 1 } });
     const rNo = await executeRunbook(no.runbook, context({ names: ['a'] }).context, { trigger: 'cli', mode: 'apply', confirm: confirm(false) });
     expect(no.applied).toEqual([]);
-    expect(rNo.gate?.reason).toMatch(/not confirmed/);
+    expect(rNo.gate?.reason).toMatch(/declined at the confirmation/);
+    expect(rNo.exit).toBe('declined');
     const yes = fakeRunbook({ a: { actions: 1 } });
     await executeRunbook(yes.runbook, context({ names: ['a'] }).context, { trigger: 'cli', mode: 'apply', confirm: confirm(true) });
     expect(yes.applied).toEqual(['delete-tag:a:0']);

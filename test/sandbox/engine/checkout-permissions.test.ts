@@ -61,6 +61,8 @@ function startSandboxCli(env: NodeJS.ProcessEnv): Promise<
       stdout += chunk.toString('utf8');
       const line = stdout.split('\n').find((candidate) => candidate.startsWith('{'));
       if (line === undefined || !stdout.includes('\n')) return;
+      // A failed start is a JSON error line under --json: wait for the exit instead.
+      if (line.startsWith('{"error":')) return;
       resolve({
         kind: 'ready',
         info: JSON.parse(line) as { pid: number; caFile: string; postgres: { host: string; port: number } | null },
