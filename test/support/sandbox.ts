@@ -104,3 +104,18 @@ export function sandboxCredential(sandbox: SandboxHandle, clientId = 'ops-autopi
     },
   };
 }
+
+/** The generated estate config of a loaded world; throws naming the world when it is not loaded. */
+export function worldConfigFile(sandbox: SandboxHandle, world: string): string {
+  const entry = sandbox.worlds.find((candidate) => candidate.name === world);
+  if (entry === undefined) throw new Error(`world ${world} not loaded (loaded: ${sandbox.worlds.map((candidate) => candidate.name).join(', ')})`);
+  return entry.configFile;
+}
+
+/**
+ * True for a request that changes something: not a read, not a token exchange, and not one of
+ * the POST operations that only read (list secrets, list app settings, ACR's list).
+ */
+export function isMutatingRequest(entry: { readonly method: string; readonly path: string }): boolean {
+  return entry.method !== 'GET' && !/\/oauth2\/|\/token$|\/listSecrets|\/list$|config\/appsettings\/list/.test(entry.path);
+}

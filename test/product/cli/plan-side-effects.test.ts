@@ -15,16 +15,11 @@ import { loadConfigFile } from '../../../src/config/load.ts';
 import { runRecordDestination } from '../../../src/runs/run-record-store.ts';
 import type { RunRecord } from '../../../src/runs/run-record.ts';
 import { cli } from '../../support/cli.ts';
-import { useSandbox } from '../../support/sandbox.ts';
+import { isMutatingRequest, useSandbox, worldConfigFile } from '../../support/sandbox.ts';
 
 const sandbox = useSandbox({ worlds: ['sandbox/worlds/xshopai.yaml', 'sandbox/worlds/lms.yaml'] });
-const configOf = (world: string): string => {
-  const entry = sandbox().worlds.find((candidate) => candidate.name === world);
-  if (entry === undefined) throw new Error(`world ${world} not loaded`);
-  return entry.configFile;
-};
-const MUTATING = (entry: { method: string; path: string }): boolean =>
-  entry.method !== 'GET' && !/\/oauth2\/|\/token$|\/listSecrets|\/list$|config\/appsettings\/list/.test(entry.path);
+const configOf = (world: string): string => worldConfigFile(sandbox(), world);
+const MUTATING = isMutatingRequest;
 
 let dir: string;
 beforeAll(async () => {

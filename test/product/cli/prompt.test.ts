@@ -21,7 +21,7 @@ import { createRunRecordStore } from '../../../src/runs/run-record-store.ts';
 import type { RunRecord } from '../../../src/runs/run-record.ts';
 import { cli } from '../../support/cli.ts';
 import { killPtySessions, ptyCli } from '../../support/pty.ts';
-import { useSandbox } from '../../support/sandbox.ts';
+import { isMutatingRequest, useSandbox } from '../../support/sandbox.ts';
 
 // A terminal session is a whole CLI run (~3 s to plan) plus the typing.
 vi.setConfig({ testTimeout: 120_000 });
@@ -91,7 +91,7 @@ const configFile = (): string => {
   if (world === undefined) throw new Error('world not loaded');
   return world.configFile;
 };
-const MUTATING = (entry: { method: string; path: string }): boolean => entry.method !== 'GET' && !/\/oauth2\/|\/token$/.test(entry.path);
+const MUTATING = isMutatingRequest;
 
 async function records(runbook: string): Promise<RunRecord[]> {
   const config = await loadConfigFile(configFile());

@@ -8,16 +8,11 @@ import os from 'node:os';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { cli } from '../../support/cli.ts';
-import { useSandbox } from '../../support/sandbox.ts';
+import { isMutatingRequest, useSandbox, worldConfigFile } from '../../support/sandbox.ts';
 
 const sandbox = useSandbox({ worlds: ['sandbox/worlds/xshopai.yaml', 'sandbox/worlds/lms.yaml'] });
-const configOf = (world: string): string => {
-  const entry = sandbox().worlds.find((candidate) => candidate.name === world);
-  if (entry === undefined) throw new Error(`world ${world} not loaded`);
-  return entry.configFile;
-};
-const MUTATING = (entry: { method: string; path: string }): boolean =>
-  entry.method !== 'GET' && !/\/oauth2\/|\/token$|\/listSecrets|\/list$|config\/appsettings\/list/.test(entry.path);
+const configOf = (world: string): string => worldConfigFile(sandbox(), world);
+const MUTATING = isMutatingRequest;
 
 describe('ops-autopilot plan', () => {
   it('is read-only, prints checks/actions/kept per target and exits 3 on findings (lms stale backup)', async () => {
