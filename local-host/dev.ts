@@ -17,7 +17,7 @@
  * - `--no-sandbox`.
  */
 import path from 'node:path';
-import { parseArgs } from 'node:util';
+import { format, parseArgs } from 'node:util';
 import { startSandbox } from '../sandbox/index.ts';
 import { readProjectHostConfig } from './host-config.ts';
 import type { LocalHost } from './local-host.ts';
@@ -34,6 +34,16 @@ const { values } = parseArgs({
 });
 
 const json = values.json;
+if (json) {
+  // The app's own console output (appStart's readiness line, which Azure forwards to the host's
+  // logs) must not reach stdout, which carries the one JSON object.
+  const toStderr = (...args: unknown[]): void => {
+    process.stderr.write(`${format(...args)}\n`);
+  };
+  console.log = toStderr;
+  console.info = toStderr;
+  console.debug = toStderr;
+}
 const projectDir = process.cwd();
 const project = readProjectHostConfig(projectDir);
 // Under --json stdout carries the one JSON object; everything else goes to stderr.

@@ -44,7 +44,12 @@ describe('npm run dev -- --json', () => {
     const ready = await new Promise<DevJson>((resolve, reject) => {
       child?.stdout?.on('data', (chunk: Buffer) => {
         stdout += chunk.toString('utf8');
-        if (stdout.includes('\n')) resolve(JSON.parse(stdout.split('\n')[0] ?? '') as DevJson);
+        if (!stdout.includes('\n')) return;
+        try {
+          resolve(JSON.parse(stdout.split('\n')[0] ?? '') as DevJson);
+        } catch {
+          reject(new Error(`expected one JSON object as the first line of stdout, found: ${stdout.slice(0, 300)}`));
+        }
       });
       child?.once('exit', (code) => {
         reject(new Error(`npm run dev exited ${String(code)} before it was ready: ${stderr}`));
