@@ -133,12 +133,15 @@ describe('a failed target', () => {
 describe('--target', () => {
   it('takes the resource name, a unique end of the id or the full id, on plan and inventory', async () => {
     const id = '/subscriptions/3d3e2c74-9f20-4cae-9c77-3e202d803003/resourceGroups/rg-xshopai-prod/providers/Microsoft.App/containerApps/ca-auth-service';
-    for (const selector of ['ca-user-service', 'containerApps/CA-USER-SERVICE', id.replace('ca-auth-service', 'ca-user-service')]) {
-      const plan = await cli(['plan', 'revision-cleanup', '--config', configOf('xshopai'), '--target', selector, '--json']);
+    const selectors = ['ca-user-service', 'containerApps/CA-USER-SERVICE', id.replace('ca-auth-service', 'ca-user-service')];
+    const [inventory, ...plans] = await Promise.all([
+      cli(['inventory', '--config', configOf('xshopai'), '--target', 'ca-auth-service', '--target', 'kv-xshopai-prod', '--json']),
+      ...selectors.map((selector) => cli(['plan', 'revision-cleanup', '--config', configOf('xshopai'), '--target', selector, '--json'])),
+    ]);
+    for (const plan of plans) {
       expect(plan.code).toBe(0);
       expect((JSON.parse(plan.stdout) as { record: RunRecord }).record.targets.map((target) => target.targetId.split('/').at(-1))).toEqual(['ca-user-service']);
     }
-    const inventory = await cli(['inventory', '--config', configOf('xshopai'), '--target', 'ca-auth-service', '--target', 'kv-xshopai-prod', '--json']);
     expect(inventory.code).toBe(0);
     const doc = JSON.parse(inventory.stdout) as { containerApps: { name: string }[]; keyVaults: { name: string }[]; registries: unknown[] };
     expect(doc.containerApps.map((app) => app.name)).toEqual(['ca-auth-service']);
@@ -147,23 +150,25 @@ describe('--target', () => {
   });
 
   it('an unknown, ambiguous or not-opted-in target is a usage error (exit 2) that names the choices, before anything is read', async () => {
+    // Two apps called the same in two resource groups: the name alone is ambiguous.
+    const twin = `  - id: /subscriptions/3d3e2c74-9f20-4cae-9c77-3e202d803003/resourceGroups/rg-xshopai-staging/providers/Microsoft.App/containerApps/ca-user-service\n    runbooks:\n      revision-cleanup: {}\n`;
+    const twins = await variant('xshopai', 'xshopai-twins.yaml', (text) => text.replace(/^targets:\n/m, `targets:\n${twin}`));
     await sandbox().clearRequests();
-    const unknown = await cli(['plan', 'revision-cleanup', '--config', configOf('xshopai'), '--target', 'user-service']);
+    const [unknown, notOptedIn, ambiguous, json] = await Promise.all([
+      cli(['plan', 'revision-cleanup', '--config', configOf('xshopai'), '--target', 'user-service']),
+      cli(['plan', 'revision-cleanup', '--config', configOf('xshopai'), '--target', 'kv-xshopai-prod']),
+      cli(['inventory', '--config', twins, '--target', 'ca-user-service']),
+      cli(['inventory', '--config', configOf('xshopai'), '--target', 'nope', '--json']),
+    ]);
     expect(unknown.code).toBe(2);
     expect(unknown.stdout).toBe('');
     expect(unknown.stderr).toMatch(/^error: runbook revision-cleanup: expected each --target to name one of the targets of revision-cleanup on estate xshopai \(by name, a unique end of its id, or the full id: ca-user-service, ca-auth-service, .*\), found "user-service" matches none$/m);
 
-    const notOptedIn = await cli(['plan', 'revision-cleanup', '--config', configOf('xshopai'), '--target', 'kv-xshopai-prod']);
     expect(notOptedIn.code).toBe(2);
     expect(notOptedIn.stderr).toMatch(/"kv-xshopai-prod" is \/subscriptions\/.*\/vaults\/kv-xshopai-prod, which has no revision-cleanup policy/);
 
-    // Two apps called the same in two resource groups: the name alone is ambiguous.
-    const twin = `  - id: /subscriptions/3d3e2c74-9f20-4cae-9c77-3e202d803003/resourceGroups/rg-xshopai-staging/providers/Microsoft.App/containerApps/ca-user-service\n    runbooks:\n      revision-cleanup: {}\n`;
-    const twins = await variant('xshopai', 'xshopai-twins.yaml', (text) => text.replace(/^targets:\n/m, `targets:\n${twin}`));
-    const ambiguous = await cli(['inventory', '--config', twins, '--target', 'ca-user-service']);
     expect(ambiguous.code).toBe(2);
     expect(ambiguous.stderr).toMatch(/"ca-user-service" matches 2 \(.*rg-xshopai-staging.*, .*rg-xshopai-prod.*\); give more of the id, e.g. its resource group/);
-    const json = await cli(['inventory', '--config', configOf('xshopai'), '--target', 'nope', '--json']);
     expect(json.code).toBe(2);
     expect(json.stderr).toMatch(/^error: expected each --target/);
     expect(JSON.parse(json.stdout)).toEqual({ error: { name: 'TargetSelectorError', message: expect.stringContaining('found "nope" matches none') as unknown, exitCode: 2 } });
