@@ -7,7 +7,7 @@
  * outcome in plan order. The evidence is the sandbox's: ARM request log, webhook capture, and
  * the run records in Azurite.
  *
- * The world is planted here: a container app with 16 old revisions (all to deactivate, more than
+ * The world is planted here: two container apps with 16 old revisions each (all to deactivate, more than
  * the 12 lines a plan list shows by default) whose live revision's image is missing from its registry (an
  * image-purge `warn`), and a registry with 30 release tags.
  */
@@ -45,6 +45,9 @@ targets:
   - id: ${RG}/Microsoft.App/containerApps/ca-shop
     runbooks:
       revision-cleanup: { keep: 1, minAgeHours: 1 }
+  - id: ${RG}/Microsoft.App/containerApps/ca-shop-two
+    runbooks:
+      revision-cleanup: { keep: 1, minAgeHours: 1 }
   - id: ${RG}/Microsoft.ContainerRegistry/registries/crshop
     runbooks:
       image-purge: { repositories: ['^shop$'], tagFilter: '^v1\\.0\\.\\d+$', keep: 3, olderThanDays: 1, maxDeletionsPerRun: 100 }
@@ -61,6 +64,18 @@ resources:
   - type: Microsoft.App/containerApps
     resourceGroup: rg-shop
     name: ca-shop
+    location: westeurope
+    spec:
+      environment: cae-shop
+      environmentDomain: shop-1a2b3c4d.westeurope.azurecontainerapps.io
+      activeRevisionsMode: Multiple
+      registryServer: crshop.azurecr.io
+      revisions:
+${revisions.join('\n')}
+        - { suffix: live, image: crshop.azurecr.io/shop:v9.9.9, createdHoursAgo: 5, active: true }
+  - type: Microsoft.App/containerApps
+    resourceGroup: rg-shop
+    name: ca-shop-two
     location: westeurope
     spec:
       environment: cae-shop
@@ -106,7 +121,7 @@ async function records(runbook: string): Promise<RunRecord[]> {
 
 /** Starts `run revision-cleanup` in a terminal and waits for its question. */
 async function atThePrompt(): Promise<ReturnType<typeof ptyCli>> {
-  const session = ptyCli(['run', 'revision-cleanup', '--config', configFile()]);
+  const session = ptyCli(['run', 'revision-cleanup', '--config', configFile(), '--target', 'ca-shop']);
   await session.waitFor(/Type yes \(or 16\) to apply: /, 60_000);
   return session;
 }
@@ -152,7 +167,7 @@ describe('run asks on a real terminal', () => {
 
   it('run | tee log still asks (stdin is the terminal); typing the number of deletions applies; the log holds plan and outcome', async () => {
     const log = path.join(dir, 'run.log');
-    const session = ptyCli(['-c', `set -o pipefail; "${process.execPath}" bin/ops-autopilot.mjs run revision-cleanup --config "${configFile()}" | tee "${log}"`], { file: 'bash' });
+    const session = ptyCli(['-c', `set -o pipefail; "${process.execPath}" bin/ops-autopilot.mjs run revision-cleanup --config "${configFile()}" --target ca-shop | tee "${log}"`], { file: 'bash' });
     await session.waitFor(/Type yes \(or 16\) to apply: /);
     session.type('16\r');
     expect(await session.exited()).toBe(0);
@@ -164,6 +179,24 @@ describe('run asks on a real terminal', () => {
     expect(text).not.toContain('Type yes');
     const [posted] = await sandbox().webhooks('oncall');
     expect(JSON.stringify(posted?.body)).toContain('applied destructive actions');
+  });
+});
+
+describe('Ctrl-C while a run applies', () => {
+  it('starts no further action: exit 130, the rest recorded not applied, the record says cancelled', async () => {
+    const session = ptyCli(['run', 'revision-cleanup', '--config', configFile(), '--target', 'ca-shop-two', '--yes']);
+    // Each deactivation is a long-running operation (1.5 s in the sandbox): there is time to press it.
+    await session.waitFor(/apply 1\/16/);
+    session.type('\x03');
+    expect(await session.exited()).toBe(130);
+    expect(session.output()).toContain('cancelling: no further action starts');
+    const record = (await records('revision-cleanup')).find((candidate) => candidate.targets.some((target) => target.targetId.endsWith('/ca-shop-two')));
+    expect(record?.status).toBe('cancelled');
+    const { applied, planned } = record?.summary.actions ?? { applied: 0, planned: 0 };
+    expect(applied).toBeGreaterThan(0);
+    expect(applied).toBeLessThan(16);
+    expect(applied + planned).toBe(16);
+    expect(session.output()).toMatch(/revision-cleanup on promptshop: cancelled; .*cancelled: actions not yet started were not applied/);
   });
 });
 
