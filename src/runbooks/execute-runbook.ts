@@ -21,7 +21,8 @@
  */
 import { createRunRecordStore, runRecordDestination, type StoredRunRecord } from '../runs/run-record-store.ts';
 import { emitRunRecord } from '../runs/run-log.ts';
-import { blobLeaseLocks, inProcessLocks, RunLockHeldError, type RunLock, type RunLockProvider } from '../runs/run-lock.ts';
+import { blobLeaseLocks, inProcessLocks, RunLockHeldError, RunLockUnavailableError, type RunLock, type RunLockProvider } from '../runs/run-lock.ts';
+import { AuthorizationFailedError, AzureCredentialError, TransientAzureError } from '../azure/errors.ts';
 import { startRun, type DetailValue, type NotificationRecord, type RunRecord, type RunTrigger, type TargetRecorder } from '../runs/run-record.ts';
 import { assertNoSecrets } from '../runs/secret-guard.ts';
 import { sendRunNotifications } from '../notify/send-notifications.ts';
@@ -196,6 +197,29 @@ async function defaultLocks(context: RunbookContext): Promise<{ provider: RunLoc
   return { provider: blobLeaseLocks(service.getContainerClient(config.runRecords.container)), note: undefined };
 }
 
+/** Wraps a failure to take the lock from the run-record store, naming the store and the cause. */
+function lockUnavailable(runbook: string, config: EstateConfig, cause: unknown): RunLockUnavailableError {
+  const field = config.runRecords.blobServiceUrl !== undefined ? 'runRecords.blobServiceUrl' : 'runRecords.storageAccountId';
+  let store = 'none configured';
+  try {
+    store = runRecordDestination(config);
+  } catch {
+    // No store at all: the in-process lock never fails this way; keep the wording generic.
+  }
+  const found =
+    cause instanceof TransientAzureError
+      ? 'it unreachable'
+      : cause instanceof AuthorizationFailedError
+        ? 'access to it denied'
+        : cause instanceof AzureCredentialError
+          ? 'no token for it'
+          : 'it failing';
+  return new RunLockUnavailableError(
+    `the run lock could not be taken: expected the run-record store ${store} (${field}) to be reachable, found ${found} (${errorMessage(cause)}); runbook ${runbook} on estate ${config.estate}: nothing was planned or applied`,
+    { context: { runbook, estate: config.estate, store }, cause },
+  );
+}
+
 function selectTargets<TPolicy>(runbook: Runbook<TPolicy>, config: EstateConfig, selectors: readonly string[] | undefined): { target: TargetConfig; policy: TPolicy }[] {
   const all = targetsFor(runbook, config);
   if (selectors === undefined) return all;
@@ -251,19 +275,18 @@ export async function executeRunbook<TPolicy>(
       lock = await provider.acquire(config.estate, runbook.name);
       notes.push(`lock: ${lock.kind} ${lock.location}`);
     } catch (error) {
-      const held = error instanceof RunLockHeldError;
-      notes.push(held ? `refused: ${error.message}` : `lock could not be taken: ${errorMessage(error)}`);
-      const record = recorder.finish({ error, notes, ...(held ? { cancelled: true } : {}) });
-      return finishRun({
-        runbook: runbook.name,
-        context,
-        request,
-        record,
-        plans: [],
-        gate: undefined,
-        ...(held ? { refusal: { kind: 'lock', message: error.message } } : {}),
-        notify: !held,
-      });
+      if (error instanceof RunLockHeldError) {
+        notes.push(`refused: ${error.message}`);
+        const record = recorder.finish({ error, notes, cancelled: true });
+        return finishRun({ runbook: runbook.name, context, request, record, plans: [], gate: undefined, refusal: { kind: 'lock', message: error.message }, notify: false });
+      }
+      // Without the lock nothing may run; say why, naming the store, rather than leave an
+      // empty run that reads like "no targets".
+      const unavailable = lockUnavailable(runbook.name, config, error);
+      notes.push(unavailable.message);
+      const record = recorder.finish({ error: unavailable, notes });
+      // The record cannot go to the store that was just found unreachable; it goes to the log.
+      return finishRun({ runbook: runbook.name, context, request, record, plans: [], gate: undefined, notRun: unavailable.message, notify: true, storeUnavailable: true });
     }
   } else {
     notes.push(request.mode === 'plan' ? 'lock: none (plan mode is read-only)' : 'lock: none (dryRun: nothing can be applied)');
@@ -414,6 +437,10 @@ async function finishRun(input: {
   releaseLock?: RunLock | undefined;
   /** Stopped on request (Ctrl-C): the exit is `cancelled`. */
   cancelled?: boolean;
+  /** Why the run never reached planning (e.g. the lock's store is unreachable), for the summary. */
+  notRun?: string;
+  /** The run-record store was just found unreachable: the record goes to the log only. */
+  storeUnavailable?: boolean;
 }): Promise<ExecuteRunbookResult> {
   const { context, request } = input;
   const { config } = context;
@@ -435,7 +462,9 @@ async function finishRun(input: {
   assertNoSecrets(record, `run record ${record.runId}`);
   let stored: StoredRunRecord | undefined;
   let recordError: string | undefined;
-  if (request.writeRecord !== false && hasStore(config)) {
+  if (input.storeUnavailable === true) {
+    record = { ...record, notes: [...(record.notes ?? []), 'run record: not written to the run-record store (unreachable, see above); emitted to the log only'] };
+  } else if (request.writeRecord !== false && hasStore(config)) {
     try {
       const store = await createRunRecordStore(config, context.clients);
       stored = await store.write(record);
@@ -478,7 +507,7 @@ async function finishRun(input: {
     `${counts.targets} target(s)${counts.targetsFailed > 0 ? `, ${counts.targetsFailed} failed` : ''}`,
     `checks ${counts.findings.ok ?? 0} ok / ${counts.findings.warn} warn / ${counts.findings.fail} fail`,
     `actions ${counts.actions.applied} applied / ${counts.actions.skipped} skipped / ${counts.actions.failed} failed / ${counts.actions.planned} planned`,
-    input.refusal !== undefined ? refusalLine(input.refusal) : (input.cancelled === true && input.gate?.apply === true ? 'cancelled: actions not yet started were not applied' : (input.gate?.reason ?? 'not run')),
+    input.refusal !== undefined ? refusalLine(input.refusal) : (input.cancelled === true && input.gate?.apply === true ? 'cancelled: actions not yet started were not applied' : (input.gate?.reason ?? input.notRun ?? 'not run')),
     ...(recordError === undefined ? [] : [`run record not written: ${recordError}`]),
   ].join('; ');
   return {

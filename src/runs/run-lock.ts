@@ -39,6 +39,15 @@ export class RunLockReleaseError extends OpsAutopilotError {
   override readonly name: string = 'RunLockReleaseError';
 }
 
+/**
+ * The lock could not be taken because the store that holds it (the run-record store) could
+ * not be reached or refused the request. The run does nothing: without the lock it cannot prove
+ * that no other run is applying at the same time.
+ */
+export class RunLockUnavailableError extends OpsAutopilotError {
+  override readonly name: string = 'RunLockUnavailableError';
+}
+
 /** A held lock. */
 export interface RunLock {
   /** `blob-lease` (shared across processes and instances) or `in-process` (this process only). */

@@ -188,13 +188,16 @@ async function execute(
     if (!human) {
       io.stdout(jsonResult(mode, result));
     } else {
+      // Refused by the lock or failed before planning (e.g. the lock's store is unreachable):
+      // there are no plans to show, and "no targets" would be the wrong reason (the summary says why).
+      const notPlanned = result.gate === undefined && result.record.targets.length === 0;
       if (result.gate?.apply === true) {
         io.stdout(`Applied ${name} on estate ${config.estate} (run ${result.record.runId}):\n`);
         io.stdout(formatRun(result, show));
       } else if (!prompt.asked) {
         // After a declined or cancelled prompt the plan is on the screen already.
         io.stdout(`${mode === 'plan' ? 'Plan' : 'Run'} of ${name} on estate ${config.estate} (run ${result.record.runId}):\n`);
-        io.stdout(formatPlans(result.plans, result.record.targets, show));
+        if (!notPlanned) io.stdout(formatPlans(result.plans, result.record.targets, show));
       }
       // The summary carries the gate's decision or the refusal: said once.
       io.stdout(`${result.summary}\n`);

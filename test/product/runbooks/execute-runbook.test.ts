@@ -5,6 +5,7 @@
  */
 import { afterEach, describe, expect, it } from 'vitest';
 import { createAzureClients, type AzureClients } from '../../../src/azure/clients.ts';
+import { TransientAzureError } from '../../../src/azure/errors.ts';
 import { estateConfigSchema, type EstateConfig, type EstateConfigInput, type TargetConfig } from '../../../src/config/schema.ts';
 import { OpsAutopilotError } from '../../../src/errors.ts';
 import { dryRunGate, executeRunbook, RunbookTargetError } from '../../../src/runbooks/execute-runbook.ts';
@@ -265,6 +266,35 @@ describe('executeRunbook', () => {
     const notApplied = result.record.targets.flatMap((target) => target.actions).filter((action) => action.outcome === 'planned');
     expect(notApplied).toHaveLength(3);
     for (const action of notApplied) expect(action.message).toMatch(/^not applied \(lock lost: renewing the lease failed/);
+  });
+
+  it('the lock: when the run-record store cannot be reached, the run fails naming the store, plans nothing and writes no record there', async () => {
+    const { context: ctx, config } = context({ names: ['a'] });
+    const fake = fakeRunbook({ a: { actions: 1 } });
+    const locks = {
+      acquire: () =>
+        Promise.reject(
+          new TransientAzureError('create lock container on https://127.0.0.1:9/x failed: expected a successful response, found network error ECONNREFUSED', {
+            resourceId: 'https://127.0.0.1:9/x',
+            operation: 'create lock container',
+            statusCode: undefined,
+            code: 'ECONNREFUSED',
+            requestId: undefined,
+            retryAfterMs: undefined,
+          }),
+        ),
+    };
+    const result = await executeRunbook(fake.runbook, ctx, { trigger: 'timer', mode: 'apply', locks, notify: false });
+    expect(fake.planned).toEqual([]);
+    expect(result.exit).toBe('failed');
+    expect(result.record.error?.name).toBe('RunLockUnavailableError');
+    expect(result.record.error?.message).toBe(
+      `the run lock could not be taken: expected the run-record store ${config.runRecords.blobServiceUrl ?? ''} (runRecords.blobServiceUrl) to be reachable, found it unreachable (create lock container on https://127.0.0.1:9/x failed: expected a successful response, found network error ECONNREFUSED); runbook image-purge on estate fake-estate: nothing was planned or applied`,
+    );
+    expect(result.summary).toMatch(/; the run lock could not be taken: /);
+    expect(result.stored).toBeUndefined();
+    expect(result.recordError).toBeUndefined();
+    expect(result.record.notes).toContain('run record: not written to the run-record store (unreachable, see above); emitted to the log only');
   });
 
   it('falls back to an in-process lock without run records, and says so', async () => {
