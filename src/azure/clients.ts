@@ -22,7 +22,7 @@ import type { BlobServiceClient, StoragePipelineOptions } from '@azure/storage-b
 import type { AzureSettings } from '../config/schema.ts';
 import { errorMessage, OpsAutopilotError } from '../errors.ts';
 import { resolveAppUrl as resolveAppUrlFromSettings, resolveEndpoints, type ResolvedEndpoints } from './cloud.ts';
-import { createCredential, credentialKind, credentialKindLabel, labelCredentialFailures, readCaFile, SandboxCredential } from './credential.ts';
+import { createCredential, CredentialError, credentialKind, credentialKindLabel, isLoopbackUrl, labelCredentialFailures, readCaFile, SandboxCredential } from './credential.ts';
 import { httpsExchange, HttpsExchangeError } from './https-exchange.ts';
 import { BudgetRegistry, type RequestBudget } from './request-budget.ts';
 
@@ -254,6 +254,11 @@ export class AzureClients {
   blobServiceClient(accountNameOrUrl: string): Promise<BlobServiceClient> {
     const url = accountNameOrUrl.startsWith('https://') ? accountNameOrUrl.replace(/\/+$/, '') : this.endpoints.blobUrl(accountNameOrUrl);
     return this.cached(`blob:${url.toLowerCase()}`, async () => {
+      // The schema refuses this already; a settings object built by hand must not get past it
+      // either: sandbox tokens only ever go to loopback.
+      if (this.settings.sandboxTokenEndpoint !== undefined && !isLoopbackUrl(url)) {
+        throw new CredentialError(`refusing the sandbox credential for blob service ${new URL(url).origin}: expected an https loopback address`, { context: { url: new URL(url).origin } });
+      }
       const { BlobServiceClient } = await import('@azure/storage-blob');
       // Lazily, like the SDK: it loads @azure/core-http-compat, which only blob needs.
       const { storageHttpClient } = await import('./storage-http-client.ts');

@@ -17,6 +17,7 @@ import {
   estateConfigSchema,
   keyVaultProtectionPolicySchema,
   postgresBackupPolicySchema,
+  sandboxUrlIssues,
   storageProtectionPolicySchema,
   targetSchema,
   type EstateConfig,
@@ -358,6 +359,8 @@ function safetyIssues(input: unknown): ConfigIssue[] {
       issues.push({ path: `targets[${index}].id`, message: `expected each target once, found a duplicate of targets[${first}]` });
     } else targetIds.set(key, index);
   });
+  // Also a whole-file refinement of the schema (for code that parses with it directly).
+  for (const issue of sandboxUrlIssues(input)) issues.push({ path: formatPath(issue.path), message: issue.message });
   const storageId = asRecord(root.runRecords)?.storageAccountId;
   if (typeof storageId === 'string') {
     issues.push(...idOfKind(storageId, 'storageAccount', 'runRecords.storageAccountId'));

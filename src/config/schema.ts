@@ -21,12 +21,85 @@ const httpsUrl = z
   .url()
   .refine((value) => value.startsWith('https://'), { message: 'expected an https:// URL' });
 
-/** A URL template with a `{name}` placeholder, e.g. `https://{name}.vault.azure.net`. */
-const urlTemplate = z
-  .string()
-  .refine((value) => value.startsWith('https://') && value.includes('{name}'), {
-    message: 'expected an https:// URL template containing {name}',
+/** The URL `value` parses as, or undefined: a malformed URL is a config issue, never a throw. */
+function parseUrl(value: string): URL | undefined {
+  try {
+    return new URL(value);
+  } catch {
+    return undefined;
+  }
+}
+
+/** A template with its placeholders filled with a sample DNS label, as the client layer fills them. */
+const fillTemplate = (template: string): string => template.replaceAll('{name}', 'x').replaceAll('{host}', 'x');
+
+/**
+ * A URL template with a `{name}` (or `{host}`) placeholder, e.g. `https://{name}.vault.azure.net`.
+ * Filled in, it must be a valid https URL with the placeholder in the host or the path (no
+ * credentials, query or fragment), so a typo is a config issue with its path and line rather
+ * than an `Invalid URL` thrown later.
+ */
+function urlTemplate(placeholder: 'name' | 'host'): z.ZodString {
+  const expected = `expected an https:// URL template containing {${placeholder}}`;
+  return z.string().superRefine((value, ctx) => {
+    if (!value.startsWith('https://') || !value.includes(`{${placeholder}}`)) {
+      ctx.addIssue({ code: 'custom', message: expected });
+      return;
+    }
+    const url = parseUrl(fillTemplate(value));
+    if (url === undefined) {
+      ctx.addIssue({ code: 'custom', message: `${expected} that is a valid URL once {${placeholder}} is filled in (no spaces; {${placeholder}} in the host or path)` });
+    } else if (url.username !== '' || url.password !== '' || url.search !== '' || url.hash !== '') {
+      ctx.addIssue({ code: 'custom', message: `${expected}, with no user name, password, query or fragment` });
+    }
   });
+}
+
+/** True when a URL or URL template (placeholders filled) parses and points at a loopback host. */
+function isLoopbackValue(value: string): boolean {
+  const url = parseUrl(fillTemplate(value));
+  return url !== undefined && hostnameIsLoopback(url.hostname);
+}
+
+/** A URL as shown in a message: origin only (webhook URLs carry their credential in the path). */
+function shownUrl(value: string): string {
+  const url = parseUrl(value);
+  if (url === undefined) return value;
+  return url.pathname === '/' && url.search === '' ? url.origin : `${url.origin}/…`;
+}
+
+/**
+ * With the sandbox credential (`azure.sandboxTokenEndpoint` set), every URL anywhere else in the
+ * configuration must be loopback too: `runRecords.blobServiceUrl` gets the sandbox's tokens, a
+ * webhook would post the sandbox's run to the outside world, and a field added later is covered
+ * without anyone remembering to add it here. The `azure` block has its own, stricter check
+ * ({@link azureSettingsSchema}: missing overrides too). Reads the raw input, so the loader can
+ * report it next to every other issue.
+ */
+export function sandboxUrlIssues(input: unknown): { path: (string | number)[]; message: string }[] {
+  if (input === null || typeof input !== 'object' || Array.isArray(input)) return [];
+  const root = input as Record<string, unknown>;
+  const azure = root.azure;
+  const sandbox = azure !== null && typeof azure === 'object' ? (azure as Record<string, unknown>).sandboxTokenEndpoint : undefined;
+  if (typeof sandbox !== 'string') return [];
+  const issues: { path: (string | number)[]; message: string }[] = [];
+  const walk = (value: unknown, path: (string | number)[]): void => {
+    if (typeof value === 'string') {
+      // Absolute URLs with an authority (scheme://); ARM IDs and paths start with "/".
+      if (/^[a-z][a-z0-9+.-]*:\/\//i.test(value) && parseUrl(fillTemplate(value)) !== undefined && !isLoopbackValue(value)) {
+        issues.push({ path, message: `expected a loopback address when sandboxTokenEndpoint is set, found "${shownUrl(value)}"` });
+      }
+    } else if (Array.isArray(value)) {
+      value.forEach((item, index) => {
+        walk(item, [...path, index]);
+      });
+    } else if (value !== null && typeof value === 'object') {
+      for (const [key, child] of Object.entries(value as Record<string, unknown>)) walk(child, [...path, key]);
+    }
+  };
+  for (const [key, value] of Object.entries(root)) if (key !== 'azure') walk(value, [key]);
+  return issues;
+}
 
 const durationHours = z.number().positive().max(24 * 366);
 
@@ -111,21 +184,16 @@ export const azureSettingsSchema = z
     /** Override of the Entra ID authority host. */
     authorityHost: httpsUrl.optional(),
     /** Key Vault data-plane URL per vault name. Defaults to the cloud's vault DNS suffix. */
-    keyVaultUrlTemplate: urlTemplate.optional(),
+    keyVaultUrlTemplate: urlTemplate('name').optional(),
     /** ACR data-plane (login server) URL per registry name. */
-    containerRegistryUrlTemplate: urlTemplate.optional(),
+    containerRegistryUrlTemplate: urlTemplate('name').optional(),
     /** Blob endpoint per storage account name. */
-    blobUrlTemplate: urlTemplate.optional(),
+    blobUrlTemplate: urlTemplate('name').optional(),
     /**
      * How to reach an app by its Azure host name (`defaultHostName`, ingress FQDN) for health
      * checks. Defaults to `https://{host}`; a gateway or the sandbox can map hosts elsewhere.
      */
-    appHostUrlTemplate: z
-      .string()
-      .refine((value) => value.startsWith('https://') && value.includes('{host}'), {
-        message: 'expected an https:// URL template containing {host}',
-      })
-      .optional(),
+    appHostUrlTemplate: urlTemplate('host').optional(),
     /** PEM file of extra CA certificates to trust, in addition to the system roots. */
     caFile: z.string().min(1).optional(),
     /** Client id of a user-assigned managed identity; omit for the system-assigned one. */
@@ -147,8 +215,6 @@ export const azureSettingsSchema = z
   .strict()
   .superRefine((azure, ctx) => {
     const endpoints = endpointOverrides(azure);
-    const loopback = (value: string): boolean =>
-      hostnameIsLoopback(new URL(value.replace('{name}', 'x').replace('{host}', 'x')).hostname);
     if (azure.sandboxTokenEndpoint !== undefined) {
       for (const [field, value] of [['sandboxTokenEndpoint', azure.sandboxTokenEndpoint] as const, ...endpoints]) {
         if (value === undefined) {
@@ -157,7 +223,7 @@ export const azureSettingsSchema = z
             path: [field],
             message: 'expected a loopback override when sandboxTokenEndpoint is set, found none (it would default to real Azure)',
           });
-        } else if (!loopback(value)) {
+        } else if (parseUrl(fillTemplate(value)) !== undefined && !isLoopbackValue(value)) {
           ctx.addIssue({
             code: 'custom',
             path: [field],
@@ -168,7 +234,7 @@ export const azureSettingsSchema = z
     }
     if (!azure.keyVaultChallengeResourceVerification) {
       const template = azure.keyVaultUrlTemplate;
-      if (template === undefined || !loopback(template)) {
+      if (template === undefined || !isLoopbackValue(template)) {
         ctx.addIssue({
           code: 'custom',
           path: ['keyVaultChallengeResourceVerification'],
@@ -502,6 +568,7 @@ export const estateConfigSchema = z
   })
   .strict()
   .superRefine((config, ctx) => {
+    for (const issue of sandboxUrlIssues(config)) ctx.addIssue({ code: 'custom', path: issue.path, message: issue.message });
     const seen = new Map<string, number>();
     config.targets.forEach((target, index) => {
       const key = target.id.toLowerCase().replace(/\/+$/, '');
