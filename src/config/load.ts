@@ -22,6 +22,7 @@ import {
   targetSchema,
   type EstateConfig,
 } from './schema.ts';
+import { duplicateTargets } from './target-identity.ts';
 
 /** App setting that holds the configuration text (YAML or JSON). */
 export const CONFIG_TEXT_SETTING = 'OPS_AUTOPILOT_CONFIG';
@@ -319,12 +320,15 @@ function targetLevelIssues(input: unknown): ConfigIssue[] {
 const PLACEHOLDER_STORAGE_ID =
   '/subscriptions/00000000-0000-4000-8000-000000000000/resourceGroups/placeholder/providers/Microsoft.Storage/storageAccounts/placeholder';
 
+/** An issue as the loader collects it: `related` names another field whose line the message gets. */
+type LoaderIssue = ConfigIssue & { readonly related?: string };
+
 /**
  * Checks an SRE would insist on that the schema's shape alone cannot express. They read the
  * raw input defensively, so they are reported together with the schema's own issues.
  */
-function safetyIssues(input: unknown): ConfigIssue[] {
-  const issues: ConfigIssue[] = [];
+function safetyIssues(input: unknown): LoaderIssue[] {
+  const issues: LoaderIssue[] = [];
   const root = asRecord(input);
   if (root === undefined) return issues;
   const targets = asArray(root.targets);
@@ -349,16 +353,9 @@ function safetyIssues(input: unknown): ConfigIssue[] {
   });
   // The schema checks this too, but zod skips whole-file refinements once any field is
   // invalid; checking the raw input reports a duplicate in the same pass as everything else.
-  const targetIds = new Map<string, number>();
-  targets.forEach((target, index) => {
-    const id = asRecord(target)?.id;
-    if (typeof id !== 'string') return;
-    const key = id.toLowerCase().replace(/\/+$/, '');
-    const first = targetIds.get(key);
-    if (first !== undefined) {
-      issues.push({ path: `targets[${index}].id`, message: `expected each target once, found a duplicate of targets[${first}]` });
-    } else targetIds.set(key, index);
-  });
+  for (const duplicate of duplicateTargets(targets, asRecord(root.azure)?.cloud)) {
+    issues.push({ path: `targets[${duplicate.index}].id`, message: duplicate.message, related: `targets[${duplicate.first}].id` });
+  }
   // Also a whole-file refinement of the schema (for code that parses with it directly).
   for (const issue of sandboxUrlIssues(input)) issues.push({ path: formatPath(issue.path), message: issue.message });
   const storageId = asRecord(root.runRecords)?.storageAccountId;
@@ -499,6 +496,9 @@ export function validateConfig(
   const issues = [...(result.success ? [] : toConfigIssues(result.error.issues, data)), ...(result.success ? [] : targetLevelIssues(data)), ...safetyIssues(data)];
   if (issues.length === 0 && result.success) return result.data;
   // Two checks can say the same thing (e.g. `positive` and `min(1)`); say it once.
+  // The schema and the raw checks can both report one problem; only the raw one knows `related`.
+  const related = new Map<string, string>();
+  for (const issue of issues as LoaderIssue[]) if (issue.related !== undefined) related.set(`${issue.path}\u0000${issue.message}`, issue.related);
   const seen = new Set<string>();
   const unique = issues.filter((issue) => {
     const key = `${issue.path}\u0000${issue.message}`;
@@ -506,9 +506,13 @@ export function validateConfig(
     seen.add(key);
     return true;
   });
-  const located = unique.map((issue) => {
+  const located = unique.map((issue): ConfigIssue => {
     const line = lineOf(locate.doc, locate.counter, issue.path);
-    return line === undefined ? issue : { ...issue, line };
+    const other = related.get(`${issue.path}\u0000${issue.message}`);
+    const otherLine = other === undefined ? undefined : lineOf(locate.doc, locate.counter, other);
+    const { related: _related, ...plain } = issue as LoaderIssue;
+    const message = otherLine === undefined ? plain.message : `${plain.message} on line ${String(otherLine)}`;
+    return line === undefined ? { ...plain, message } : { ...plain, message, line };
   });
   // Document order reads best; issues without a line keep their relative order at the end.
   located.sort((a, b) => (a.line ?? Number.MAX_SAFE_INTEGER) - (b.line ?? Number.MAX_SAFE_INTEGER));

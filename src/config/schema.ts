@@ -10,6 +10,7 @@ import { z } from 'zod';
 import { kindOfType, parseResourceId, RESOURCE_TYPES, type ResourceKind } from '../azure/resource-id.ts';
 import { errorMessage } from '../errors.ts';
 import { MAX_PATTERN_LENGTH, patternProblem } from './pattern.ts';
+import { duplicateTargets } from './target-identity.ts';
 
 // `min(1)` rather than `positive()`, so errors and the JSON Schema read ">= 1" for counts.
 const positiveInt = z.number().int().min(1);
@@ -569,20 +570,9 @@ export const estateConfigSchema = z
   .strict()
   .superRefine((config, ctx) => {
     for (const issue of sandboxUrlIssues(config)) ctx.addIssue({ code: 'custom', path: issue.path, message: issue.message });
-    const seen = new Map<string, number>();
-    config.targets.forEach((target, index) => {
-      const key = target.id.toLowerCase().replace(/\/+$/, '');
-      const first = seen.get(key);
-      if (first !== undefined) {
-        ctx.addIssue({
-          code: 'custom',
-          path: ['targets', index, 'id'],
-          message: `expected each target once, found a duplicate of targets[${first}]`,
-        });
-      } else {
-        seen.set(key, index);
-      }
-    });
+    for (const duplicate of duplicateTargets(config.targets, config.azure.cloud)) {
+      ctx.addIssue({ code: 'custom', path: ['targets', duplicate.index, 'id'], message: duplicate.message });
+    }
   });
 
 /** A validated estate configuration, with defaults filled in. */

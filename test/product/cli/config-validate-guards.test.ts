@@ -1,6 +1,7 @@
 /**
  * `ops-autopilot config validate` on the guards of issue 7: every URL loopback under the sandbox
- * credential, malformed URL templates reported with path and line (not a bare "Invalid URL").
+ * credential, malformed URL templates reported with path and line (not a bare "Invalid URL"),
+ * one entry per registry compared by login server name.
  */
 import { mkdtempSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
@@ -49,5 +50,29 @@ targets:
       '  notifications.webhooks[0].url: expected a loopback address when sandboxTokenEndpoint is set, found "https://hooks.slack.com/…" (line 15)',
     ]);
     expect(run.stderr).not.toContain('s3cr3t');
+  });
+});
+
+describe('config validate: one entry per resource', () => {
+  it('refuses the same registry name under a mistyped subscription with a laxer keep, naming both entries and lines', async () => {
+    const registry = (sub: string): string => `/subscriptions/${sub}/resourceGroups/rg-xshopai-prod/providers/Microsoft.ContainerRegistry/registries/crxshopaiprod`;
+    const file = write(
+      'duplicate-registry.yaml',
+      `version: 1
+estate: x
+targets:
+  - id: ${registry('3d3e2c74-9f20-4cae-9c77-3e202d803003')}
+    runbooks:
+      image-purge: { keep: 10 }
+  - id: ${registry('3d3e2c74-9f20-4cae-9c77-3e202d803030')}
+    runbooks:
+      image-purge: { keep: 1 }
+`,
+    );
+    const run = await cli(['config', 'validate', file]);
+    expect(run.code).toBe(1);
+    expect(run.stderr).toContain(
+      'targets[1].id: expected each resource in one entry only (Azure addresses the registry crxshopaiprod by its login server crxshopaiprod.azurecr.io, case-insensitively), found it again after targets[0].id on line 4 (line 7)',
+    );
   });
 });

@@ -239,7 +239,7 @@ targets:
     expect(lines).toEqual([
       'runRecords.storageAccountId: expected the ID of a storageAccount, found type "Microsoft.DBforPostgreSQL/flexibleServers" (line 4)',
       'notifications.webhooks[1].name: expected a unique webhook name, found a duplicate of notifications.webhooks[0] (line 8)',
-      'targets[1].id: expected each target once, found a duplicate of targets[0] (line 11)',
+      'targets[1].id: expected each resource in one entry only (Azure addresses the PostgreSQL flexible server PSQL-LMS-PROD by its server name, a global DNS name, case-insensitively), found it again after targets[0].id on line 10 (line 11)',
     ]);
   });
 });
@@ -260,7 +260,7 @@ targets:
     } catch (error) {
       lines = (error as ConfigError).lines();
     }
-    expect(lines).toEqual(['dryRun: expected true or false, found "yes" (line 3)', 'targets[1].id: expected each target once, found a duplicate of targets[0] (line 6)']);
+    expect(lines).toEqual(['dryRun: expected true or false, found "yes" (line 3)', 'targets[1].id: expected each resource in one entry only (Azure addresses the PostgreSQL flexible server psql-lms-prod by its server name, a global DNS name, case-insensitively), found it again after targets[0].id on line 5 (line 6)']);
   });
 });
 
