@@ -1,12 +1,29 @@
 /**
- * Azure Container Registry data plane (host `acr`): the ACR OAuth token exchange and the
- * `/acr/v1` metadata API (catalog, repositories, tags, manifests, locks, deletes). Registries
- * are data-plane resources in worlds; tag sets can be generated for large benchmark worlds.
+ * Azure Container Registry: the ARM resource (`Microsoft.ContainerRegistry/registries` get and
+ * list, shaped as the 2025-11-01 REST spec: `properties.loginServer` and the rest) and the data
+ * plane (host `acr`): the ACR OAuth token exchange and the `/acr/v1` metadata API (catalog,
+ * repositories, tags, manifests, locks, deletes). Tag sets can be generated for large
+ * benchmark worlds.
  */
 import { createHmac, randomBytes, randomUUID, timingSafeEqual } from 'node:crypto';
 import { z } from 'zod';
 import type { ProviderContext, RouteDefinition, SandboxProvider, SandboxRequest, SandboxResponse, WorldFile, WorldResource } from '../contract.ts';
-import { baseOf, daysBefore, hoursBefore, json, param, parseSpec, stableHex, WorldSpecError, worldFilePath, type ArmResourceBase } from './common.ts';
+import {
+  armEnvelope,
+  baseOf,
+  daysBefore,
+  hoursBefore,
+  json,
+  param,
+  parseSpec,
+  ResourceStore,
+  stableHex,
+  systemData,
+  trackedResourceReads,
+  WorldSpecError,
+  worldFilePath,
+  type ArmResourceBase,
+} from './common.ts';
 
 const REGISTRIES = 'Microsoft.ContainerRegistry/registries';
 /** AAD audiences ACR accepts in the token exchange. */
@@ -167,6 +184,8 @@ export class ContainerRegistriesProvider implements SandboxProvider {
   readonly name = 'Microsoft.ContainerRegistry';
   readonly types = [REGISTRIES] as const;
   private readonly registries = new Map<string, RegistryState>();
+  /** The same registries, by ARM ID (the data plane finds them by name). */
+  private readonly arm = new ResourceStore<RegistryState>();
   /** Signs ACR refresh and access tokens; they are JWTs because the SDK reads their `exp`. */
   private readonly signingKey = randomBytes(32);
 
@@ -202,6 +221,7 @@ export class ContainerRegistriesProvider implements SandboxProvider {
         registry.repositories.set(repositorySpec.name, this.seedRepository(world, resource, registry, repositorySpec, now));
       }
       this.registries.set(resource.name.toLowerCase(), registry);
+      this.arm.add(registry);
     }
   }
 
@@ -329,6 +349,7 @@ export class ContainerRegistriesProvider implements SandboxProvider {
     // `{repository*}`: repository names may contain slashes, sent encoded (`a%2Fb`) or not.
     const repo = '/acr/v1/{repository*}';
     return [
+      ...trackedResourceReads(this.arm, REGISTRIES, (registry) => this.registryArmJson(registry)),
       route('POST', '/oauth2/exchange', 'ContainerRegistry.exchangeAadAccessTokenForAcrRefreshToken', (request, context, registry) =>
         this.exchange(request, context, registry),
       ),
@@ -630,6 +651,38 @@ export class ContainerRegistriesProvider implements SandboxProvider {
     if (orderby !== null) next.set('orderby', orderby);
     const link = `<${path}?${next.toString()}>; rel="next"`;
     return { status: 200, headers: { link }, body: build(page, { link }) };
+  }
+
+  /** The ARM body of a registry (Registries_Get, 2025-11-01): the envelope, sku and properties. */
+  private registryArmJson(registry: RegistryState): Record<string, unknown> {
+    return {
+      ...armEnvelope(registry, REGISTRIES),
+      sku: { name: registry.sku, tier: registry.sku },
+      systemData: systemData(registry.created, registry.created),
+      properties: {
+        loginServer: registry.loginServer,
+        creationDate: registry.created.toISOString(),
+        provisioningState: 'Succeeded',
+        adminUserEnabled: false,
+        policies: {
+          quarantinePolicy: { status: 'disabled' },
+          trustPolicy: { type: 'Notary', status: 'disabled' },
+          retentionPolicy: { days: 7, status: 'disabled' },
+          exportPolicy: { status: 'enabled' },
+          azureADAuthenticationAsArmPolicy: { status: 'enabled' },
+        },
+        encryption: { status: 'disabled' },
+        dataEndpointEnabled: false,
+        dataEndpointHostNames: [],
+        privateEndpointConnections: [],
+        publicNetworkAccess: 'Enabled',
+        networkRuleBypassOptions: 'AzureServices',
+        networkRuleBypassAllowedForTasks: false,
+        zoneRedundancy: 'Disabled',
+        anonymousPullEnabled: false,
+        roleAssignmentMode: 'LegacyRegistryPermissions',
+      },
+    };
   }
 
   private repositoryJson(registry: RegistryState, repository: RepositoryState): Record<string, unknown> {

@@ -16,6 +16,7 @@ import type { WebSiteManagementClient } from '@azure/arm-appservice';
 import type { KeyVaultManagementClient } from '@azure/arm-keyvault';
 import type { PostgreSQLManagementFlexibleServerClient } from '@azure/arm-postgresql-flexible';
 import type { StorageManagementClient } from '@azure/arm-storage';
+import type { ContainerRegistryManagementClient } from '@azure/arm-containerregistry';
 import type { ContainerRegistryClient } from '@azure/container-registry';
 import type { SecretClient } from '@azure/keyvault-secrets';
 import type { BlobServiceClient, StoragePipelineOptions } from '@azure/storage-blob';
@@ -232,15 +233,29 @@ export class AzureClients {
     });
   }
 
-  /** Container registry data-plane client for a registry (token exchange included). */
-  registryClient(registryName: string): Promise<ContainerRegistryClient> {
-    return this.cached(`acr:${registryName.toLowerCase()}`, async () => {
+  /**
+   * Container registry data-plane client for a registry (token exchange included). Its endpoint
+   * is `containerRegistryUrlTemplate` when set, else `https://{loginServer}` with the login
+   * server ARM reports (`properties.loginServer`) when the caller read it, else the cloud's
+   * `{name}.azurecr.io`.
+   */
+  registryClient(registryName: string, options: { readonly loginServer?: string } = {}): Promise<ContainerRegistryClient> {
+    const endpoint = this.endpoints.containerRegistryUrl(registryName, options.loginServer);
+    return this.cached(`acr:${endpoint.toLowerCase()}`, async () => {
       const { ContainerRegistryClient } = await import('@azure/container-registry');
       const common = await this.common(this.budgets.acr(registryName));
-      return new ContainerRegistryClient(this.endpoints.containerRegistryUrl(registryName), await this.sdkCredential(), {
+      return new ContainerRegistryClient(endpoint, await this.sdkCredential(), {
         ...common,
         audience: this.endpoints.containerRegistryAudience,
       });
+    });
+  }
+
+  /** Container Registry management client (the registry resource in ARM: login server, SKU). */
+  containerRegistryManagementClient(subscriptionId: string): Promise<ContainerRegistryManagementClient> {
+    return this.cached(`acrmgmt:${subscriptionId.toLowerCase()}`, async () => {
+      const { ContainerRegistryManagementClient } = await import('@azure/arm-containerregistry');
+      return new ContainerRegistryManagementClient(await this.sdkCredential(), subscriptionId, await this.modularArmOptions(subscriptionId));
     });
   }
 
@@ -315,7 +330,7 @@ export class AzureClients {
     };
   }
 
-  /** Options of the TypeSpec-generated ARM clients (appservice 19, storage 20, keyvault 5). */
+  /** Options of the TypeSpec-generated ARM clients (appservice 19, storage 20, keyvault 5, containerregistry 12). */
   private async modularArmOptions(subscriptionId: string): Promise<CommonOptions & { endpoint: string; credentials: { scopes: string[] } }> {
     return {
       ...(await this.common(this.armBudget(subscriptionId))),

@@ -77,8 +77,11 @@ export interface ResolvedEndpoints {
   readonly storageScope: string;
   /** Vault URL for a vault name. */
   keyVaultUrl(vaultName: string): string;
-  /** Registry endpoint (login server URL) for a registry name. */
-  containerRegistryUrl(registryName: string): string;
+  /**
+   * Registry endpoint for a registry name: the template when configured, else the login server
+   * ARM reported (when given), else the cloud's `{name}.{suffix}`.
+   */
+  containerRegistryUrl(registryName: string, loginServer?: string): string;
   /** Blob service URL for a storage account name. */
   blobUrl(accountName: string): string;
 }
@@ -107,11 +110,17 @@ export function resolveEndpoints(settings: AzureSettings): ResolvedEndpoints {
       const name = checkedName('vault', vaultName);
       return settings.keyVaultUrlTemplate === undefined ? `https://${name}.${cloud.keyVaultSuffix}` : fill(settings.keyVaultUrlTemplate, name);
     },
-    containerRegistryUrl: (registryName) => {
+    containerRegistryUrl: (registryName, loginServer) => {
       const name = checkedName('registry', registryName);
-      return settings.containerRegistryUrlTemplate === undefined
-        ? `https://${name.toLowerCase()}.${cloud.containerRegistrySuffix}`
-        : fill(settings.containerRegistryUrlTemplate, name);
+      if (settings.containerRegistryUrlTemplate !== undefined) return fill(settings.containerRegistryUrlTemplate, name);
+      if (loginServer !== undefined) {
+        // A host name only: a login server must not be able to rewrite the URL.
+        if (!/^[A-Za-z0-9]([A-Za-z0-9-]{0,62})(\.[A-Za-z0-9]([A-Za-z0-9-]{0,62}))+$/.test(loginServer)) {
+          throw new RangeError(`expected a registry login server such as ${name.toLowerCase()}.${cloud.containerRegistrySuffix}, found "${loginServer}"`);
+        }
+        return `https://${loginServer.toLowerCase()}`;
+      }
+      return `https://${name.toLowerCase()}.${cloud.containerRegistrySuffix}`;
     },
     blobUrl: (accountName) => {
       const name = checkedName('storage account', accountName);

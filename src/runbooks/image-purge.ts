@@ -57,7 +57,7 @@ import { errorMessage, OpsAutopilotError } from '../errors.ts';
 import { collect } from '../util/collect.ts';
 import { mapLimited } from '../util/concurrency.ts';
 import type { z } from 'zod';
-import { loginServerOf } from './shared/image-reference.ts';
+import { readRegistryResource } from './shared/target-resource.ts';
 import { inUseScopeOf, protectedDigests, readImagesInUse, usesInRegistry, type InUseScope, type ProtectedDigest, type RegistryImageUse } from './shared/images-in-use.ts';
 import type { ApplyResult, Check, KeptItem, PlannedAction, Runbook, RunbookContext, TargetPlan } from './runbook.ts';
 
@@ -519,7 +519,9 @@ async function plan(context: RunbookContext, target: TargetConfig, policy: Image
   const { tagFilter, repositories: repositoryFilters } = compilePolicy(target.id, policy);
   const signal = context.signal;
   const now = context.now();
-  const loginServer = loginServerOf(registryName, context.config.azure.cloud);
+  // The registry from ARM at the configured ID first: the data plane is reached by name only,
+  // so an ID with a wrong subscription or resource group must not purge a registry elsewhere.
+  const { loginServer } = await readRegistryResource(context.clients, registryId, context.config.azure.cloud);
   const concurrency = registryConcurrency(context);
 
   // In use first: without complete knowledge there is no plan (InUseResolutionError).
@@ -528,7 +530,7 @@ async function plan(context: RunbookContext, target: TargetConfig, policy: Image
   const inUse = usesInRegistry(uses, registryName, context.config.azure.cloud, { registry: registryId });
   const consumers = new Set(uses.map((use) => use.resourceId.toLowerCase())).size;
 
-  const client = await context.clients.registryClient(registryName);
+  const client = await context.clients.registryClient(registryName, { loginServer });
   const names = await callAzure({ resourceId: registryId, operation: 'list repositories' }, () =>
     collect(client.listRepositoryNames({ ...(signal === undefined ? {} : { abortSignal: signal }) }), signal),
   );
@@ -739,4 +741,4 @@ export const imagePurgeRunbook: Runbook<ImagePurgePolicy> = {
 };
 
 /** For tests and benchmarks: the registry clients this runbook uses. */
-export type ImagePurgeClients = Pick<AzureClients, 'registryClient' | 'containerAppsClient' | 'webClient'>;
+export type ImagePurgeClients = Pick<AzureClients, 'registryClient' | 'containerRegistryManagementClient' | 'containerAppsClient' | 'webClient'>;

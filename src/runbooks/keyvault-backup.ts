@@ -27,6 +27,7 @@ import type { TargetConfig } from '../config/schema.ts';
 import { OpsAutopilotError } from '../errors.ts';
 import { collect } from '../util/collect.ts';
 import type { ApplyResult, Check, KeptItem, PlannedAction, Runbook, RunbookContext, TargetPlan } from './runbook.ts';
+import { readVaultResource } from './shared/target-resource.ts';
 
 /** The `keyvault-backup` policy of a target, as the config schema parses it. */
 export type KeyVaultBackupPolicy = NonNullable<TargetConfig['runbooks']['keyvault-backup']>;
@@ -124,6 +125,8 @@ async function plan(context: RunbookContext, target: TargetConfig, policy: KeyVa
   const destination = destinationOf(policy);
   const today = backupDay(context.now());
 
+  // The vault from ARM at the configured ID first: the data plane is reached by vault name only.
+  await readVaultResource(context.clients, vaultId.id, context.config.azure.cloud);
   const secretClient = await context.clients.secretClient(vault);
   const secrets = await callAzure({ resourceId: `${vaultId.id}/secrets`, operation: 'list secret properties' }, () =>
     collect(secretClient.listPropertiesOfSecrets()),

@@ -23,6 +23,7 @@ import type { secretExpiryPolicySchema } from '../config/schema.ts';
 import { ChecksOnlyApplyError, DAY_MS, formatDays, formatInstant, UnsupportedTargetKindError } from './checks-only.ts';
 import { collect } from '../util/collect.ts';
 import type { Check, KeptItem, Runbook, TargetPlan } from './runbook.ts';
+import { readVaultResource } from './shared/target-resource.ts';
 
 /** The `secret-expiry` policy of a Key Vault target. */
 export type SecretExpiryPolicy = z.output<typeof secretExpiryPolicySchema>;
@@ -100,7 +101,9 @@ export function secretExpiryChecks(
  * `secret-expiry`: read-only report of expired, soon-expiring and expiry-less secrets and
  * certificate-backed secrets of each configured Key Vault.
  *
- * `plan` lists secret properties only (one paged GET of `/secrets`, no value is read) and
+ * `plan` reads the vault from ARM at the configured ID (the data plane is reached by name, so a
+ * wrong subscription or resource group must fail, not report another vault), then lists secret
+ * properties only (one paged GET of `/secrets`, no value is read) and
  * returns checks, never actions; `apply` always throws {@link ChecksOnlyApplyError}. A vault
  * that cannot be read fails with a typed `AzureOperationError` naming it.
  */
@@ -115,6 +118,8 @@ export const secretExpiryRunbook: Runbook<SecretExpiryPolicy> = {
     if (id.kind !== 'keyVault') {
       throw new UnsupportedTargetKindError('secret-expiry', target.id, ['keyVault'], id.kind ?? id.type);
     }
+    // The vault from ARM at the configured ID first: the data plane is reached by vault name only.
+    await readVaultResource(context.clients, id.id, context.config.azure.cloud);
     const client = await context.clients.secretClient(id.name);
     const properties = await callAzure({ resourceId: `${id.id}/secrets`, operation: 'list secret properties' }, () =>
       collect(client.listPropertiesOfSecrets()),

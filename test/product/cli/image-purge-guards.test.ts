@@ -6,7 +6,9 @@
  * - a pattern `config validate` accepts is one the runbook runs (`v\d\-rc`, which RegExp with
  *   the `u` flag refuses);
  * - the deletion cap counts tags and manifests: one image with 21 tags under
- *   `maxDeletionsPerRun: 5` is refused, nothing is deleted, and the refusal says what it counted.
+ *   `maxDeletionsPerRun: 5` is refused, nothing is deleted, and the refusal says what it counted;
+ * - a registry (or vault) ID with a mistyped subscription fails its plan from ARM before any
+ *   data-plane request, instead of purging (or reporting) the registry of that name elsewhere.
  */
 import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
@@ -45,6 +47,13 @@ ${OLD_TAGS.slice(1)
   .map((tag) => `            - { name: ${tag}, sameAs: ${OLD_TAGS[0] ?? ''}, createdDaysAgo: 100 }`)
   .join('\n')}
             - { name: current, createdDaysAgo: 1 }
+  - type: Microsoft.KeyVault/vaults
+    resourceGroup: rg-guards
+    name: kv-guards-lab
+    location: eastus
+    spec:
+      secrets:
+        - { name: api-key, versions: [{ expiresInDays: 3 }] }
 `;
 
 const sandbox = useSandbox({ worlds: [writeWorldFile('guards-lab', WORLD)], postgres: false, azurite: false });
@@ -124,5 +133,50 @@ describe('the deletion cap counts tags and manifests', () => {
     const applied = await cli(['run', 'image-purge', '--config', fits, '--yes']);
     expect(applied.code, applied.stdout).toBe(0);
     expect(applied.stdout).toMatch(/deleted manifest app@sha256:[0-9a-f]{64} and its tag\(s\) old-01,old-02/);
+  });
+});
+
+describe('an ID whose subscription is not where the resource is', () => {
+  const MISTYPED = '8c8d7e06-1a2b-4c3d-8e4f-5a6b7c8d9080';
+
+  /** The generated config with every target ID moved to the mistyped subscription, and a policy on each. */
+  function mistypedConfig(): string {
+    const generated = sandbox().worlds.find((world) => world.name === 'guards-lab')?.configFile;
+    if (generated === undefined) throw new Error('world guards-lab not loaded');
+    const document = parseDocument(readFileSync(generated, 'utf8'));
+    const targets = document.get('targets', true) as { items: { get(key: string): unknown }[] };
+    targets.items.forEach((item, index) => {
+      const id = String(item.get('id'));
+      document.setIn(['targets', index, 'id'], id.replace(SUB, MISTYPED));
+      document.setIn(['targets', index, 'runbooks'], id.includes('/registries/') ? { 'image-purge': { keep: 1, olderThanDays: 0 } } : { 'secret-expiry': {} });
+    });
+    const file = path.join(dir, 'mistyped.yaml');
+    writeFileSync(file, document.toString());
+    return file;
+  }
+
+  it('image-purge fails the target from ARM, touching no registry data plane', { timeout: 60_000 }, async () => {
+    const file = mistypedConfig();
+    await sandbox().clearRequests();
+    const run = await cli(['run', 'image-purge', '--config', file, '--yes', '--json']);
+    expect(run.code).toBe(1);
+    const doc = JSON.parse(run.stdout) as PlanJson;
+    expect(doc.record.targets[0]?.status).toBe('failed');
+    expect(doc.record.targets[0]?.error?.message).toBe(
+      `registry crguardslab: expected it at /subscriptions/${MISTYPED}/resourceGroups/rg-guards/providers/Microsoft.ContainerRegistry/registries/crguardslab, found no such resource there in ARM (404 ResourceNotFound); check the subscription and resource group of the target's ID (the data plane reaches crguardslab.azurecr.io wherever it lives, so nothing is planned on an ID that is not the registry's)`,
+    );
+    const requests = await sandbox().requests();
+    expect(requests.filter((entry) => entry.host === 'acr')).toEqual([]);
+    expect(requests.filter((entry) => entry.method === 'DELETE')).toEqual([]);
+  });
+
+  it('secret-expiry fails the vault from ARM instead of reporting the vault of that name', { timeout: 60_000 }, async () => {
+    const file = mistypedConfig();
+    await sandbox().clearRequests();
+    const run = await cli(['plan', 'secret-expiry', '--config', file, '--json']);
+    expect(run.code).toBe(1);
+    const doc = JSON.parse(run.stdout) as PlanJson;
+    expect(doc.record.targets[0]?.error?.message).toMatch(/^Key Vault kv-guards-lab: expected it at \/subscriptions\/8c8d7e06-1a2b-4c3d-8e4f-5a6b7c8d9080\/.*, found no such resource there in ARM \(404 ResourceNotFound\)/);
+    expect((await sandbox().requests()).filter((entry) => entry.host === 'keyvault')).toEqual([]);
   });
 });

@@ -9,6 +9,7 @@ import { WebSiteManagementClient } from '@azure/arm-appservice';
 import { KeyVaultManagementClient } from '@azure/arm-keyvault';
 import { PostgreSQLManagementFlexibleServerClient } from '@azure/arm-postgresql-flexible';
 import { StorageManagementClient } from '@azure/arm-storage';
+import { ContainerRegistryManagementClient } from '@azure/arm-containerregistry';
 import { ContainerRegistryClient, KnownContainerRegistryAudience } from '@azure/container-registry';
 import { SecretClient } from '@azure/keyvault-secrets';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -178,6 +179,31 @@ describe('Microsoft.Storage and Microsoft.KeyVault through their management clie
     const kilometers = new KeyVaultManagementClient(credential, SUBSCRIPTIONS.kilometers, clientOptions());
     const vaults = await collect(kilometers.vaults.listByResourceGroup('rg-kilometers-prod'));
     expect(vaults.map((entry) => entry.properties.enablePurgeProtection)).toEqual([true]);
+  });
+});
+
+describe('Microsoft.ContainerRegistry through ContainerRegistryManagementClient', () => {
+  it('gets a registry with its login server as the 2025-11-01 spec shapes it, lists by group and subscription, and 404s elsewhere', async () => {
+    const client = new ContainerRegistryManagementClient(credential, SUBSCRIPTIONS.xshopai, clientOptions());
+    const registry = await client.registries.get('rg-xshopai-prod', 'crxshopaiprod');
+    expect(registry).toMatchObject({
+      id: `/subscriptions/${SUBSCRIPTIONS.xshopai}/resourceGroups/rg-xshopai-prod/providers/Microsoft.ContainerRegistry/registries/crxshopaiprod`,
+      name: 'crxshopaiprod',
+      type: 'Microsoft.ContainerRegistry/registries',
+      loginServer: 'crxshopaiprod.azurecr.io',
+      provisioningState: 'Succeeded',
+      adminUserEnabled: false,
+      publicNetworkAccess: 'Enabled',
+    });
+    expect(registry.sku.name).toBeDefined();
+    expect(registry.creationDate).toBeInstanceOf(Date);
+    // Case-insensitive, as ARM.
+    expect((await client.registries.get('RG-XSHOPAI-PROD', 'CRXSHOPAIPROD')).name).toBe('crxshopaiprod');
+    expect((await collect(client.registries.listByResourceGroup('rg-xshopai-prod'))).map((entry) => entry.name)).toEqual(['crxshopaiprod']);
+    expect((await collect(client.registries.list())).map((entry) => entry.name)).toEqual(['crxshopaiprod']);
+    // The same registry name under another subscription is not there.
+    const elsewhere = new ContainerRegistryManagementClient(credential, SUBSCRIPTIONS.lms, clientOptions());
+    await expect(elsewhere.registries.get('rg-xshopai-prod', 'crxshopaiprod')).rejects.toMatchObject({ statusCode: 404, code: 'ResourceNotFound' });
   });
 });
 
