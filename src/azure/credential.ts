@@ -16,7 +16,7 @@ import { endpointOverrides, type AzureSettings } from '../config/schema.ts';
 import { errorCode, errorMessage, OpsAutopilotError } from '../errors.ts';
 import { cloudEndpoints } from './cloud.ts';
 import { firstLineOf, redactSecrets } from './errors.ts';
-import { httpsExchange, HttpsExchangeError, tlsSettingsWithCa, type HttpsExchangeResult } from './https-exchange.ts';
+import { httpsExchange, HttpsExchangeError, isLoopbackHost, tlsSettingsWithCa, type HttpsExchangeResult } from './https-exchange.ts';
 
 /** Thrown when no credential can be built or a token cannot be obtained. */
 export class CredentialError extends OpsAutopilotError {
@@ -66,11 +66,7 @@ export function labelCredentialFailures(credential: TokenCredential, kind: Crede
   };
 }
 
-/** True when a host name is a loopback address (127.0.0.0/8, ::1, localhost). */
-export function isLoopbackHost(hostname: string): boolean {
-  const host = hostname.toLowerCase();
-  return host === 'localhost' || host === '[::1]' || host === '::1' || /^127\.\d{1,3}\.\d{1,3}\.\d{1,3}$/.test(host);
-}
+export { isLoopbackHost } from './https-exchange.ts';
 
 /** True when a URL or URL template (with `{name}`/`{host}` placeholders) points at loopback. */
 export function isLoopbackUrl(urlOrTemplate: string): boolean {

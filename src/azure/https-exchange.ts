@@ -31,6 +31,11 @@ export interface HttpsExchangeOptions {
   readonly signal?: AbortSignal;
   /** How much of the body to read; the rest is not downloaded. Default 64 KiB. */
   readonly maxBodyBytes?: number;
+  /**
+   * Also send to `http://` on a loopback host (127.0.0.0/8, ::1, localhost): the local Functions
+   * host serves plain HTTP on 127.0.0.1, like `func start`. Never to any other host.
+   */
+  readonly allowLoopbackHttp?: boolean;
 }
 
 /** What {@link httpsExchange} returns. */
@@ -62,6 +67,12 @@ export class HttpsExchangeError extends OpsAutopilotError {
   }
 }
 
+/** True when a host name is a loopback address (127.0.0.0/8, ::1, localhost). */
+export function isLoopbackHost(hostname: string): boolean {
+  const host = hostname.toLowerCase();
+  return host === 'localhost' || host === '[::1]' || host === '::1' || /^127\.\d{1,3}\.\d{1,3}\.\d{1,3}$/.test(host);
+}
+
 /**
  * TLS settings that trust `ca` in addition to the system roots (passing `ca` alone would
  * replace them). Build it once per CA: the SDK's HTTP client keeps one agent per settings object.
@@ -87,8 +98,9 @@ function httpClient(): HttpClient {
  * aborts or the connection fails; a non-https URL is refused before anything is sent.
  */
 export async function httpsExchange(url: string, options: HttpsExchangeOptions): Promise<HttpsExchangeResult> {
-  if (new URL(url).protocol !== 'https:') {
-    throw new HttpsExchangeError('network', `expected an https:// URL, found ${new URL(url).protocol}`, undefined);
+  const target = new URL(url);
+  if (target.protocol !== 'https:' && !(options.allowLoopbackHttp === true && target.protocol === 'http:' && isLoopbackHost(target.hostname))) {
+    throw new HttpsExchangeError('network', `expected an https:// URL${options.allowLoopbackHttp === true ? ' (or http:// on a loopback host)' : ''}, found ${target.protocol}//${target.host}`, undefined);
   }
   const deadline = AbortSignal.timeout(options.timeoutMs);
   const signal = options.signal === undefined ? deadline : AbortSignal.any([options.signal, deadline]);
@@ -99,6 +111,8 @@ export async function httpsExchange(url: string, options: HttpsExchangeOptions):
     ...(options.body === undefined ? {} : { body: options.body }),
     timeout: options.timeoutMs,
     abortSignal: signal,
+    // Checked above: plain http only to a loopback host, and only when the caller allows it.
+    allowInsecureConnection: target.protocol === 'http:',
     // Every status as a stream, so only the start of the body is read.
     streamResponseStatusCodes: new Set([Number.POSITIVE_INFINITY]),
   });

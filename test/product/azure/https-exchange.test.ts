@@ -5,7 +5,9 @@
  * whole exchange, only the start of a body is read, redirects are not followed, and a failure
  * never carries the request (URL keys, bodies) along.
  */
+import { createServer as createHttpServer } from 'node:http';
 import { Agent } from 'node:https';
+import type { AddressInfo } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { httpsExchange, HttpsExchangeError, tlsSettingsWithCa } from '../../../src/azure/https-exchange.ts';
 import { httpsPostJson, WebhookPostError } from '../../../src/notify/https-post.ts';
@@ -79,6 +81,26 @@ describe('httpsExchange', () => {
 
   it('refuses a non-https URL before sending anything', async () => {
     await expect(httpsExchange('http://127.0.0.1:1/', { method: 'GET', timeoutMs: 1000 })).rejects.toThrow('expected an https:// URL, found http:');
+  });
+
+  it('with allowLoopbackHttp, sends plain http to a loopback host (the local Functions host) and still refuses it to any other host', async () => {
+    const plain = createHttpServer((_req, res) => res.end('plain'));
+    await new Promise<void>((resolve) => plain.listen(0, '127.0.0.1', resolve));
+    try {
+      const { port } = plain.address() as AddressInfo;
+      const result = await httpsExchange(`http://127.0.0.1:${String(port)}/`, { method: 'GET', timeoutMs: 5000, allowLoopbackHttp: true });
+      expect(result).toMatchObject({ status: 200, body: 'plain' });
+      await expect(httpsExchange(`http://127.0.0.1:${String(port)}/`, { method: 'GET', timeoutMs: 5000 })).rejects.toThrow(/expected an https:\/\/ URL, found http:/);
+      await expect(httpsExchange('http://example.com/', { method: 'GET', timeoutMs: 1000, allowLoopbackHttp: true })).rejects.toThrow(
+        'expected an https:// URL (or http:// on a loopback host), found http://example.com',
+      );
+    } finally {
+      await new Promise<void>((resolve) => {
+        plain.close(() => {
+          resolve();
+        });
+      });
+    }
   });
 });
 
