@@ -310,7 +310,13 @@ export async function startSandbox(options: SandboxOptions = {}): Promise<Sandbo
       }
     }
 
-    const azure = sandboxAzureSettings({ baseUrl, tokenEndpoint, caFile, blobUrlTemplate: azurite?.endpoints.blobUrlTemplate });
+    const azure = sandboxAzureSettings({
+      baseUrl,
+      tokenEndpoint,
+      caFile,
+      blobUrlTemplate: azurite?.endpoints.blobUrlTemplate,
+      tableUrlTemplate: azurite === undefined ? undefined : `${azurite.endpoints.tableEndpoint}/{name}`,
+    });
     const configDir = path.join(dataDir, 'worlds');
     await mkdir(configDir, { recursive: true });
     for (const { world, file } of loaded) {
@@ -321,6 +327,7 @@ export async function startSandbox(options: SandboxOptions = {}): Promise<Sandbo
         baseUrl,
         azure,
         runRecordsBlobServiceUrl: azurite === undefined ? undefined : `${azurite.endpoints.blobEndpoint}/${RUN_RECORDS_ACCOUNT}`,
+        stateTableServiceUrl: azurite === undefined ? undefined : `${azurite.endpoints.tableEndpoint}/${RUN_RECORDS_ACCOUNT}`,
         log,
       });
       const fromEstate = estateWorlds.find((entry) => entry.world === world);

@@ -1,7 +1,7 @@
 /**
  * Generates, per world, an estate configuration that points at this sandbox: the world's
  * example config (comments kept) or a minimal one, with the `azure:` endpoints, the run-record
- * store and every notification webhook redirected to the sandbox, and `dryRun: false` (with a
+ * store, the state tables and every notification webhook redirected to the sandbox, and `dryRun: false` (with a
  * comment saying why) so that runbooks really apply inside the sandbox. The result must satisfy the
  * estate config schema; an invalid one fails the start-up loudly.
  */
@@ -25,6 +25,7 @@ export function sandboxAzureSettings(options: {
   tokenEndpoint: string;
   caFile: string;
   blobUrlTemplate: string | undefined;
+  tableUrlTemplate?: string | undefined;
 }): SandboxAzureSettings {
   const { baseUrl } = options;
   return {
@@ -35,6 +36,7 @@ export function sandboxAzureSettings(options: {
     // Without Azurite, blob URLs still point at the sandbox (where they 404) so that no
     // endpoint can fall back to real Azure.
     blobUrlTemplate: options.blobUrlTemplate ?? `${baseUrl}/_no-azurite/{name}`,
+    tableUrlTemplate: options.tableUrlTemplate ?? `${baseUrl}/_no-azurite/{name}`,
     appHostUrlTemplate: `${baseUrl}/_hosts/{host}`,
     caFile: options.caFile,
     sandboxTokenEndpoint: options.tokenEndpoint,
@@ -89,6 +91,8 @@ export async function writeWorldConfig(options: {
   baseUrl: string;
   azure: SandboxAzureSettings;
   runRecordsBlobServiceUrl: string | undefined;
+  /** Azurite's Table service of the run-record account, for the state tables. */
+  stateTableServiceUrl?: string | undefined;
   log: (line: string) => void;
 }): Promise<{ configFile: string; source: string }> {
   const { world } = options;
@@ -110,6 +114,10 @@ export async function writeWorldConfig(options: {
   if (options.runRecordsBlobServiceUrl !== undefined) {
     document.setIn(['runRecords', 'blobServiceUrl'], options.runRecordsBlobServiceUrl);
     document.deleteIn(['runRecords', 'storageAccountId']);
+  }
+  if (options.stateTableServiceUrl !== undefined) {
+    document.setIn(['state', 'tableServiceUrl'], options.stateTableServiceUrl);
+    document.deleteIn(['state', 'storageAccountId']);
   }
   const webhooks = document.getIn(['notifications', 'webhooks']);
   if (isSeq(webhooks)) {

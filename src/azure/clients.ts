@@ -20,6 +20,7 @@ import type { ContainerRegistryManagementClient } from '@azure/arm-containerregi
 import type { ContainerRegistryClient } from '@azure/container-registry';
 import type { SecretClient } from '@azure/keyvault-secrets';
 import type { BlobServiceClient, StoragePipelineOptions } from '@azure/storage-blob';
+import type { TableClient, TableServiceClientOptions } from '@azure/data-tables';
 import type { AzureSettings } from '../config/schema.ts';
 import { errorMessage, OpsAutopilotError } from '../errors.ts';
 import { resolveAppUrl as resolveAppUrlFromSettings, resolveEndpoints, type ResolvedEndpoints } from './cloud.ts';
@@ -292,6 +293,29 @@ export class AzureClients {
     });
   }
 
+  /**
+   * Table client of one table in a storage account's Table service, given the account name or
+   * the full Table service URL (e.g. Azurite's path-style `https://127.0.0.1:10002/<account>`).
+   * Requests draw on the same per-account budget as blob ({@link BudgetRegistry.storage}: Azure
+   * Storage's scalability target is per account, whichever service is called) through the HTTP
+   * client, as for blob. The table itself is not created here; see `src/state/tables.ts`.
+   */
+  tableClient(accountNameOrUrl: string, tableName: string): Promise<TableClient> {
+    const url = accountNameOrUrl.startsWith('https://') ? accountNameOrUrl.replace(/\/+$/, '') : this.endpoints.tableUrl(accountNameOrUrl);
+    return this.cached(`table:${url.toLowerCase()}:${tableName.toLowerCase()}`, async () => {
+      const { TableClient } = await import('@azure/data-tables');
+      const agent = await this.agent();
+      const budget = this.budgets.storage(storageAccountOfBlobUrl(url));
+      // As for blob: `agent` reaches core-rest-pipeline's agent policy through the options.
+      const options: TableServiceClientOptions & { agent?: HttpsAgent } = {
+        httpClient: budget.httpClient(createDefaultHttpClient()),
+        ...(this.options.retryOptions === undefined ? {} : { retryOptions: { ...this.options.retryOptions } }),
+        ...(agent === undefined ? {} : { agent }),
+      };
+      return new TableClient(url, tableName, await this.sdkCredential(), options);
+    });
+  }
+
   /** The URL of an app path for health checks (see {@link resolveAppUrl}). */
   appUrl(host: string, path: string): string {
     return resolveAppUrlFromSettings(this.settings, host, path);
@@ -367,7 +391,7 @@ export class AzureClients {
 }
 
 /**
- * The storage account a blob service URL belongs to: the first DNS label in Azure
+ * The storage account a blob (or table) service URL belongs to: the first DNS label in Azure
  * (`https://{account}.blob.core.windows.net`), the first path segment for an IP or loopback
  * host (Azurite's path-style `https://127.0.0.1:10000/{account}`).
  */

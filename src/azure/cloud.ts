@@ -24,6 +24,8 @@ export interface CloudEndpoints {
   readonly containerRegistryAudience: string;
   /** DNS suffix of blob endpoints: `https://{name}.<suffix>`. */
   readonly blobSuffix: string;
+  /** DNS suffix of Table service endpoints: `https://{name}.<suffix>`. */
+  readonly tableSuffix: string;
   /** Audience of Storage tokens (the same in every cloud). */
   readonly storageAudience: string;
 }
@@ -37,6 +39,7 @@ const CLOUDS: Readonly<Record<AzureCloudName, CloudEndpoints>> = {
     containerRegistrySuffix: 'azurecr.io',
     containerRegistryAudience: 'https://management.azure.com',
     blobSuffix: 'blob.core.windows.net',
+    tableSuffix: 'table.core.windows.net',
     storageAudience: 'https://storage.azure.com',
   },
   AzureUSGovernment: {
@@ -47,6 +50,7 @@ const CLOUDS: Readonly<Record<AzureCloudName, CloudEndpoints>> = {
     containerRegistrySuffix: 'azurecr.us',
     containerRegistryAudience: 'https://management.usgovcloudapi.net',
     blobSuffix: 'blob.core.usgovcloudapi.net',
+    tableSuffix: 'table.core.usgovcloudapi.net',
     storageAudience: 'https://storage.azure.com',
   },
   AzureChinaCloud: {
@@ -57,6 +61,7 @@ const CLOUDS: Readonly<Record<AzureCloudName, CloudEndpoints>> = {
     containerRegistrySuffix: 'azurecr.cn',
     containerRegistryAudience: 'https://management.chinacloudapi.cn',
     blobSuffix: 'blob.core.chinacloudapi.cn',
+    tableSuffix: 'table.core.chinacloudapi.cn',
     storageAudience: 'https://storage.azure.com',
   },
 };
@@ -84,6 +89,8 @@ export interface ResolvedEndpoints {
   containerRegistryUrl(registryName: string, loginServer?: string): string;
   /** Blob service URL for a storage account name. */
   blobUrl(accountName: string): string;
+  /** Table service URL for a storage account name. */
+  tableUrl(accountName: string): string;
 }
 
 const stripSlash = (url: string): string => url.replace(/\/+$/, '');
@@ -125,6 +132,10 @@ export function resolveEndpoints(settings: AzureSettings): ResolvedEndpoints {
     blobUrl: (accountName) => {
       const name = checkedName('storage account', accountName);
       return settings.blobUrlTemplate === undefined ? `https://${name}.${cloud.blobSuffix}` : fill(settings.blobUrlTemplate, name);
+    },
+    tableUrl: (accountName) => {
+      const name = checkedName('storage account', accountName);
+      return settings.tableUrlTemplate === undefined ? `https://${name}.${cloud.tableSuffix}` : fill(settings.tableUrlTemplate, name);
     },
   };
 }

@@ -362,6 +362,10 @@ function safetyIssues(input: unknown): LoaderIssue[] {
   if (typeof storageId === 'string') {
     issues.push(...idOfKind(storageId, 'storageAccount', 'runRecords.storageAccountId'));
   }
+  const stateStorageId = asRecord(root.state)?.storageAccountId;
+  if (typeof stateStorageId === 'string') {
+    issues.push(...idOfKind(stateStorageId, 'storageAccount', 'state.storageAccountId'));
+  }
   targets.forEach((target, index) => {
     const purge = asRecord(asRecord(asRecord(target)?.runbooks)?.['image-purge']);
     if (purge === undefined) return;

@@ -156,6 +156,7 @@ export type EndpointOverrideField =
   | 'keyVaultUrlTemplate'
   | 'containerRegistryUrlTemplate'
   | 'blobUrlTemplate'
+  | 'tableUrlTemplate'
   | 'appHostUrlTemplate';
 
 /**
@@ -171,6 +172,7 @@ export function endpointOverrides(settings: Readonly<Pick<AzureSettings, Endpoin
     ['keyVaultUrlTemplate', settings.keyVaultUrlTemplate],
     ['containerRegistryUrlTemplate', settings.containerRegistryUrlTemplate],
     ['blobUrlTemplate', settings.blobUrlTemplate],
+    ['tableUrlTemplate', settings.tableUrlTemplate],
     ['appHostUrlTemplate', settings.appHostUrlTemplate],
   ];
   return overrides.filter(([field, value]) => field !== 'authorityHost' || value !== undefined);
@@ -190,6 +192,8 @@ export const azureSettingsSchema = z
     containerRegistryUrlTemplate: urlTemplate('name').optional(),
     /** Blob endpoint per storage account name. */
     blobUrlTemplate: urlTemplate('name').optional(),
+    /** Table service endpoint per storage account name (the state tables). */
+    tableUrlTemplate: urlTemplate('name').optional(),
     /**
      * How to reach an app by its Azure host name (`defaultHostName`, ingress FQDN) for health
      * checks. Defaults to `https://{host}`; a gateway or the sandbox can map hosts elsewhere.
@@ -534,6 +538,24 @@ export const runRecordSettingsSchema = z
   })
   .strict();
 
+/**
+ * Where the autopilot keeps its shared state (guardrail counts and cooldowns, drill history,
+ * rotation progress): the Table service of one storage account. Without this block the state
+ * lives in the run-record account (`runRecords.storageAccountId`), so one account serves both.
+ */
+export const stateSettingsSchema = z
+  .object({
+    storageAccountId: z
+      .string()
+      .optional()
+      .describe('ARM ID of the storage account whose Table service holds the state tables. Default: runRecords.storageAccountId.'),
+    tableServiceUrl: httpsUrl
+      .optional()
+      .describe('Direct Table service URL (e.g. Azurite: https://127.0.0.1:10002/<account>); wins over storageAccountId.'),
+  })
+  .strict()
+  .describe('Where the shared state tables (guardrails, drillhistory, rotations) live; defaults to the run-record storage account.');
+
 export const webhookSchema = z
   .object({
     name: z.string().min(1),
@@ -561,6 +583,7 @@ export const estateConfigSchema = z
     dryRun: z.boolean().default(true),
     azure: azureSettingsSchema.default(azureSettingsSchema.parse({})),
     runRecords: runRecordSettingsSchema.default(runRecordSettingsSchema.parse({})),
+    state: stateSettingsSchema.default({}),
     notifications: z
       .object({ webhooks: z.array(webhookSchema).default([]) })
       .strict()
@@ -583,6 +606,8 @@ export type EstateConfigInput = z.input<typeof estateConfigSchema>;
 export type TargetConfig = z.output<typeof targetSchema>;
 /** Azure connection settings. */
 export type AzureSettings = z.output<typeof azureSettingsSchema>;
+/** Where the state tables live. */
+export type StateSettings = z.output<typeof stateSettingsSchema>;
 /** Token-bucket settings. */
 export type RequestBudgetSettings = z.output<typeof requestBudgetSchema>;
 

@@ -19,6 +19,7 @@ const sandboxSettings = (port = 8443): AzureSettings =>
     keyVaultUrlTemplate: `https://127.0.0.1:${port}/vaults/{name}`,
     containerRegistryUrlTemplate: `https://127.0.0.1:${port}/registries/{name}`,
     blobUrlTemplate: 'https://127.0.0.1:10000/{name}',
+    tableUrlTemplate: 'https://127.0.0.1:10002/{name}',
     appHostUrlTemplate: `https://127.0.0.1:${port}/_hosts/{host}`,
     keyVaultChallengeResourceVerification: false,
     sandboxTokenEndpoint: `https://127.0.0.1:${port}/72f988bf-0000-4000-8000-00000000a001/oauth2/v2.0/token`,
@@ -65,6 +66,9 @@ describe('credential selection', () => {
     );
     const missing: AzureSettings = { ...sandboxSettings(), blobUrlTemplate: undefined };
     await expect(createCredential(missing, { env: {} })).rejects.toThrow(/blobUrlTemplate: expected an https loopback address, found none/);
+    // The state tables' endpoint too: without it the table client would send sandbox tokens to Azure.
+    const noTables: AzureSettings = { ...sandboxSettings(), tableUrlTemplate: undefined };
+    await expect(createCredential(noTables, { env: {} })).rejects.toThrow(/tableUrlTemplate: expected an https loopback address, found none/);
     expect(() => new SandboxCredential({ tokenEndpoint: 'https://login.microsoftonline.com/t/oauth2/v2.0/token' })).toThrow(CredentialError);
     expect(() => new SandboxCredential({ tokenEndpoint: 'http://127.0.0.1:1/t/oauth2/v2.0/token' })).toThrow(CredentialError);
   });

@@ -50,6 +50,7 @@ azure:
   keyVaultUrlTemplate: ${base}/vaults/{name}
   containerRegistryUrlTemplate: ${base}/registries/{name}
   blobUrlTemplate: ${base}/{name}
+  tableUrlTemplate: ${base}/{name}
   appHostUrlTemplate: ${base}/_hosts/{host}
   keyVaultChallengeResourceVerification: false
   sandboxTokenEndpoint: ${base}/72f988bf-0000-4000-8000-00000000a001/oauth2/v2.0/token
