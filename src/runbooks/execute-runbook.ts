@@ -8,7 +8,10 @@
  *    {@link ../runs/run-lock.ts}) — if another run holds it, the run ends `refused` with nothing
  *    planned or applied;
  * 3. plan every target on its own, a few at a time; a failing target is recorded failed with its
- *    typed error and never stops the others;
+ *    typed error and never stops the others. In `apply` mode (with `dryRun: false`) each target's
+ *    resource lock ({@link ../runs/resource-lock.ts}) is held from before its plan to its last
+ *    action, so no remediation or other operation changes it in between; a target whose lock
+ *    another operation holds is skipped;
  * 4. ask the runbook's `refuse` guard (e.g. the deletion cap) unless forced — in plan mode too,
  *    so a plan ends `refused` when its apply would;
  * 5. pass {@link dryRunGate} — THE dry-run gate (a declined or cancelled confirmation closes it:
@@ -23,6 +26,8 @@ import { createRunRecordStore, runRecordDestination, type StoredRunRecord } from
 import { emitRunRecord } from '../runs/run-log.ts';
 import { blobLeaseLocks, inProcessLocks, RunLockHeldError, RunLockUnavailableError, type RunLock, type RunLockProvider } from '../runs/run-lock.ts';
 import { AuthorizationFailedError, AzureCredentialError, TransientAzureError } from '../azure/errors.ts';
+import { ResourceLockHeldError, resourceLocksFor, type ResourceLock, type ResourceLockProvider } from '../runs/resource-lock.ts';
+import type { RunJournal } from '../runs/run-journal.ts';
 import { startRun, type DetailValue, type NotificationRecord, type RunRecord, type RunTrigger, type TargetRecorder } from '../runs/run-record.ts';
 import { assertNoSecrets } from '../runs/secret-guard.ts';
 import { sendRunNotifications } from '../notify/send-notifications.ts';
@@ -63,6 +68,16 @@ export interface ExecuteRunbookRequest {
   readonly confirm?: (plans: readonly TargetPlan[]) => Promise<ConfirmAnswer>;
   /** Lock provider; default: blob leases in the run-records container, else in-process. */
   readonly locks?: RunLockProvider;
+  /** Per-resource lock provider; default: blob leases in the run-records container, else in-process. */
+  readonly resourceLocks?: ResourceLockProvider;
+  /**
+   * The run id (a uuid; default a new one). A caller that may retry one run (a durable activity)
+   * passes the same id each time: the locks' lease ids derive from it, so a retry re-enters the
+   * locks its crashed attempt held, and the record keeps the id the caller announced.
+   */
+  readonly runId?: string;
+  /** What earlier attempts of this run applied; see {@link ../runs/run-journal.ts}. */
+  readonly journal?: RunJournal;
   /** Targets planned or applied at once (default 4). */
   readonly targetConcurrency?: number;
   /**
@@ -256,15 +271,30 @@ export async function executeRunbook<TPolicy>(
     dryRun: request.mode === 'plan' || config.dryRun,
     estate: config.estate,
     now: context.now,
+    ...(request.runId === undefined ? {} : { runId: request.runId }),
     ...(request.requestedBy === undefined ? {} : { requestedBy: request.requestedBy }),
     ...(request.correlationId === undefined ? {} : { correlationId: request.correlationId }),
   });
   const notes: string[] = [];
   const targetConcurrency = request.targetConcurrency ?? 4;
+  // Resource locks held, released when their target is done (and any left at the end).
+  const targetLocks = new Set<ResourceLock>();
+  const releaseTargetLock = async (held: ResourceLock | undefined): Promise<void> => {
+    if (held === undefined || !targetLocks.delete(held)) return;
+    try {
+      await held.release();
+    } catch (error) {
+      notes.push(`resource lock release failed (it expires by itself): ${errorMessage(error)}`);
+    }
+  };
+  const releaseTargetLocks = async (): Promise<void> => {
+    await Promise.all([...targetLocks].map((held) => releaseTargetLock(held)));
+  };
 
   // Step 2: the lock. A plan, and a dry run (the gate cannot open with dryRun: true), is
   // read-only, so it needs none (taking a lease is itself a write).
   let lock: RunLock | undefined;
+  let resourceLocks: ResourceLockProvider | undefined;
   if (request.mode === 'apply' && !config.dryRun) {
     try {
       const { provider, note } = request.locks === undefined ? await defaultLocks(context) : { provider: request.locks, note: undefined };
@@ -272,8 +302,15 @@ export async function executeRunbook<TPolicy>(
         notes.push(note);
         context.logger.log('warn', { event: 'run.lock', runbook: runbook.name, estate: config.estate, message: note });
       }
-      lock = await provider.acquire(config.estate, runbook.name);
+      lock = await provider.acquire(config.estate, runbook.name, { owner: recorder.runId });
       notes.push(`lock: ${lock.kind} ${lock.location}`);
+      if (request.resourceLocks === undefined) {
+        const resources = await resourceLocksFor(config, context.clients);
+        resourceLocks = resources.provider;
+        if (resources.note !== undefined) notes.push(resources.note);
+      } else {
+        resourceLocks = request.resourceLocks;
+      }
     } catch (error) {
       if (error instanceof RunLockHeldError) {
         notes.push(`refused: ${error.message}`);
@@ -294,12 +331,25 @@ export async function executeRunbook<TPolicy>(
 
   try {
     // Step 3: plan each target on its own.
-    const planned: ({ target: TargetConfig; policy: TPolicy; plan: TargetPlan; recorder: TargetRecorder } | undefined)[] = new Array<undefined>(selected.length);
+    const planned: ({ target: TargetConfig; policy: TPolicy; plan: TargetPlan; recorder: TargetRecorder; resourceLock: ResourceLock | undefined } | undefined)[] = new Array<undefined>(selected.length);
     let planDone = 0;
     await forEachLimited(selected, targetConcurrency, async ({ target, policy }, index) => {
       const kind = targetKind(target);
       const targetRecorder = recorder.target(target.id, kind);
+      let resourceLock: ResourceLock | undefined;
       try {
+        // The target's own lock, from before the plan to its last action.
+        if (resourceLocks !== undefined) {
+          try {
+            resourceLock = await resourceLocks.acquire(target.id, { owner: recorder.runId, purpose: `${runbook.name} run ${recorder.runId}` });
+            targetLocks.add(resourceLock);
+          } catch (error) {
+            // Another operation on this resource is normal overlap: skip it, as a held run lock refuses.
+            if (!(error instanceof ResourceLockHeldError)) throw error;
+            targetRecorder.skip(`not planned: ${error.message}`);
+            return;
+          }
+        }
         const plan = await runbook.plan(context, target, policy);
         for (const check of plan.checks) {
           targetRecorder.finding({
@@ -310,9 +360,10 @@ export async function executeRunbook<TPolicy>(
             ...(check.resource === undefined ? {} : { resource: check.resource }),
           });
         }
-        planned[index] = { target, policy, plan, recorder: targetRecorder };
+        planned[index] = { target, policy, plan, recorder: targetRecorder, resourceLock };
       } catch (error) {
-        targetRecorder.fail(error, 'plan');
+        targetRecorder.fail(error, resourceLock === undefined && resourceLocks !== undefined ? 'lock resource' : 'plan');
+        await releaseTargetLock(resourceLock);
       } finally {
         planDone += 1;
         context.progress?.({ phase: 'plan', targetId: target.id, done: planDone, total: selected.length });
@@ -351,7 +402,7 @@ export async function executeRunbook<TPolicy>(
     if (gate?.apply === true) {
       const total = plans.reduce((sum, plan) => sum + plan.actions.length, 0);
       let applyDone = 0;
-      await forEachLimited(ready, targetConcurrency, async ({ target, policy, plan, recorder: targetRecorder }) => {
+      await forEachLimited(ready, targetConcurrency, async ({ target, policy, plan, recorder: targetRecorder, resourceLock }) => {
         const actionConcurrency = request.actionConcurrency ?? runbook.applyConcurrency?.(context, target) ?? 1;
         await forEachLimited(plan.actions, actionConcurrency, async (action) => {
           if (context.signal?.aborted === true) {
@@ -360,14 +411,23 @@ export async function executeRunbook<TPolicy>(
             return;
           }
           // A lost lease means another run may hold the lock now: start nothing more.
-          const lostLock = lock?.lost();
+          const lostLock = lock?.lost() ?? resourceLock?.lost();
           if (lostLock !== undefined) {
             targetRecorder.action({ action: action.kind, outcome: 'planned', message: `not applied (lock lost: ${lostLock}): ${action.description}`, resource: action.resource, details: actionDetails(action) });
             return;
           }
+          // An earlier attempt of this run (crashed, retried with the same run id) applied it already.
+          const earlier = request.journal?.earlier(target.id, action.id);
+          if (earlier !== undefined) {
+            targetRecorder.action({ ...earlier.action, message: `${earlier.action.message} (in an earlier attempt of this run, not applied again)` });
+            applyDone += 1;
+            return;
+          }
           try {
             const result = await runbook.apply(context, target, policy, action);
-            targetRecorder.action({ action: action.kind, outcome: result.outcome, message: `${action.description}: ${result.message}`, resource: action.resource, details: actionDetails(action) });
+            const entry = { action: action.kind, outcome: result.outcome, message: `${action.description}: ${result.message}`, resource: action.resource, details: actionDetails(action) };
+            targetRecorder.action(entry);
+            request.journal?.record({ targetId: target.id, actionId: action.id, action: { ...entry, at: context.now().toISOString() } });
           } catch (error) {
             targetRecorder.action({ action: action.kind, outcome: 'failed', message: `${action.description}: ${errorMessage(error)}`, resource: action.resource, details: { ...actionDetails(action), errorName: error instanceof Error ? error.name : 'Error' } });
           } finally {
@@ -375,7 +435,16 @@ export async function executeRunbook<TPolicy>(
             context.progress?.({ phase: 'apply', targetId: target.id, done: applyDone, total });
           }
         });
+        const lostTarget = resourceLock?.lost();
+        if (lostTarget !== undefined) targetRecorder.fail(new RunLockLostError(`resource ${target.id}: expected to hold its lock until the last action, found it lost (${lostTarget}); actions not yet started were not applied`, { context: { resourceId: target.id } }), 'apply');
+        await releaseTargetLock(resourceLock);
       });
+      // What an earlier attempt applied that this attempt's plan no longer contains (done already).
+      for (const entry of request.journal?.unseen() ?? []) {
+        recorder.target(entry.targetId).action({ ...entry.action, message: `${entry.action.message} (in an earlier attempt of this run)` });
+      }
+      const journalProblem = await request.journal?.flush();
+      if (journalProblem !== undefined) notes.push(journalProblem);
     } else {
       const why = refusal === undefined ? (gate?.reason ?? '') : refusalLine(refusal);
       for (const { plan, recorder: targetRecorder } of ready) {
@@ -384,6 +453,7 @@ export async function executeRunbook<TPolicy>(
         }
       }
     }
+    await releaseTargetLocks();
     const lost = lock?.lost();
     if (lost !== undefined) notes.push(`lock lost during the run: ${lost}`);
     const lostError =
@@ -419,6 +489,7 @@ export async function executeRunbook<TPolicy>(
   } catch (error) {
     // Only the executor's own machinery can land here (runbook errors are caught per target).
     notes.push(`run failed: ${errorMessage(error)}`);
+    await releaseTargetLocks();
     const record = recorder.finish({ error, notes });
     return finishRun({ runbook: runbook.name, context, request, record, plans: [], gate: undefined, notify: true, releaseLock: lock });
   }

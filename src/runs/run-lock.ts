@@ -2,32 +2,22 @@
  * The per-runbook lock: no two runs of the same runbook on the same estate overlap, whatever
  * triggered them and in whichever process or instance they run.
  *
- * The lock is a blob lease on `locks/<estate>/<runbook>` in the run-records container. Blob
- * storage grants a lease to one holder at a time and lets another holder in only after the
- * lease expires (or is broken), so a crashed run frees the lock within {@link LEASE_SECONDS}
- * seconds. The holder renews the lease while the run lasts and releases it at the end. Nobody
- * here ever breaks a lease: an expired one is simply acquired.
+ * The lock is a blob lease on `locks/<estate>/<runbook>` in the run-records container
+ * ({@link ./blob-lease.ts}). Blob storage grants a lease to one holder at a time and lets another
+ * holder in only after the lease expires (or is broken), so a crashed run frees the lock within
+ * {@link LEASE_SECONDS} seconds, and the same run (same lease id, from its run id) gets it back at
+ * once. The holder renews the lease while the run lasts and releases it at the end. Nobody here
+ * ever breaks a lease: an expired one is simply acquired.
  *
  * Without a run-record store there is no shared place to lease, so the lock falls back to an
  * in-process one; the executor says so in the run record.
  */
 import type { ContainerClient } from '@azure/storage-blob';
-import { callAzure, ResourceConflictError, toAzureError } from '../azure/errors.ts';
-import { errorMessage, OpsAutopilotError } from '../errors.ts';
+import { callAzure } from '../azure/errors.ts';
+import { OpsAutopilotError } from '../errors.ts';
+import { acquireBlobLease, LEASE_SECONDS, leaseIdFor } from './blob-lease.ts';
 
-/** Lease length in seconds (blob leases last 15-60 s or forever; 60 keeps crash recovery short). */
-export const LEASE_SECONDS = 60;
-
-/** How often the holder renews, well inside the lease. */
-export const RENEW_EVERY_MS = 20_000;
-
-/**
- * The longest one renewal (or the release) may take, storage's own retries included: 15 s.
- * A renewal that starts at most {@link RENEW_EVERY_MS} after the last good one and gives up
- * after this long has reported the lock lost 35 s into a 60 s lease, before another run could
- * take it; and it ends before the next renewal starts, so renewals never overlap.
- */
-export const LEASE_CALL_TIMEOUT_MS = 15_000;
+export { LEASE_CALL_TIMEOUT_MS, LEASE_SECONDS, RENEW_EVERY_MS } from './blob-lease.ts';
 
 /** Thrown when another run holds the lock. */
 export class RunLockHeldError extends OpsAutopilotError {
@@ -60,10 +50,20 @@ export interface RunLock {
   release(): Promise<void>;
 }
 
+/** Options of {@link RunLockProvider.acquire}. */
+export interface RunLockOptions {
+  /**
+   * The run that takes the lock (its run id). The lease id derives from it, so the same run
+   * retried after a crash (a durable activity runs at least once) re-enters its own lock instead
+   * of waiting a minute for its own lease to expire. Default: a new lease id.
+   */
+  readonly owner?: string;
+}
+
 /** Takes locks for an estate's runbooks. */
 export interface RunLockProvider {
   /** @throws {@link RunLockHeldError} when another run holds it. */
-  acquire(estate: string, runbook: string): Promise<RunLock>;
+  acquire(estate: string, runbook: string, options?: RunLockOptions): Promise<RunLock>;
 }
 
 /** Blob name of the lock of one runbook of one estate. */
@@ -78,11 +78,10 @@ export function lockBlobName(estate: string, runbook: string): string {
  * @param options.callTimeoutMs bound of one renewal or the release; tests shorten it.
  */
 export function blobLeaseLocks(container: ContainerClient, options: { renewEveryMs?: number; callTimeoutMs?: number } = {}): RunLockProvider {
-  const renewEveryMs = options.renewEveryMs ?? RENEW_EVERY_MS;
-  const callTimeoutMs = options.callTimeoutMs ?? LEASE_CALL_TIMEOUT_MS;
-  /** Why a lease call failed: its deadline, or what storage said. */
-  const reason = (error: unknown, signal: AbortSignal): string =>
-    signal.aborted ? `expected an answer within ${callTimeoutMs} ms, found none` : errorMessage(error);
+  const timing = {
+    ...(options.renewEveryMs === undefined ? {} : { renewEveryMs: options.renewEveryMs }),
+    ...(options.callTimeoutMs === undefined ? {} : { callTimeoutMs: options.callTimeoutMs }),
+  };
   let containerReady: Promise<void> | undefined;
   const ensureContainer = (): Promise<void> => {
     containerReady ??= callAzure({ resourceId: container.url.split('?')[0] ?? container.url, operation: 'create lock container' }, async () => {
@@ -94,72 +93,22 @@ export function blobLeaseLocks(container: ContainerClient, options: { renewEvery
     return containerReady;
   };
   return {
-    async acquire(estate, runbook) {
+    async acquire(estate, runbook, acquireOptions = {}) {
       const blobName = lockBlobName(estate, runbook);
       const location = `${container.containerName}/${blobName}`;
       await ensureContainer();
-      const blob = container.getBlockBlobClient(blobName);
-      try {
-        // ifNoneMatch '*': create once, never overwrite (overwriting a leased blob fails anyway).
-        await blob.upload('', 0, { conditions: { ifNoneMatch: '*' } });
-      } catch (error) {
-        // 409 BlobAlreadyExists, or 412 when a holder's lease protects it: the blob is there.
-        const typed = toAzureError(error, { resourceId: location, operation: 'create lock blob' });
-        if (!(typed instanceof ResourceConflictError)) throw typed;
-      }
-      const leaseClient = blob.getBlobLeaseClient();
-      try {
-        await leaseClient.acquireLease(LEASE_SECONDS);
-      } catch (error) {
-        const typed = toAzureError(error, { resourceId: location, operation: 'acquire lock lease' });
-        // 409 LeaseAlreadyPresent: another run holds it.
-        if (typed instanceof ResourceConflictError) {
-          throw new RunLockHeldError(
-            `runbook ${runbook} on estate ${estate}: expected no other run in progress, found the lock ${location} leased by another run (it frees within ${LEASE_SECONDS} s if that run died)`,
-            { context: { estate, runbook, lock: location }, cause: typed },
-          );
-        }
-        throw typed;
-      }
-      let lostReason: string | undefined;
-      let released = false;
-      let renewing: Promise<void> = Promise.resolve();
-      const timer = setInterval(() => {
-        const deadline = AbortSignal.timeout(callTimeoutMs);
-        renewing = leaseClient.renewLease({ abortSignal: deadline }).then(
-          () => undefined,
-          (error: unknown) => {
-            lostReason = `renewing the lease on ${location} failed: ${reason(error, deadline)}`;
-          },
-        );
-      }, renewEveryMs);
-      // The run itself keeps the process alive; the renewal timer must not.
-      timer.unref();
-      return {
-        kind: 'blob-lease',
+      const lease = await acquireBlobLease(container, blobName, {
         location,
-        lost: () => lostReason,
-        async release() {
-          if (released) return;
-          released = true;
-          clearInterval(timer);
-          // Bounded: a renewal gives up after callTimeoutMs.
-          await renewing;
-          const deadline = AbortSignal.timeout(callTimeoutMs);
-          try {
-            await callAzure({ resourceId: location, operation: 'release lock lease' }, async () => {
-              await leaseClient.releaseLease({ abortSignal: deadline });
-            });
-          } catch (error) {
-            // An unreleased lease frees itself within LEASE_SECONDS; say so rather than hang.
-            if (!deadline.aborted) throw error;
-            throw new RunLockReleaseError(
-              `releasing the lock ${location}: expected an answer within ${callTimeoutMs} ms, found none (the lease frees itself within ${LEASE_SECONDS} s)`,
-              { context: { lock: location }, cause: error },
-            );
-          }
-        },
-      };
+        ...timing,
+        ...(acquireOptions.owner === undefined ? {} : { leaseId: leaseIdFor(acquireOptions.owner), metadata: { owner: acquireOptions.owner } }),
+        held: (cause) =>
+          new RunLockHeldError(
+            `runbook ${runbook} on estate ${estate}: expected no other run in progress, found the lock ${location} leased by another run (it frees within ${String(LEASE_SECONDS)} s if that run died)`,
+            { context: { estate, runbook, lock: location }, cause },
+          ),
+        releaseTimedOut: (message, cause) => new RunLockReleaseError(message, { context: { lock: location }, cause }),
+      });
+      return { kind: 'blob-lease', location, lost: () => lease.lost(), release: () => lease.release() };
     },
   };
 }
