@@ -71,6 +71,23 @@ export function leaseIdFor(owner: string): string {
   return `${hex.slice(0, 8)}-${hex.slice(8, 12)}-${hex.slice(12, 16)}-${hex.slice(16, 20)}-${hex.slice(20, 32)}`;
 }
 
+/**
+ * Creates the lock container once per provider (the first acquire pays for it); a failure is
+ * not cached, so the next acquire tries again.
+ */
+export function lockContainerCreator(container: ContainerClient): () => Promise<void> {
+  let containerReady: Promise<void> | undefined;
+  return () => {
+    containerReady ??= callAzure({ resourceId: container.url.split('?')[0] ?? container.url, operation: 'create lock container' }, async () => {
+      await container.createIfNotExists();
+    }).catch((error: unknown) => {
+      containerReady = undefined;
+      throw error;
+    });
+    return containerReady;
+  };
+}
+
 /** The owner named in a lock blob's metadata, for "held by ..." messages; undefined when unreadable. */
 export async function leaseHolder(container: ContainerClient, blobName: string): Promise<Readonly<Record<string, string>> | undefined> {
   try {

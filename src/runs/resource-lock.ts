@@ -25,10 +25,9 @@
  */
 import type { ContainerClient } from '@azure/storage-blob';
 import type { AzureClients } from '../azure/clients.ts';
-import { callAzure } from '../azure/errors.ts';
 import type { EstateConfig } from '../config/schema.ts';
 import { OpsAutopilotError } from '../errors.ts';
-import { acquireBlobLease, LEASE_SECONDS, leaseHolder, leaseIdFor } from './blob-lease.ts';
+import { acquireBlobLease, LEASE_SECONDS, leaseHolder, leaseIdFor, lockContainerCreator } from './blob-lease.ts';
 import { runRecordDestination } from './run-record-store.ts';
 import { redactString } from './secret-guard.ts';
 
@@ -122,16 +121,7 @@ function holderText(metadata: Readonly<Record<string, string>> | undefined): str
  * @param options.renewEveryMs / options.callTimeoutMs renewal period and the bound of one lease call; tests shorten them.
  */
 export function blobResourceLocks(container: ContainerClient, options: { renewEveryMs?: number; callTimeoutMs?: number } = {}): ResourceLockProvider {
-  let containerReady: Promise<void> | undefined;
-  const ensureContainer = (): Promise<void> => {
-    containerReady ??= callAzure({ resourceId: container.url.split('?')[0] ?? container.url, operation: 'create lock container' }, async () => {
-      await container.createIfNotExists();
-    }).catch((error: unknown) => {
-      containerReady = undefined;
-      throw error;
-    });
-    return containerReady;
-  };
+  const ensureContainer = lockContainerCreator(container);
   return {
     async acquire(resourceId, acquireOptions) {
       const id = normaliseResourceId(resourceId);

@@ -13,9 +13,8 @@
  * in-process one; the executor says so in the run record.
  */
 import type { ContainerClient } from '@azure/storage-blob';
-import { callAzure } from '../azure/errors.ts';
 import { OpsAutopilotError } from '../errors.ts';
-import { acquireBlobLease, LEASE_SECONDS, leaseIdFor } from './blob-lease.ts';
+import { acquireBlobLease, LEASE_SECONDS, leaseIdFor, lockContainerCreator } from './blob-lease.ts';
 
 export { LEASE_CALL_TIMEOUT_MS, LEASE_SECONDS, RENEW_EVERY_MS } from './blob-lease.ts';
 
@@ -82,16 +81,7 @@ export function blobLeaseLocks(container: ContainerClient, options: { renewEvery
     ...(options.renewEveryMs === undefined ? {} : { renewEveryMs: options.renewEveryMs }),
     ...(options.callTimeoutMs === undefined ? {} : { callTimeoutMs: options.callTimeoutMs }),
   };
-  let containerReady: Promise<void> | undefined;
-  const ensureContainer = (): Promise<void> => {
-    containerReady ??= callAzure({ resourceId: container.url.split('?')[0] ?? container.url, operation: 'create lock container' }, async () => {
-      await container.createIfNotExists();
-    }).catch((error: unknown) => {
-      containerReady = undefined;
-      throw error;
-    });
-    return containerReady;
-  };
+  const ensureContainer = lockContainerCreator(container);
   return {
     async acquire(estate, runbook, acquireOptions = {}) {
       const blobName = lockBlobName(estate, runbook);
