@@ -95,7 +95,10 @@ export interface ProviderContext {
      * Failed`). Additive.
      */
     onFailed?: () => void;
-    /** Optional final body served at the `Location` URL once the operation succeeded. */
+    /**
+     * Optional final body served at the `Location` URL once the operation succeeded (200);
+     * `null` answers 200 with no body; without it the answer is 204.
+     */
     result?: () => unknown;
   }): LongRunningOperation;
   /** Builds an ARM error response: `{ error: { code, message } }`. */
@@ -126,6 +129,46 @@ export interface ProviderContext {
    * `primaryEndpoints.blob`.
    */
   blobEndpointFor(accountName: string): string | undefined;
+  /**
+   * Publishes an event as the Azure service would to its Event Grid system topic (e.g.
+   * `Microsoft.Web.SlotSwapCompleted`, `Microsoft.Resources.ResourceWriteSuccess`). The engine
+   * adds `id`, `eventTime` (sandbox clock) and `metadataVersion`, and keeps the event in the
+   * outbox at `GET /_sandbox/eventgrid` (Event Grid schema, or CloudEvents 1.0 with
+   * `?schema=cloudevents`); nothing is delivered anywhere. Additive: optional so that test
+   * contexts built by hand stay valid; the engine always provides it.
+   */
+  publishEvent?(event: SandboxEventGridEvent): void;
+  /**
+   * How long a long-running operation stays `InProgress` (the sandbox's `lroDurationMs`).
+   * Providers time other transitions by it too, e.g. a web app's restart. Additive: optional
+   * for hand-built test contexts; the engine always provides it.
+   */
+  operationDurationMs?(): number;
+}
+
+/** An Event Grid system-topic event as a provider publishes it (see {@link ProviderContext.publishEvent}). */
+export interface SandboxEventGridEvent {
+  /** The system topic: the ARM id of the source resource, resource group or subscription. */
+  readonly topic: string;
+  /** e.g. `/Microsoft.Web/sites/app-kilometers-api-k7x2` or the resource id. */
+  readonly subject: string;
+  /** e.g. `Microsoft.Web.SlotSwapCompleted`. */
+  readonly eventType: string;
+  readonly data: Readonly<Record<string, unknown>>;
+  readonly dataVersion: string;
+}
+
+/**
+ * A control endpoint a provider serves at `/_sandbox/{name}[/...]`: like the engine's own,
+ * no token, not logged, throttled or faulted. The handler gets the path segments after
+ * `{name}` and the parsed JSON body (`undefined` when empty); it answers 400 itself for a bad
+ * body (`{ error: { code: 'InvalidControlRequest', message } }`).
+ */
+export interface ControlRoute {
+  readonly method: 'GET' | 'POST' | 'DELETE';
+  /** The first path segment after `/_sandbox/`, e.g. `health`. Must not be one of the engine's. */
+  readonly name: string;
+  readonly handler: (request: { readonly segments: readonly string[]; readonly body: unknown }, context: ProviderContext) => SandboxResponse;
 }
 
 /** Claims of a verified sandbox access token. */
@@ -178,6 +221,8 @@ export interface SandboxProvider {
   readonly types: readonly string[];
   seed(world: WorldFile, resources: readonly WorldResource[], context: ProviderContext): Promise<void> | void;
   routes(): readonly RouteDefinition[];
+  /** Control endpoints under `/_sandbox/` (additive, optional), e.g. the app health scripts. */
+  controlRoutes?(): readonly ControlRoute[];
   /** A JSON-serialisable snapshot for `GET /_sandbox/state`. */
   snapshot(): unknown;
 }

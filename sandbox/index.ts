@@ -22,11 +22,13 @@ import { EmbeddedPostgresBackend } from './engine/postgres.ts';
 import { SandboxServer } from './engine/server.ts';
 import { DEFAULT_THROTTLING, type ThrottlingSettings } from './engine/throttle.ts';
 import { generateTlsMaterial } from './engine/tls.ts';
-import type { CapturedWebhook, FaultSpec, RequestLogEntry } from './engine/types.ts';
+import type { MintTokenOptions } from './engine/identity.ts';
+import type { CapturedWebhook, CloudEventOutboxEvent, EventGridOutboxEvent, FaultSpec, RequestLogEntry } from './engine/types.ts';
 import { assignResources, listWorldFiles, loadWorldFile, resolveWorldArgument, type LoadedWorld } from './engine/worlds.ts';
 import { estateWorld, type EstateWorld } from './engine/estate-world.ts';
 
-export type { CapturedWebhook, FaultSpec, OperationSnapshot, RequestLogEntry, SandboxEvent } from './engine/types.ts';
+export type { CapturedWebhook, CloudEventOutboxEvent, EventGridOutboxEvent, FaultSpec, OperationSnapshot, RequestLogEntry, SandboxEvent } from './engine/types.ts';
+export { ACTION_GROUPS_APP_ID, type MintTokenOptions } from './engine/identity.ts';
 export { WorldValidationError, GeneratedConfigError, ChildProcessError, PostgresBackendError, SandboxStartError, UnknownWorldError } from './engine/errors.ts';
 
 /** The tenant of every shipped world; used when no world is loaded. */
@@ -107,6 +109,15 @@ export interface SandboxHandle {
   webhooks(name?: string): Promise<CapturedWebhook[]>;
   /** Shifts the sandbox clock (`context.now()`). */
   advanceClock(ms: number): Promise<void>;
+  /** The Event Grid outbox: what the emulated services published (`GET /_sandbox/eventgrid`). */
+  eventGridEvents(): Promise<EventGridOutboxEvent[]>;
+  /** The same events as CloudEvents 1.0. */
+  cloudEvents(): Promise<CloudEventOutboxEvent[]>;
+  clearEventGridEvents(): Promise<void>;
+  /** Mints an access token with chosen claims (`POST /_sandbox/identity/tokens`), e.g. a Secure Webhook token. */
+  mintToken(options: MintTokenOptions): Promise<string>;
+  /** Makes the identity sign with a new key (the JWKS keeps the previous ones); returns its `kid`. */
+  rotateSigningKey(): Promise<string>;
   /** Stops the server and the child processes; removes the temp data dir. Idempotent. */
   stop(): Promise<void>;
 }
@@ -396,6 +407,13 @@ function createHandle(parts: {
     advanceClock: async (ms) => {
       await control('POST', '/_sandbox/clock', { advanceMs: ms });
     },
+    eventGridEvents: async () => (await control('GET', '/_sandbox/eventgrid')) as EventGridOutboxEvent[],
+    cloudEvents: async () => (await control('GET', '/_sandbox/eventgrid?schema=cloudevents')) as CloudEventOutboxEvent[],
+    clearEventGridEvents: async () => {
+      await control('DELETE', '/_sandbox/eventgrid');
+    },
+    mintToken: async (options) => ((await control('POST', '/_sandbox/identity/tokens', options)) as { access_token: string }).access_token,
+    rotateSigningKey: async () => ((await control('POST', '/_sandbox/identity/keys/rotate')) as { kid: string }).kid,
     stop: () => (stopping ??= parts.cleanup()),
   };
 }

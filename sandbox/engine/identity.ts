@@ -1,6 +1,9 @@
 /**
  * Identity emulation: an OAuth 2.0 client-credentials token endpoint that mints RS256 JWTs
  * shaped like Entra ID v1 access tokens, and verification of those tokens for the router.
+ * Tests also mint tokens with chosen claims (audience, app roles, lifetime, v1 or v2 shape)
+ * through {@link SandboxIdentity.mint}, e.g. the Secure Webhook tokens an action group sends,
+ * and rotate the signing key to exercise a verifier's JWKS refresh.
  *
  * Token lifetimes use the real clock, not the sandbox clock: Azurite validates `nbf`/`exp`
  * against real time, and clients cache tokens by real time too.
@@ -36,6 +39,45 @@ export interface OAuthErrorBody {
 
 const TOKEN_LIFETIME_SECONDS = 3600;
 
+/** Claims and shape of a token minted by {@link SandboxIdentity.mint} (`POST /_sandbox/identity/tokens`). */
+export interface MintTokenOptions {
+  /** Default: the first tenant of the loaded worlds. Must be one of them. */
+  readonly tenantId?: string;
+  /** `aud`, e.g. `api://ops-autopilot` or an application (client) id. */
+  readonly audience: string;
+  /** The calling application: `appid` (v1) or `azp` (v2). Default: Azure Monitor action groups' `461e8683-5575-4561-ac7f-899cc907d62a`. */
+  readonly appId?: string;
+  /** `roles`: app roles assigned to the caller; omitted when empty. */
+  readonly roles?: readonly string[];
+  /** `scp`, delegated scopes (none by default: an application token). */
+  readonly scp?: string;
+  /** `1.0` (issuer `https://sts.windows.net/{tenant}/`, the default) or `2.0` (issuer `{base}/{tenant}/v2.0`). */
+  readonly version?: '1.0' | '2.0';
+  /** Lifetime from now in seconds; negative gives an already expired token. Default 3600. */
+  readonly expiresInSeconds?: number;
+  /** `nbf` relative to now in seconds (positive: not valid yet). Default 0. */
+  readonly notBeforeInSeconds?: number;
+  /** Overrides `iss`, e.g. another tenant's issuer. */
+  readonly issuer?: string;
+  /** `foreign` signs with a key the JWKS does not publish (a forged token). Default `sandbox`. */
+  readonly signWith?: 'sandbox' | 'foreign';
+}
+
+/** Azure Monitor action groups' application id: the caller of a Secure Webhook. */
+export const ACTION_GROUPS_APP_ID = '461e8683-5575-4561-ac7f-899cc907d62a';
+
+interface SigningKey {
+  readonly kid: string;
+  readonly privateKey: KeyObject;
+  readonly publicKey: KeyObject;
+}
+
+function newSigningKey(): SigningKey {
+  const pair = generateKeyPairSync('rsa', { modulusLength: 2048 });
+  const kid = createHash('sha256').update(pair.publicKey.export({ type: 'spki', format: 'der' })).digest('base64url').slice(0, 27);
+  return { kid, privateKey: pair.privateKey, publicKey: pair.publicKey };
+}
+
 const base64url = (input: Buffer | string): string => Buffer.from(input).toString('base64url');
 
 /** Derives a stable GUID from a string, so a client id always maps to the same object id. */
@@ -51,16 +93,32 @@ function isRecord(value: unknown): value is Record<string, unknown> {
 
 /** Mints and verifies sandbox access tokens for a set of tenants. */
 export class SandboxIdentity {
-  private readonly privateKey: KeyObject;
-  private readonly publicKey: KeyObject;
-  /** Key id published in the JWT header and the JWKS document. */
-  readonly keyId: string;
+  /** Published in the JWKS, oldest first; the last one signs. */
+  private readonly keys: SigningKey[] = [newSigningKey()];
+  /** Signs forged tokens; never published. Made on first use. */
+  private foreignKey: SigningKey | undefined;
 
-  constructor(readonly tenantIds: readonly string[]) {
-    const pair = generateKeyPairSync('rsa', { modulusLength: 2048 });
-    this.privateKey = pair.privateKey;
-    this.publicKey = pair.publicKey;
-    this.keyId = createHash('sha256').update(this.publicKey.export({ type: 'spki', format: 'der' })).digest('base64url').slice(0, 27);
+  constructor(readonly tenantIds: readonly string[]) {}
+
+  /** Key id of the current signing key, in the JWT header and the JWKS document. */
+  get keyId(): string {
+    return this.signingKey().kid;
+  }
+
+  private signingKey(): SigningKey {
+    const key = this.keys[this.keys.length - 1];
+    if (key === undefined) throw new Error('the sandbox identity has no signing key');
+    return key;
+  }
+
+  /**
+   * Starts signing with a new key, as Entra ID rolls its keys. The JWKS keeps publishing the
+   * previous ones (at most two), so tokens already issued stay valid.
+   */
+  rotateSigningKey(): string {
+    this.keys.push(newSigningKey());
+    if (this.keys.length > 3) this.keys.splice(0, this.keys.length - 3);
+    return this.keyId;
   }
 
   /** The issuer Entra ID puts in v1 tokens, which is also what Azurite accepts. */
@@ -156,7 +214,7 @@ export class SandboxIdentity {
     const parts = match[1].split('.');
     if (parts.length !== 3) return { reason: 'the token is not a JWT' };
     const [header, payload, signature] = parts as [string, string, string];
-    const valid = verify('RSA-SHA256', Buffer.from(`${header}.${payload}`), this.publicKey, Buffer.from(signature, 'base64url'));
+    const valid = this.keys.some((key) => verify('RSA-SHA256', Buffer.from(`${header}.${payload}`), key.publicKey, Buffer.from(signature, 'base64url')));
     if (!valid) return { reason: 'the token signature is invalid' };
     let claims: unknown;
     try {
@@ -176,16 +234,58 @@ export class SandboxIdentity {
     return { principal: typeof scp === 'string' ? { oid, aud, appid, tid, scp } : { oid, aud, appid, tid } };
   }
 
-  /** The JSON Web Key Set publishing the signing key. */
+  /** The JSON Web Key Set publishing the signing keys (current and previous). */
   jwks(): { keys: Record<string, unknown>[] } {
-    const jwk = this.publicKey.export({ format: 'jwk' });
-    return { keys: [{ ...jwk, kid: this.keyId, use: 'sig', alg: 'RS256' }] };
+    return { keys: this.keys.map((key) => ({ ...key.publicKey.export({ format: 'jwk' }), kid: key.kid, use: 'sig', alg: 'RS256' })) };
   }
 
-  private signJwt(claims: Record<string, unknown>): string {
-    const header = base64url(JSON.stringify({ typ: 'JWT', alg: 'RS256', kid: this.keyId, x5t: this.keyId }));
+  /**
+   * Mints an access token with the claims a test chooses, e.g. the Secure Webhook token an
+   * action group sends (`aud` = the webhook's app, `roles` = the app role its service
+   * principal holds). `baseUrl` makes the v2 issuer.
+   *
+   * @throws Error naming the problem when the tenant is not one of the sandbox's.
+   */
+  mint(options: MintTokenOptions, baseUrl: string): string {
+    const tenantId = options.tenantId ?? this.tenantIds[0] ?? '';
+    if (!this.tenantIds.includes(tenantId)) throw new Error(`expected tenantId to be one of ${this.tenantIds.join(', ')}, found ${tenantId}`);
+    const version = options.version ?? '1.0';
+    const appId = options.appId ?? ACTION_GROUPS_APP_ID;
+    const nowSeconds = Math.floor(Date.now() / 1000);
+    const expiresIn = options.expiresInSeconds ?? TOKEN_LIFETIME_SECONDS;
+    const notBefore = nowSeconds + (options.notBeforeInSeconds ?? 0);
+    const oid = stableGuid(`oid:${tenantId}:${appId}`);
+    const issuer = options.issuer ?? (version === '2.0' ? `${baseUrl}/${tenantId}/v2.0` : this.issuer(tenantId));
+    const claims: Record<string, unknown> = {
+      aud: options.audience,
+      iss: issuer,
+      // A token expired an hour ago was also issued before that.
+      iat: Math.min(nowSeconds, nowSeconds + expiresIn - 60),
+      nbf: Math.min(notBefore, nowSeconds + expiresIn - 60),
+      exp: nowSeconds + expiresIn,
+      aio: base64url(randomUUID()),
+      ...(version === '2.0' ? { azp: appId, azpacr: '2' } : { appid: appId, appidacr: '2', idp: this.issuer(tenantId) }),
+      idtyp: 'app',
+      oid,
+      rh: base64url(randomUUID()),
+      ...(options.roles === undefined || options.roles.length === 0 ? {} : { roles: [...options.roles] }),
+      ...(options.scp === undefined ? {} : { scp: options.scp }),
+      sub: oid,
+      tid: tenantId,
+      uti: base64url(randomUUID()).slice(0, 22),
+      ver: version,
+    };
+    if (options.signWith === 'foreign') {
+      this.foreignKey ??= newSigningKey();
+      return this.signJwt(claims, this.foreignKey);
+    }
+    return this.signJwt(claims);
+  }
+
+  private signJwt(claims: Record<string, unknown>, key: SigningKey = this.signingKey()): string {
+    const header = base64url(JSON.stringify({ typ: 'JWT', alg: 'RS256', kid: key.kid, x5t: key.kid }));
     const payload = base64url(JSON.stringify(claims));
-    const signature = sign('RSA-SHA256', Buffer.from(`${header}.${payload}`), this.privateKey).toString('base64url');
+    const signature = sign('RSA-SHA256', Buffer.from(`${header}.${payload}`), key.privateKey).toString('base64url');
     return `${header}.${payload}.${signature}`;
   }
 

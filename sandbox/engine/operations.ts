@@ -170,6 +170,8 @@ export class OperationRegistry {
         return { status: record.failureStatus, body: { error: record.error } };
       case 'Succeeded': {
         const result = record.result?.();
+        // null: 200 with no body, as App Service's operation results answer (its SDK refuses a 204).
+        if (result === null) return { status: 200 };
         return result === undefined ? { status: 204 } : { status: 200, body: result };
       }
     }

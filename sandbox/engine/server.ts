@@ -8,7 +8,9 @@ import { randomUUID } from 'node:crypto';
 import https from 'node:https';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
+import { z } from 'zod';
 import type {
+  ControlRoute,
   PostgresBackend,
   ProviderContext,
   RouteDefinition,
@@ -22,11 +24,11 @@ import type { AzuriteEndpoints } from './azurite.ts';
 import type { ChildExit } from './child-lifecycle.ts';
 import { ControlRequestError } from './errors.ts';
 import { defaultErrorCode, FaultRegistry, parseFaultSpec } from './faults.ts';
-import { SandboxIdentity, type VerifiedPrincipal } from './identity.ts';
+import { SandboxIdentity, type MintTokenOptions, type VerifiedPrincipal } from './identity.ts';
 import { OperationRegistry } from './operations.ts';
 import { Router, splitPath } from './router.ts';
 import { Throttler, type ThrottlingSettings } from './throttle.ts';
-import type { CapturedWebhook, FaultSpec, RequestLogEntry, SandboxEvent } from './types.ts';
+import type { CapturedWebhook, CloudEventOutboxEvent, EventGridOutboxEvent, FaultSpec, RequestLogEntry, SandboxEvent } from './types.ts';
 
 /** Options of {@link SandboxServer}. */
 export interface SandboxServerOptions {
@@ -48,6 +50,9 @@ export interface SandboxServerOptions {
 const MAX_BODY_BYTES = 64 * 1024 * 1024;
 const MAX_LOG_ENTRIES = 100_000;
 const MAX_EVENTS = 10_000;
+const MAX_OUTBOX_EVENTS = 10_000;
+/** Control resources the engine serves itself; providers cannot claim them. */
+const ENGINE_CONTROL_NAMES = new Set(['requests', 'state', 'faults', 'webhooks', 'clock', 'eventgrid', 'identity']);
 const ARM_AUDIENCES = ['https://management.azure.com', 'https://management.core.windows.net'];
 const LRO_STATUS_PATTERN = /^\/subscriptions\/([^/]+)\/providers\/([^/]+)\/locations\/([^/]+)\/(operationStatuses|operationResults)\/([^/]+)$/i;
 
@@ -145,6 +150,8 @@ export class SandboxServer {
   private readonly requestLog: RequestLogEntry[] = [];
   private readonly events: SandboxEvent[] = [];
   private readonly webhooks: CapturedWebhook[] = [];
+  private readonly outbox: EventGridOutboxEvent[] = [];
+  private readonly controlRoutes: readonly ControlRoute[];
   private clockOffsetMs = 0;
   private port = 0;
   /** Set once PostgreSQL is up; providers read it through the context. */
@@ -157,6 +164,10 @@ export class SandboxServer {
     this.identity = new SandboxIdentity(options.tenantIds);
     this.throttler = new Throttler(options.throttling);
     this.router = new Router(options.providers.flatMap((provider) => provider.routes()));
+    this.controlRoutes = options.providers.flatMap((provider) => provider.controlRoutes?.() ?? []);
+    for (const route of this.controlRoutes) {
+      if (ENGINE_CONTROL_NAMES.has(route.name)) throw new Error(`a provider control route claims /_sandbox/${route.name}, which the engine serves itself`);
+    }
     this.operations = new OperationRegistry(
       () => options.lroDurationMs,
       options.lroRetryAfterSeconds,
@@ -213,6 +224,36 @@ export class SandboxServer {
   event(kind: string, details: Record<string, unknown>): void {
     this.events.push({ time: this.now().toISOString(), kind, details });
     if (this.events.length > MAX_EVENTS) this.events.splice(0, this.events.length - MAX_EVENTS);
+  }
+
+  /** Adds an event to the Event Grid outbox (`GET /_sandbox/eventgrid`). */
+  publishEvent(event: { topic: string; subject: string; eventType: string; data: Readonly<Record<string, unknown>>; dataVersion: string }): void {
+    this.outbox.push({
+      id: randomUUID(),
+      topic: event.topic,
+      subject: event.subject,
+      eventType: event.eventType,
+      eventTime: this.now().toISOString(),
+      data: event.data,
+      dataVersion: event.dataVersion,
+      metadataVersion: '1',
+    });
+    if (this.outbox.length > MAX_OUTBOX_EVENTS) this.outbox.splice(0, this.outbox.length - MAX_OUTBOX_EVENTS);
+  }
+
+  /** The Event Grid outbox, in the Event Grid schema or as CloudEvents 1.0. */
+  eventGridEvents(schema: 'eventgrid' | 'cloudevents'): EventGridOutboxEvent[] | CloudEventOutboxEvent[] {
+    if (schema === 'eventgrid') return [...this.outbox];
+    return this.outbox.map((event): CloudEventOutboxEvent => ({
+      specversion: '1.0',
+      id: event.id,
+      source: event.topic,
+      subject: event.subject,
+      type: event.eventType,
+      time: event.eventTime,
+      datacontenttype: 'application/json',
+      data: event.data,
+    }));
   }
 
   /**
@@ -280,6 +321,10 @@ export class SandboxServer {
         const azurite = currentAzurite();
         return azurite === undefined ? undefined : `${azurite.blobEndpoint}/${accountName}`;
       },
+      publishEvent: (event) => {
+        this.publishEvent(event);
+      },
+      operationDurationMs: () => this.options.lroDurationMs,
     };
   }
 
@@ -291,7 +336,7 @@ export class SandboxServer {
     const rawBody = await readBody(request);
     const fullPath = url.pathname.length > 1 ? url.pathname.replace(/\/+$/, '') : url.pathname;
     if (fullPath === '/_sandbox' || fullPath.startsWith('/_sandbox/')) {
-      this.send(response, method, this.control(method, fullPath, rawBody, request.headers['content-type']), {});
+      this.send(response, method, this.control(method, fullPath, rawBody, request.headers['content-type'], url.searchParams), {});
       return;
     }
     const requestId = randomUUID();
@@ -613,7 +658,7 @@ export class SandboxServer {
     return outcome(hostError('identity', 404, 'invalid_request', `No identity endpoint serves ${method} ${path}.`), { operationId: undefined });
   }
 
-  private control(method: string, path: string, rawBody: Buffer, contentType: string | undefined): SandboxResponse {
+  private control(method: string, path: string, rawBody: Buffer, contentType: string | undefined, query: URLSearchParams): SandboxResponse {
     try {
       const segments = path.split('/').slice(2);
       const [resource, name] = segments;
@@ -672,8 +717,44 @@ export class SandboxServer {
           this.event('clock.advanced', { advanceMs, offsetMs: this.clockOffsetMs });
           return { status: 200, body: { now: this.now().toISOString(), offsetMs: this.clockOffsetMs } };
         }
-        default:
+        case 'GET eventgrid': {
+          const schema = query.get('schema') ?? 'eventgrid';
+          if (schema !== 'eventgrid' && schema !== 'cloudevents') {
+            throw new ControlRequestError(`${method} ${path}`, `expected schema=eventgrid or schema=cloudevents, found schema=${schema}`);
+          }
+          return { status: 200, body: this.eventGridEvents(schema) };
+        }
+        case 'DELETE eventgrid':
+          this.outbox.length = 0;
+          return { status: 204 };
+        case 'POST identity': {
+          if (name === 'tokens' && segments.length === 2) {
+            const options = parseMintOptions(json(), `${method} ${path}`);
+            if (options.tenantId !== undefined && !this.identity.tenantIds.includes(options.tenantId)) {
+              throw new ControlRequestError(`${method} ${path}`, `tenantId: expected one of ${this.identity.tenantIds.join(', ')}, found ${options.tenantId}`);
+            }
+            return { status: 201, body: { token_type: 'Bearer', access_token: this.identity.mint(options, this.baseUrl) } };
+          }
+          if (name === 'keys' && segments[2] === 'rotate' && segments.length === 3) {
+            return { status: 200, body: { kid: this.identity.rotateSigningKey() } };
+          }
+          throw new ControlRequestError(`${method} ${path}`, 'expected /_sandbox/identity/tokens or /_sandbox/identity/keys/rotate');
+        }
+        default: {
+          const route = this.controlRoutes.find((candidate) => candidate.method === method && candidate.name === resource);
+          if (route !== undefined) {
+            let body: unknown;
+            if (rawBody.length > 0) {
+              try {
+                body = JSON.parse(rawBody.toString('utf8')) as unknown;
+              } catch (error) {
+                throw new ControlRequestError(`${method} ${path}`, `expected a JSON body: ${(error as Error).message}`);
+              }
+            }
+            return route.handler({ segments: segments.slice(1).map((segment) => decodeURIComponent(segment)), body }, this.seedContext());
+          }
           return { status: 404, body: { error: { code: 'NotFound', message: `No control endpoint serves ${method} ${path}.` } } };
+        }
       }
     } catch (error) {
       if (error instanceof ControlRequestError) return { status: 400, body: { error: { code: 'InvalidControlRequest', message: error.message } } };
@@ -711,4 +792,28 @@ export class SandboxServer {
     if (payload !== undefined && method !== 'HEAD' && !bodyless) response.end(payload);
     else response.end();
   }
+}
+
+const mintOptionsSchema = z
+  .object({
+    tenantId: z.string().min(1).optional(),
+    audience: z.string().min(1),
+    appId: z.string().min(1).optional(),
+    roles: z.array(z.string()).optional(),
+    scp: z.string().optional(),
+    version: z.enum(['1.0', '2.0']).optional(),
+    expiresInSeconds: z.number().optional(),
+    notBeforeInSeconds: z.number().optional(),
+    issuer: z.string().min(1).optional(),
+    signWith: z.enum(['sandbox', 'foreign']).optional(),
+  })
+  .strict();
+
+/** Validates the body of `POST /_sandbox/identity/tokens`. */
+function parseMintOptions(body: unknown, where: string): MintTokenOptions {
+  const parsed = mintOptionsSchema.safeParse(body);
+  if (!parsed.success) {
+    throw new ControlRequestError(where, parsed.error.issues.map((issue) => `${issue.path.join('.') || '(body)'}: ${issue.message}`).join('; '));
+  }
+  return parsed.data;
 }

@@ -85,3 +85,31 @@ export interface SandboxEvent {
   readonly kind: string;
   readonly details: Record<string, unknown>;
 }
+
+/**
+ * An event in the sandbox's Event Grid outbox (`GET /_sandbox/eventgrid`), in the Event Grid
+ * schema as a system topic delivers it.
+ */
+export interface EventGridOutboxEvent {
+  readonly id: string;
+  readonly topic: string;
+  readonly subject: string;
+  readonly eventType: string;
+  /** Sandbox clock, ISO 8601. */
+  readonly eventTime: string;
+  readonly data: Readonly<Record<string, unknown>>;
+  readonly dataVersion: string;
+  readonly metadataVersion: '1';
+}
+
+/** The same event in the CloudEvents 1.0 schema (`GET /_sandbox/eventgrid?schema=cloudevents`). */
+export interface CloudEventOutboxEvent {
+  readonly specversion: '1.0';
+  readonly id: string;
+  readonly source: string;
+  readonly subject: string;
+  readonly type: string;
+  readonly time: string;
+  readonly datacontenttype: 'application/json';
+  readonly data: Readonly<Record<string, unknown>>;
+}

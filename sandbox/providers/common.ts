@@ -36,6 +36,11 @@ export function parseSpec<T>(schema: z.ZodType<T>, world: WorldFile, resource: W
   return result.data;
 }
 
+/** A zod error as one line, `path: message; ...`, for refusals that say what was found. */
+export function describeIssues(error: z.ZodError): string {
+  return error.issues.map((issue) => `${issue.path.map(String).join('.') || '(body)'}: ${issue.message}`).join('; ');
+}
+
 /** The ARM ID of a top-level resource. */
 export function armId(subscriptionId: string, resourceGroup: string, type: string, name: string): string {
   return `/subscriptions/${subscriptionId}/resourceGroups/${resourceGroup}/providers/${type}/${name}`;
@@ -237,3 +242,66 @@ export function systemData(created: Date, modified: Date): Record<string, string
 
 /** A zod schema for string-to-string maps (tags, app settings). */
 export const stringMap = z.record(z.string(), z.string());
+
+/** Who asked for an ARM write or action, captured when the request arrives (the event is published when it completes). */
+export interface ArmEventOrigin {
+  readonly method: string;
+  readonly url: string;
+  readonly clientRequestId: string;
+  readonly correlationId: string;
+  readonly principal: { readonly oid: string; readonly aud: string } | undefined;
+}
+
+/** The request details an ARM event (`Microsoft.Resources.Resource*`) carries. */
+export function armEventOrigin(request: SandboxRequest, context: ProviderContext): ArmEventOrigin {
+  const header = (name: string): string | undefined => {
+    const value = request.headers[name];
+    return typeof value === 'string' ? value : undefined;
+  };
+  return {
+    method: request.method,
+    url: `${context.baseUrl}${request.path}${request.query.size > 0 ? `?${request.query.toString()}` : ''}`,
+    clientRequestId: header('x-ms-client-request-id') ?? stableGuid(`client:${request.path}:${context.now().toISOString()}`),
+    correlationId: header('x-ms-correlation-request-id') ?? stableGuid(`correlation:${request.path}:${context.now().toISOString()}`),
+    principal: request.principal,
+  };
+}
+
+/**
+ * Publishes the Azure Resource Manager event of a completed write (PUT/PATCH) or action (POST)
+ * to the resource group's system topic, shaped as the `Microsoft.Resources.ResourceWriteSuccess`
+ * / `ResourceActionSuccess` examples of the Event Grid docs (`dataVersion` 2).
+ */
+export function publishArmEvent(
+  context: ProviderContext,
+  resource: ArmResourceBase,
+  event: { readonly kind: 'Write' | 'Action'; readonly outcome?: 'Success' | 'Failure'; readonly resourceUri?: string; readonly operationName: string; readonly origin: ArmEventOrigin },
+): void {
+  const resourceUri = event.resourceUri ?? resource.id;
+  const outcome = event.outcome ?? 'Success';
+  const { origin } = event;
+  context.publishEvent?.({
+    topic: `/subscriptions/${resource.subscriptionId}/resourceGroups/${resource.resourceGroup}`,
+    subject: resourceUri,
+    eventType: `Microsoft.Resources.Resource${event.kind}${outcome}`,
+    dataVersion: '2',
+    data: {
+      authorization: { scope: resourceUri, action: event.operationName, evidence: { role: 'Contributor', principalType: 'ServicePrincipal' } },
+      claims: {
+        aud: origin.principal?.aud ?? 'https://management.azure.com',
+        iss: `https://sts.windows.net/${resource.tenantId}/`,
+        'http://schemas.microsoft.com/identity/claims/objectidentifier': origin.principal?.oid ?? '',
+        'http://schemas.microsoft.com/identity/claims/tenantid': resource.tenantId,
+        ver: '1.0',
+      },
+      correlationId: origin.correlationId,
+      httpRequest: { clientRequestId: origin.clientRequestId, clientIpAddress: '127.0.0.1', method: origin.method, url: origin.url },
+      resourceProvider: resourceUri.split('/')[6] ?? '',
+      resourceUri,
+      operationName: event.operationName,
+      status: outcome === 'Success' ? 'Succeeded' : 'Failed',
+      subscriptionId: resource.subscriptionId,
+      tenantId: resource.tenantId,
+    },
+  });
+}

@@ -4,6 +4,7 @@
  */
 import type { SandboxProvider } from '../contract.ts';
 import { createAppHostProvider } from './app-health.ts';
+import { AppHealth } from './health-scripts.ts';
 import { ContainerAppJobsProvider } from './container-app-jobs.ts';
 import { ContainerAppsProvider } from './container-apps.ts';
 import { ContainerRegistriesProvider } from './container-registries.ts';
@@ -20,11 +21,14 @@ export { PostgresFlexibleProvider } from './postgres-flexible.ts';
 export { StorageAccountsProvider } from './storage-accounts.ts';
 export { WebSitesProvider } from './web-sites.ts';
 export { WorldSpecError } from './common.ts';
+export { AppHealth, healthScriptSchema, type HealthScript } from './health-scripts.ts';
 
 /** Fresh provider instances (each sandbox gets its own state). */
 export function defaultProviders(): SandboxProvider[] {
-  const web = new WebSitesProvider();
-  const containerApps = new ContainerAppsProvider();
+  // One health model for every app: a bad image is bad wherever it runs.
+  const health = new AppHealth();
+  const web = new WebSitesProvider(health);
+  const containerApps = new ContainerAppsProvider(health);
   return [
     web,
     containerApps,
@@ -33,6 +37,6 @@ export function defaultProviders(): SandboxProvider[] {
     new StorageAccountsProvider(),
     new KeyVaultsProvider(),
     new ContainerRegistriesProvider(),
-    createAppHostProvider([web, containerApps]),
+    createAppHostProvider([web, containerApps], health),
   ];
 }

@@ -5,17 +5,20 @@
  */
 import { randomBytes } from 'node:crypto';
 import { z } from 'zod';
-import type { ProviderContext, RouteDefinition, SandboxProvider, SandboxResponse, WorldFile, WorldResource } from '../contract.ts';
+import type { ProviderContext, RouteDefinition, SandboxProvider, SandboxRequest, SandboxResponse, WorldFile, WorldResource } from '../contract.ts';
 import {
+  armEventOrigin,
   armPage,
   armEnvelope,
   armRead,
   baseOf,
   daysBefore,
+  describeIssues,
   hoursBefore,
   json,
   param,
   parseSpec,
+  publishArmEvent,
   resourceNotFound,
   ResourceStore,
   systemData,
@@ -56,6 +59,21 @@ const serverSpecSchema = z
     databaseName: z.string().default('app'),
   })
   .strict();
+
+/** The compute tier each SKU family belongs to (Burstable B, General Purpose D, Memory Optimized E series). */
+const SKU_TIERS: readonly { readonly pattern: RegExp; readonly tier: 'Burstable' | 'GeneralPurpose' | 'MemoryOptimized' }[] = [
+  { pattern: /^Standard_B\d+(ms|s)$/i, tier: 'Burstable' },
+  { pattern: /^Standard_D\d+(s_v3|ds_v4|ds_v5|ads_v5|s_v6|ds_v6|ads_v6)$/i, tier: 'GeneralPurpose' },
+  { pattern: /^Standard_E\d+(s_v3|ds_v4|ds_v5|ads_v5|s_v6|ds_v6|ads_v6)$/i, tier: 'MemoryOptimized' },
+];
+
+/** What the sandbox reads of a `Servers_Update` body (ServerForPatch); other fields are accepted and ignored. */
+const serverPatchSchema = z
+  .object({
+    /** SkuForPatch: a name (the tier follows from it), optionally with its tier. */
+    sku: z.object({ name: z.string().min(1), tier: z.enum(['Burstable', 'GeneralPurpose', 'MemoryOptimized']).optional() }).loose().optional(),
+  })
+  .loose();
 
 /** One automatic backup. */
 export interface BackupState {
@@ -181,6 +199,14 @@ export class PostgresFlexibleProvider implements SandboxProvider {
       ),
       {
         host: 'arm',
+        method: 'PATCH',
+        pattern: server,
+        throttle: 'write',
+        operationId: `${SERVERS}.update`,
+        handler: (request, context) => this.servers.serve(SERVERS, request, context, (found) => this.update(found, request, context)),
+      },
+      {
+        host: 'arm',
         method: 'POST',
         pattern: `${server}/restart`,
         throttle: 'write',
@@ -229,6 +255,72 @@ export class PostgresFlexibleProvider implements SandboxProvider {
         },
       })
       .accepted();
+  }
+
+  /**
+   * `Servers_Update` (PATCH): a long-running operation (202 with `Azure-AsyncOperation` and
+   * `Location`; the SDK reads the final state from the server) during which the server reports
+   * `state: Updating`. Handles a compute change (`sku`, scale up or down): the SKU name must
+   * belong to the tier given, and high availability needs General Purpose or Memory Optimized.
+   * Refused at once (nothing changes): a bad body or SKU with 400, a server that is not `Ready`
+   * with 409 `ServerIsNotReady`. Other fields of the body are each handled by their own
+   * function (add them beside {@link skuChange}).
+   */
+  private update(server: PostgresServerState, request: SandboxRequest, context: ProviderContext): SandboxResponse {
+    const parsed = serverPatchSchema.safeParse(request.body);
+    if (!parsed.success) {
+      return context.armError(
+        400,
+        'InvalidRequestContent',
+        `The request content was invalid: expected a ServerForPatch body, found: ${describeIssues(parsed.error)}.`,
+      );
+    }
+    const sku = this.skuChange(server, parsed.data.sku, context);
+    if (sku !== undefined && 'status' in sku) return sku;
+    if (server.state !== 'Ready') {
+      return context.armError(409, 'ServerIsNotReady', `Update Server can only be performed on Ready servers. Server Name = ${server.name}, Current Server State = ${server.state}`);
+    }
+    const origin = armEventOrigin(request, context);
+    return context
+      .startOperation({
+        operationId: `${SERVERS}.update`,
+        resourceId: server.id,
+        onStart: () => {
+          server.state = 'Updating';
+        },
+        run: () => {
+          if (sku !== undefined) {
+            context.event('postgres.update.sku', { resourceId: server.id, before: server.sku, after: sku.sku });
+            server.sku = { ...sku.sku };
+          }
+          server.state = 'Ready';
+          publishArmEvent(context, server, { kind: 'Write', operationName: `${SERVERS}/write`, origin });
+        },
+        onFailed: () => {
+          server.state = 'Ready';
+        },
+      })
+      .accepted();
+  }
+
+  /** The compute change of an update, the 400 refusing it, or undefined when the body changes no SKU. */
+  private skuChange(
+    server: PostgresServerState,
+    sku: { name: string; tier?: 'Burstable' | 'GeneralPurpose' | 'MemoryOptimized' | undefined } | undefined,
+    context: ProviderContext,
+  ): { sku: { name: string; tier: string } } | SandboxResponse | undefined {
+    if (sku === undefined) return undefined;
+    const family = SKU_TIERS.find((candidate) => candidate.pattern.test(sku.name));
+    if (family === undefined) {
+      return context.armError(400, 'InvalidSkuName', `The SKU '${sku.name}' is not a PostgreSQL flexible server compute size: expected e.g. Standard_B2ms, Standard_D4ds_v5 or Standard_E4ds_v5.`);
+    }
+    if (sku.tier !== undefined && family.tier !== sku.tier) {
+      return context.armError(400, 'InvalidSkuTier', `The SKU '${sku.name}' belongs to the ${family.tier} tier, but the request names tier ${sku.tier}.`);
+    }
+    if (family.tier === 'Burstable' && server.highAvailability !== 'Disabled') {
+      return context.armError(400, 'HighAvailabilityNotSupportedForBurstable', `Server ${server.name} has high availability (${server.highAvailability}), which the Burstable tier does not support: choose a General Purpose or Memory Optimized SKU, or disable high availability first.`);
+    }
+    return { sku: { name: sku.name, tier: family.tier } };
   }
 
   private fqdn(server: PostgresServerState): string {
@@ -282,6 +374,7 @@ export class PostgresFlexibleProvider implements SandboxProvider {
     return this.servers.all().map((server) => ({
       id: server.id,
       state: server.state,
+      sku: server.sku,
       version: server.version,
       administratorLogin: server.administratorLogin,
       fullyQualifiedDomainName: this.fqdn(server),

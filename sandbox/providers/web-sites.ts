@@ -1,23 +1,31 @@
 /**
  * Microsoft.Web: App Service plans, web apps and function apps, and their deployment slots.
  * State is mutable per site and per slot (running state, site config, app settings, swap
- * status) so restart, slot swap and app-settings updates can be added as small handlers.
+ * status). Mutations: site and slot restart, slot swap (a long-running operation that swaps the
+ * deployed content, image and app settings and records `slotSwapStatus`), and App Service plan
+ * updates (PUT: SKU and workers, a long-running operation). Health is scripted through
+ * `health-scripts.ts`.
  */
 import { z } from 'zod';
 import type { ProviderContext, RouteDefinition, SandboxProvider, SandboxRequest, SandboxResponse, WorldFile, WorldResource } from '../contract.ts';
 import type { AppEndpointState, AppHostResolver } from './app-health.ts';
+import { AppHealth, healthScriptSchema, imageOfFxVersion, type HealthVerdict } from './health-scripts.ts';
 import {
+  armEventOrigin,
   armId,
   armPage,
   armEnvelope,
   armRead,
   baseOf,
   daysBefore,
+  describeIssues,
   json,
   param,
   parseSpec,
+  publishArmEvent,
   resourceNotFound,
   ResourceStore,
+  stableGuid,
   stringMap,
   WorldSpecError,
   worldFilePath,
@@ -53,7 +61,9 @@ const slotSpecSchema = z
   .object({
     name: z.string().min(1),
     state: z.enum(['Running', 'Stopped']).default('Running'),
+    /** false: the deploy this slot runs (its image, or its package) is bad, wherever it runs. */
     healthy: z.boolean().default(true),
+    health: healthScriptSchema.optional(),
     linuxFxVersion: z.string().optional(),
     ...containerFields,
     appSettings: stringMap.default({}),
@@ -67,8 +77,10 @@ const siteSpecSchema = z
     /** Name of the App Service plan, in the same resource group. */
     serverFarm: z.string().min(1),
     state: z.enum(['Running', 'Stopped']).default('Running'),
-    /** Simulated health of the app behind its health paths. */
+    /** false: the deploy the site runs (its image, or its package) is bad, wherever it runs (a swap moves it). */
     healthy: z.boolean().default(true),
+    /** A health script of the production site (see health-scripts.ts). */
+    health: healthScriptSchema.optional(),
     healthPaths: z.array(z.string().startsWith('/')).default(['/health']),
     linuxFxVersion: z.string().default(''),
     ...containerFields,
@@ -115,8 +127,15 @@ export interface WebAppState extends ArmResourceBase {
   readonly defaultHostName: string;
   readonly created: Date;
   state: 'Running' | 'Stopped';
+  /** Test hook for this instance's health; world files' `healthy: false` marks the artifact bad instead. */
   healthy: boolean;
   healthPaths: string[];
+  /** What is deployed: the `DOCKER|` image, or a package key for code deployments. A swap moves it. */
+  artifact: string;
+  /** Creation, last restart or last swap (sandbox clock), for until-restart health scripts. */
+  lastStarted: Date;
+  /** Answers 503 until then (sandbox clock) while a restart completes. */
+  restartingUntil: Date | undefined;
   config: SiteConfigState;
   sitecontainers: SiteContainerState[];
   /** Secret values: never in snapshot(). */
@@ -127,9 +146,39 @@ export interface WebAppState extends ArmResourceBase {
 
 interface PlanState extends ArmResourceBase {
   readonly kind: string;
-  readonly sku: { name: string; tier: string; capacity: number };
+  sku: { name: string; tier: string; capacity: number };
   readonly created: Date;
+  provisioningState: 'Succeeded' | 'InProgress' | 'Failed';
 }
+
+/** App Service plan SKU families: the tier a SKU name belongs to and its most workers. */
+const PLAN_SKUS: readonly { readonly pattern: RegExp; readonly tier: string; readonly maxWorkers: number }[] = [
+  { pattern: /^F1$/i, tier: 'Free', maxWorkers: 1 },
+  { pattern: /^D1$/i, tier: 'Shared', maxWorkers: 1 },
+  { pattern: /^B[1-3]$/i, tier: 'Basic', maxWorkers: 3 },
+  { pattern: /^S[1-3]$/i, tier: 'Standard', maxWorkers: 10 },
+  { pattern: /^P[1-3]$/i, tier: 'Premium', maxWorkers: 20 },
+  { pattern: /^P[1-3]v2$/i, tier: 'PremiumV2', maxWorkers: 30 },
+  { pattern: /^P[0-3]v3$|^P[1-5]mv3$/i, tier: 'PremiumV3', maxWorkers: 30 },
+  { pattern: /^P[0-5]m?v4$/i, tier: 'PremiumV4', maxWorkers: 30 },
+  { pattern: /^I[1-6]m?v2$/i, tier: 'IsolatedV2', maxWorkers: 100 },
+  { pattern: /^Y1$/i, tier: 'Dynamic', maxWorkers: 1 },
+  { pattern: /^EP[1-3]$/i, tier: 'ElasticPremium', maxWorkers: 20 },
+  { pattern: /^FC1$/i, tier: 'FlexConsumption', maxWorkers: 1 },
+];
+
+/** Plans whose instances the platform scales; their worker count is not the customer's. */
+const PLATFORM_SCALED_TIERS = new Set(['Dynamic', 'ElasticPremium', 'FlexConsumption']);
+
+const planPutSchema = z
+  .object({
+    location: z.string().min(1),
+    kind: z.string().optional(),
+    sku: z.object({ name: z.string().min(1), tier: z.string().optional(), capacity: z.number().int().optional() }).loose(),
+  })
+  .loose();
+
+const slotSwapSchema = z.object({ targetSlot: z.string().min(1), preserveVnet: z.boolean().optional() }).loose();
 
 /**
  * The `linuxFxVersion` and sitecontainers of a site or slot spec: `compose` becomes
@@ -165,13 +214,18 @@ export class WebSitesProvider implements SandboxProvider, AppHostResolver {
   private readonly sites = new ResourceStore<WebAppState>();
   private readonly slots = new Map<string, WebAppState[]>();
   private readonly plans = new ResourceStore<PlanState>();
+  /** Sites (lower-cased id) with a swap in progress: App Service runs one swap per site at a time. */
+  private readonly swapping = new Set<string>();
+
+  /** @param health the sandbox's app health, shared with the apphost and Microsoft.App providers. */
+  constructor(readonly health: AppHealth = new AppHealth()) {}
 
   seed(world: WorldFile, resources: readonly WorldResource[], context: ProviderContext): void {
     const now = context.now();
     for (const resource of resources) {
       if (resource.type === PLANS) {
         const spec = parseSpec(planSpecSchema, world, resource);
-        this.plans.add({ ...baseOf(world, resource, PLANS), kind: spec.kind, sku: spec.sku, created: daysBefore(now, spec.createdDaysAgo) });
+        this.plans.add({ ...baseOf(world, resource, PLANS), kind: spec.kind, sku: { ...spec.sku }, created: daysBefore(now, spec.createdDaysAgo), provisioningState: 'Succeeded' });
         continue;
       }
       const spec = parseSpec(siteSpecSchema, world, resource);
@@ -188,8 +242,11 @@ export class WebSitesProvider implements SandboxProvider, AppHostResolver {
         defaultHostName: `${resource.name}.azurewebsites.net`.toLowerCase(),
         created: daysBefore(now, spec.createdDaysAgo),
         state: spec.state,
-        healthy: spec.healthy,
+        healthy: true,
         healthPaths: [...spec.healthPaths],
+        artifact: imageOfFxVersion(siteContainers.linuxFxVersion) ?? imageOfFxVersion(spec.windowsFxVersion ?? '') ?? `package:${resource.name}/production`.toLowerCase(),
+        lastStarted: daysBefore(now, Math.min(spec.createdDaysAgo, 2)),
+        restartingUntil: undefined,
         config: { linuxFxVersion: siteContainers.linuxFxVersion, windowsFxVersion: spec.windowsFxVersion ?? '', alwaysOn: spec.alwaysOn, healthCheckPath: spec.healthPaths[0] },
         sitecontainers: siteContainers.sitecontainers,
         appSettings: new Map(Object.entries(spec.appSettings)),
@@ -197,6 +254,7 @@ export class WebSitesProvider implements SandboxProvider, AppHostResolver {
         slotSwapStatus: undefined,
       };
       this.sites.add(site);
+      this.seedHealth(site, spec.healthy, spec.health, now);
       this.slots.set(
         site.id.toLowerCase(),
         spec.slots.map((slot) => {
@@ -212,8 +270,14 @@ export class WebSitesProvider implements SandboxProvider, AppHostResolver {
             defaultHostName: `${resource.name}-${slot.name}.azurewebsites.net`.toLowerCase(),
             created: daysBefore(now, slot.createdDaysAgo),
             state: slot.state,
-            healthy: slot.healthy,
+            healthy: true,
             healthPaths: [...spec.healthPaths],
+            artifact:
+              imageOfFxVersion(slotContainers.linuxFxVersion) ??
+              imageOfFxVersion(slot.windowsFxVersion ?? spec.windowsFxVersion ?? '') ??
+              `package:${resource.name}/${slot.name}`.toLowerCase(),
+            lastStarted: daysBefore(now, Math.min(slot.createdDaysAgo, 1)),
+            restartingUntil: undefined,
             config: {
               linuxFxVersion: slotContainers.linuxFxVersion,
               windowsFxVersion: slot.windowsFxVersion ?? spec.windowsFxVersion ?? '',
@@ -227,7 +291,18 @@ export class WebSitesProvider implements SandboxProvider, AppHostResolver {
           };
         }),
       );
+      for (const [index, slot] of (this.slots.get(site.id.toLowerCase()) ?? []).entries()) {
+        const slotSpec = spec.slots[index];
+        if (slotSpec !== undefined) this.seedHealth(slot, slotSpec.healthy, slotSpec.health, now);
+      }
     }
+  }
+
+  /** Registers a site or slot as a health target, with its world-declared script and artifact verdict. */
+  private seedHealth(app: WebAppState, healthy: boolean, script: z.infer<typeof healthScriptSchema> | undefined, now: Date): void {
+    this.health.registerTarget(app.id, app.slotName === undefined ? 'site' : 'slot');
+    if (!healthy) this.health.seedBadArtifact(app.artifact, `${app.artifact} is bad (healthy: false in the world file of ${this.armName(app)})`);
+    if (script !== undefined) this.health.seedScript(app.id, script, now);
   }
 
   /** A site by ARM coordinates, for handlers and tests. */
@@ -240,15 +315,38 @@ export class WebSitesProvider implements SandboxProvider, AppHostResolver {
     return (this.slots.get(site.id.toLowerCase()) ?? []).find((slot) => slot.name.toLowerCase() === slotName.toLowerCase());
   }
 
-  findByHostName(hostName: string): AppEndpointState | undefined {
-    for (const site of this.sites.all()) {
-      for (const app of [site, ...(this.slots.get(site.id.toLowerCase()) ?? [])]) {
-        if (app.defaultHostName === hostName) {
-          return { resourceId: app.id, running: app.state === 'Running', healthy: app.healthy, healthPaths: app.healthPaths };
-        }
-      }
-    }
-    return undefined;
+  findByHostName(hostName: string, now: Date): AppEndpointState | undefined {
+    return this.endpoints(now).find((endpoint) => endpoint.hostName === hostName);
+  }
+
+  endpoints(now: Date): AppEndpointState[] {
+    return this.sites.all().flatMap((site) =>
+      [site, ...(this.slots.get(site.id.toLowerCase()) ?? [])].map((app) => ({
+        resourceId: app.id,
+        hostName: app.defaultHostName,
+        running: app.state === 'Running',
+        restarting: app.restartingUntil !== undefined && now < app.restartingUntil,
+        health: this.healthOf(app, now),
+        healthPaths: app.healthPaths,
+      })),
+    );
+  }
+
+  /** The scripted health of a site or slot. */
+  healthOf(app: WebAppState, now: Date): HealthVerdict {
+    if (!app.healthy) return { healthy: false, reason: `${app.id} is unhealthy (instance test hook)`, status: 503, body: { status: 'unhealthy' }, paths: undefined };
+    const plan = this.planOf(app);
+    return this.health.verdict({
+      targets: [app.id],
+      artifact: app.artifact,
+      startedAt: app.lastStarted,
+      scale: plan === undefined ? {} : { workers: plan.sku.capacity, sku: plan.sku.name },
+      now,
+    });
+  }
+
+  private planOf(app: WebAppState): PlanState | undefined {
+    return this.plans.all().find((plan) => plan.id.toLowerCase() === app.serverFarmId.toLowerCase());
   }
 
   routes(): readonly RouteDefinition[] {
@@ -308,20 +406,254 @@ export class WebSitesProvider implements SandboxProvider, AppHostResolver {
       read(`${rg}/serverfarms/{name}`, 'Microsoft.Web/serverfarms.get', (request, context) =>
         this.plans.serve(PLANS, request, context, (plan) => json(200, this.planJson(plan))),
       ),
+      ...this.mutationRoutes(site, slot, rg),
     ];
+  }
+
+  /** Restart, slot swap and plan update: the mutations the remediation actions need. */
+  private mutationRoutes(site: string, slot: string, rg: string): RouteDefinition[] {
+    const write = (method: RouteDefinition['method'], pattern: string, operationId: string, handler: RouteDefinition['handler']): RouteDefinition => ({
+      host: 'arm',
+      method,
+      pattern,
+      throttle: 'write',
+      operationId,
+      handler,
+    });
+    const onApp =
+      (act: (app: WebAppState, request: SandboxRequest, context: ProviderContext) => SandboxResponse | Promise<SandboxResponse>): RouteDefinition['handler'] =>
+      (request, context) => {
+        const app = this.resolveApp(request, context);
+        return 'status' in app ? app : act(app, request, context);
+      };
+    return [
+      write('POST', `${site}/restart`, 'Microsoft.Web/sites.restart', onApp((app, request, context) => this.restart(app, request, context))),
+      write('POST', `${slot}/restart`, 'Microsoft.Web/sites/slots.restart', onApp((app, request, context) => this.restart(app, request, context))),
+      write('POST', `${site}/slotsswap`, 'Microsoft.Web/sites.swapSlotWithProduction', onApp((app, request, context) => this.swap(app, request, context))),
+      write('POST', `${slot}/slotsswap`, 'Microsoft.Web/sites/slots.swapSlot', onApp((app, request, context) => this.swap(app, request, context))),
+      write('PUT', `${rg}/serverfarms/{name}`, 'Microsoft.Web/serverfarms.createOrUpdate', (request, context) =>
+        this.plans.serve(PLANS, request, context, (plan) => this.updatePlan(plan, request, context)),
+      ),
+    ];
+  }
+
+  /**
+   * `WebApps_Restart` / `WebApps_RestartSlot`: 200 with no body, as in the spec (not a
+   * long-running operation). The app then answers 503 for the sandbox's operation duration
+   * while it comes back (`synchronous=true` answers only once it has); an until-restart health
+   * script is satisfied from then on. A stopped app stays stopped.
+   */
+  private async restart(app: WebAppState, request: SandboxRequest, context: ProviderContext): Promise<SandboxResponse> {
+    const now = context.now();
+    const durationMs = context.operationDurationMs?.() ?? 0;
+    app.lastStarted = now;
+    app.restartingUntil = new Date(now.getTime() + durationMs);
+    const softRestart = request.query.get('softRestart') === 'true';
+    context.event('web.restart', { resourceId: app.id, softRestart, synchronous: request.query.get('synchronous') === 'true' });
+    const origin = armEventOrigin(request, context);
+    this.publishAppEvent(app, context, 'Microsoft.Web.AppUpdated', { action: 'Restarted' }, origin);
+    publishArmEvent(context, app, { kind: 'Action', operationName: `${app.slotName === undefined ? SITES : `${SITES}/slots`}/restart/action`, origin });
+    if (request.query.get('synchronous') === 'true' && durationMs > 0) {
+      await new Promise((resolve) => setTimeout(resolve, durationMs));
+    }
+    return { status: 200 };
+  }
+
+  /**
+   * `WebApps_SwapSlotWithProduction` / `WebApps_SwapSlot`: a long-running operation (202 with
+   * `Location`, as in the spec). When it completes, the two slots have swapped what they run
+   * (the deployed artifact: image or package, `linuxFxVersion`/`windowsFxVersion`,
+   * sitecontainers) and their app settings (the sandbox has no slot-sticky settings); host
+   * names stay. Both slots restart (App Service applies the other slot's settings), both record
+   * `slotSwapStatus`, and `Microsoft.Web.SlotSwapStarted` / `SlotSwapCompleted` (or
+   * `SlotSwapFailed`) go to the Event Grid outbox. One swap per site at a time: a second one
+   * is refused with 409 while the first runs.
+   */
+  private swap(source: WebAppState, request: SandboxRequest, context: ProviderContext): SandboxResponse {
+    const parsed = slotSwapSchema.safeParse(request.body);
+    if (!parsed.success) {
+      return context.armError(400, 'BadRequest', `Expected a CsmSlotEntity body {"targetSlot": <slot name>, "preserveVnet": <boolean>}, found ${request.body === undefined ? 'no body' : JSON.stringify(request.body)}.`);
+    }
+    const site = this.siteOf(source);
+    if (site === undefined) return resourceNotFound(context, SITES, source.siteName, source.resourceGroup);
+    const targetName = parsed.data.targetSlot;
+    const target = targetName.toLowerCase() === 'production' ? site : this.getSlot(site, targetName);
+    if (target === undefined) return resourceNotFound(context, `${SITES}/slots`, `${site.name}/${targetName}`, site.resourceGroup);
+    if (target === source) {
+      return context.armError(400, 'BadRequest', `Cannot swap slot '${this.slotLabel(source)}' of site '${site.name}' with itself: expected targetSlot to name another slot, found '${targetName}'.`);
+    }
+    const siteKey = site.id.toLowerCase();
+    if (this.swapping.has(siteKey)) {
+      return context.armError(409, 'Conflict', `Cannot swap site '${site.name}': a swap operation is already in progress on this site. Wait for it to complete.`);
+    }
+    // Swapping production with a slot moves the slot's content into production.
+    const [from, to] = source === site ? [target, source] : [source, target];
+    const origin = armEventOrigin(request, context);
+    const details = { sourceSlot: this.slotLabel(from), targetSlot: this.slotLabel(to) };
+    return context
+      .startOperation({
+        operationId: source === site ? 'Microsoft.Web/sites.swapSlotWithProduction' : 'Microsoft.Web/sites/slots.swapSlot',
+        resourceId: source.id,
+        onStart: () => {
+          this.swapping.add(siteKey);
+          this.publishAppEvent(site, context, 'Microsoft.Web.SlotSwapStarted', { action: 'Started' }, origin, details);
+        },
+        run: () => {
+          this.swapping.delete(siteKey);
+          this.exchange(from, to, context.now());
+          context.event('web.slotswap', { site: site.id, ...details });
+          this.publishAppEvent(site, context, 'Microsoft.Web.SlotSwapCompleted', null, origin, details);
+          publishArmEvent(context, source, { kind: 'Action', operationName: `${source === site ? SITES : `${SITES}/slots`}/slotsswap/action`, origin });
+        },
+        onFailed: () => {
+          this.swapping.delete(siteKey);
+          this.publishAppEvent(site, context, 'Microsoft.Web.SlotSwapFailed', null, origin, details);
+        },
+        // The SDK expects 200 at the Location URL (it refuses a 204).
+        result: () => null,
+      })
+      .accepted();
+  }
+
+  /** Moves content between two slots: what `from` ran now runs in `to`, and the other way round. */
+  private exchange(from: WebAppState, to: WebAppState, now: Date): void {
+    [from.artifact, to.artifact] = [to.artifact, from.artifact];
+    [from.sitecontainers, to.sitecontainers] = [to.sitecontainers, from.sitecontainers];
+    [from.appSettings, to.appSettings] = [to.appSettings, from.appSettings];
+    const { linuxFxVersion, windowsFxVersion } = from.config;
+    from.config.linuxFxVersion = to.config.linuxFxVersion;
+    from.config.windowsFxVersion = to.config.windowsFxVersion;
+    to.config.linuxFxVersion = linuxFxVersion;
+    to.config.windowsFxVersion = windowsFxVersion;
+    const status = { timestampUtc: now, sourceSlotName: this.slotLabel(from), destinationSlotName: this.slotLabel(to) };
+    for (const app of [from, to]) {
+      app.lastStarted = now;
+      app.lastModified = now;
+      app.slotSwapStatus = { ...status };
+      // A deploy that an unhealthy-after-swap script waits for turns bad where it lands.
+      this.health.swappedInto(app.id, app.artifact);
+    }
+  }
+
+  /**
+   * `AppServicePlans_CreateOrUpdate` on an existing plan: the way `az appservice plan update`
+   * changes the SKU (scale up) and the worker count (`sku.capacity`, scale out). A long-running
+   * operation (202); the plan reports `provisioningState: InProgress` until it completes. Refused
+   * (400, nothing changes): another location, an unknown SKU name, a change between a
+   * platform-scaled plan (Consumption, Elastic Premium, Flex) and a dedicated one, a worker count
+   * on a platform-scaled plan, or more workers than the tier allows.
+   */
+  private updatePlan(plan: PlanState, request: SandboxRequest, context: ProviderContext): SandboxResponse {
+    const parsed = planPutSchema.safeParse(request.body);
+    if (!parsed.success) {
+      return context.armError(
+        400,
+        'BadRequest',
+        `Expected an AppServicePlan body with location and sku.name, found: ${describeIssues(parsed.error)}.`,
+      );
+    }
+    const body = parsed.data;
+    if (body.location.toLowerCase().replace(/\s+/g, '') !== plan.location.toLowerCase().replace(/\s+/g, '')) {
+      return context.armError(
+        400,
+        'InvalidResourceLocation',
+        `The resource '${plan.name}' already exists in location '${plan.location}' in resource group '${plan.resourceGroup}'. A resource with the same name cannot be created in location '${body.location}'. Please select a new resource name.`,
+      );
+    }
+    const family = PLAN_SKUS.find((candidate) => candidate.pattern.test(body.sku.name));
+    if (family === undefined) {
+      return context.armError(400, 'BadRequest', `The pricing tier '${body.sku.name}' is not allowed for App Service plan '${plan.name}': expected a known App Service SKU such as B1, S1, P1v2, P1v3 or P1mv3.`);
+    }
+    const current = PLAN_SKUS.find((candidate) => candidate.pattern.test(plan.sku.name));
+    const platformScaled = PLATFORM_SCALED_TIERS.has(family.tier);
+    if ((current !== undefined && PLATFORM_SCALED_TIERS.has(current.tier)) !== platformScaled || (platformScaled && current?.tier !== family.tier)) {
+      return context.armError(400, 'BadRequest', `Cannot change App Service plan '${plan.name}' from ${plan.sku.tier} (${plan.sku.name}) to ${family.tier} (${body.sku.name}): the hosting model cannot change; create a new plan instead.`);
+    }
+    const capacity = body.sku.capacity ?? plan.sku.capacity;
+    if (platformScaled && capacity !== plan.sku.capacity) {
+      return context.armError(400, 'BadRequest', `Cannot set the worker count of App Service plan '${plan.name}': the platform scales ${family.tier} plans itself.`);
+    }
+    if (capacity < 1 || capacity > family.maxWorkers) {
+      return context.armError(400, 'BadRequest', `Expected sku.capacity between 1 and ${String(family.maxWorkers)} workers for the ${family.tier} tier of App Service plan '${plan.name}', found ${String(capacity)}.`);
+    }
+    const next = { name: body.sku.name, tier: family.tier, capacity };
+    const origin = armEventOrigin(request, context);
+    return context
+      .startOperation({
+        operationId: 'Microsoft.Web/serverfarms.createOrUpdate',
+        resourceId: plan.id,
+        onStart: () => {
+          plan.provisioningState = 'InProgress';
+        },
+        run: () => {
+          const before = { ...plan.sku };
+          plan.sku = next;
+          plan.provisioningState = 'Succeeded';
+          context.event('web.plan.update', { resourceId: plan.id, before, after: next });
+          publishArmEvent(context, plan, { kind: 'Write', operationName: `${PLANS}/write`, origin });
+        },
+        onFailed: () => {
+          plan.provisioningState = 'Failed';
+        },
+      })
+      .accepted();
+  }
+
+  /** An App Service event (`Microsoft.Web.*`) on the site's system topic, shaped as the Event Grid docs show it. */
+  private publishAppEvent(
+    site: WebAppState,
+    context: ProviderContext,
+    eventType: string,
+    detail: { action: string } | null,
+    origin: ReturnType<typeof armEventOrigin>,
+    extra: Record<string, string> = {},
+  ): void {
+    const siteId = site.slotName === undefined ? site.id : site.id.replace(/\/slots\/[^/]+$/i, '');
+    context.publishEvent?.({
+      topic: siteId,
+      subject: `/Microsoft.Web/sites/${site.siteName}`,
+      eventType,
+      dataVersion: '1',
+      data: {
+        appEventTypeDetail: detail,
+        siteName: site.siteName,
+        clientRequestId: origin.clientRequestId,
+        correlationRequestId: origin.correlationId,
+        requestId: stableGuid(`request:${origin.correlationId}:${eventType}`),
+        address: `/websystems/WebSites/web/subscriptions/${site.subscriptionId}/webspaces/${site.resourceGroup}-${site.location}webspace/sites/${site.siteName}${extra.targetSlot === undefined ? '' : `/slots?Command=SWAP&targetSlot=${extra.targetSlot}`}`,
+        verb: origin.method,
+        ...extra,
+      },
+    });
+  }
+
+  /** The production site a site or slot belongs to. */
+  private siteOf(app: WebAppState): WebAppState | undefined {
+    return app.slotName === undefined ? app : this.getSite(app.subscriptionId, app.resourceGroup, app.siteName);
+  }
+
+  /** `production` or the slot name, as slot swaps name slots. */
+  private slotLabel(app: WebAppState): string {
+    return app.slotName ?? 'production';
   }
 
   /** Resolves the site (and slot, when the route has one) or answers 404. */
   private withApp(request: SandboxRequest, context: ProviderContext, handle: (app: WebAppState) => SandboxResponse): SandboxResponse {
+    const app = this.resolveApp(request, context);
+    return 'status' in app ? app : handle(app);
+  }
+
+  /** The site or slot a route names, or the 404 to answer. */
+  private resolveApp(request: SandboxRequest, context: ProviderContext): WebAppState | SandboxResponse {
     const resourceGroup = param(request, 'resourceGroup');
     const name = param(request, 'name');
     const site = this.getSite(param(request, 'subscriptionId'), resourceGroup, name);
     if (site === undefined) return resourceNotFound(context, SITES, name, resourceGroup);
     const slotName = request.params.slot;
-    if (slotName === undefined) return handle(site);
+    if (slotName === undefined) return site;
     const slot = this.getSlot(site, slotName);
     if (slot === undefined) return resourceNotFound(context, `${SITES}/slots`, `${name}/${slotName}`, resourceGroup);
-    return handle(slot);
+    return slot;
   }
 
   private serveSiteContainer(request: SandboxRequest, context: ProviderContext, app: WebAppState): SandboxResponse {
@@ -476,7 +808,7 @@ export class WebSitesProvider implements SandboxProvider, AppHostResolver {
         maximumNumberOfWorkers: 30,
         numberOfSites: this.sites.all().filter((site) => site.serverFarmId.toLowerCase() === plan.id.toLowerCase()).length,
         reserved: plan.kind.includes('linux'),
-        provisioningState: 'Succeeded',
+        provisioningState: plan.provisioningState,
         resourceGroup: plan.resourceGroup,
         zoneRedundant: false,
         numberOfWorkers: plan.sku.capacity,
@@ -499,7 +831,7 @@ export class WebSitesProvider implements SandboxProvider, AppHostResolver {
       id: app.id,
       kind: app.kind,
       state: app.state,
-      healthy: app.healthy,
+      artifact: app.artifact,
       defaultHostName: app.defaultHostName,
       linuxFxVersion: app.config.linuxFxVersion,
       windowsFxVersion: app.config.windowsFxVersion,

@@ -9,6 +9,7 @@
  */
 import https from 'node:https';
 import type { AccessToken, TokenCredential } from '@azure/core-auth';
+import { isRestError, type RestError } from '@azure/core-rest-pipeline';
 import { afterAll, beforeAll } from 'vitest';
 import { startSandbox, type SandboxHandle, type SandboxOptions } from '../../sandbox/index.ts';
 
@@ -118,4 +119,14 @@ export function worldConfigFile(sandbox: SandboxHandle, world: string): string {
  */
 export function isMutatingRequest(entry: { readonly method: string; readonly path: string }): boolean {
   return entry.method !== 'GET' && !/\/oauth2\/|\/token$|\/listSecrets|\/list$|config\/appsettings\/list/.test(entry.path);
+}
+
+/** The RestError a call to an SDK client rejects with (fails the test when it resolves or rejects otherwise). */
+export async function restErrorOf(promise: Promise<unknown>): Promise<RestError> {
+  const outcome = await promise.then(
+    () => undefined,
+    (caught: unknown) => caught,
+  );
+  if (!isRestError(outcome)) throw new Error(`expected the call to fail with a RestError, found ${outcome === undefined ? 'success' : outcome instanceof Error ? `${outcome.name}: ${outcome.message}` : JSON.stringify(outcome)}`);
+  return outcome;
 }
