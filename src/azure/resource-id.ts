@@ -114,7 +114,16 @@ export function formatResourceId(parts: {
   return `/subscriptions/${parts.subscriptionId}/resourceGroups/${parts.resourceGroup}/providers/${parts.type}/${parts.name}`;
 }
 
+/**
+ * The key an ARM ID compares by: trimmed, without a trailing slash, lower-cased. ARM compares IDs
+ * case-insensitively (an alert's `alertTargetIDs` arrive lower-cased, the estate names them as
+ * Azure returns them), so two IDs are the same resource exactly when their keys are equal.
+ */
+export function resourceIdKey(id: string): string {
+  return id.trim().replace(/\/+$/, '').toLowerCase();
+}
+
 /** ARM IDs compare case-insensitively. */
 export function sameResourceId(a: string, b: string): boolean {
-  return a.replace(/\/+$/, '').toLowerCase() === b.replace(/\/+$/, '').toLowerCase();
+  return resourceIdKey(a) === resourceIdKey(b);
 }

@@ -51,7 +51,8 @@ export function formatPath(path: readonly PropertyKey[]): string {
   return out;
 }
 
-function valueAt(root: unknown, path: readonly PropertyKey[]): { present: boolean; value: unknown } {
+/** The value at a path of a parsed document, and whether it is there at all. */
+export function valueAt(root: unknown, path: readonly PropertyKey[]): { present: boolean; value: unknown } {
   let node: unknown = root;
   for (const segment of path) {
     if (node === null || typeof node !== 'object') return { present: false, value: undefined };
@@ -111,8 +112,8 @@ function bound(issue: { minimum?: unknown; maximum?: unknown; inclusive?: boolea
   return `${op} ${String(value)}`;
 }
 
-/** Turns one zod issue into the project's expected/found wording. */
-function expectation(issue: z.core.$ZodIssue): string {
+/** Turns one zod issue into the project's expected/found wording (also used for alert and event payloads). */
+export function expectation(issue: z.core.$ZodIssue): string {
   switch (issue.code) {
     case 'invalid_type':
       return `expected ${TYPE_WORDS[issue.expected] ?? issue.expected}`;
