@@ -611,6 +611,14 @@ export class SandboxServer {
       return outcome({ status, body, headers: { 'Cache-Control': 'no-store, no-cache', Pragma: 'no-cache' } }, { operationId: 'Identity.token' });
     }
     const authority = `${this.baseUrl}/${tenant}`;
+    const discovery = rest === 'v2.0/.well-known/openid-configuration' || rest === 'discovery/v2.0/keys';
+    if (method === 'GET' && discovery && !this.identity.tenantIds.includes(tenant) && tenant !== 'common' && tenant !== 'organizations') {
+      // As Entra ID answers for a tenant it does not know (AADSTS90002).
+      return outcome(
+        { status: 400, body: { error: 'invalid_tenant', error_description: `AADSTS90002: Tenant '${tenant}' not found. Expected one of: ${this.identity.tenantIds.join(', ')}.`, error_codes: [90002] } },
+        { operationId: rest === 'discovery/v2.0/keys' ? 'Identity.keys' : 'Identity.openidConfiguration' },
+      );
+    }
     if (method === 'GET' && rest === 'v2.0/.well-known/openid-configuration') {
       return outcome(
         {
