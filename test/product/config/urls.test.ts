@@ -17,6 +17,7 @@ const SANDBOX_AZURE = `azure:
   keyVaultUrlTemplate: https://127.0.0.1:8443/vaults/{name}
   containerRegistryUrlTemplate: https://127.0.0.1:8443/registries/{name}
   blobUrlTemplate: https://127.0.0.1:10000/{name}
+  tableUrlTemplate: https://127.0.0.1:10002/{name}
   appHostUrlTemplate: https://127.0.0.1:8443/_hosts/{host}
   sandboxTokenEndpoint: https://127.0.0.1:8443/72f988bf-0000-4000-8000-00000000a001/oauth2/v2.0/token
 `;
@@ -45,8 +46,8 @@ targets:
   - id: ${TARGET}
 `);
     expect(lines).toEqual([
-      'runRecords.blobServiceUrl: expected a loopback address when sandboxTokenEndpoint is set, found "https://stlmsprod.blob.core.windows.net" (line 12)',
-      'notifications.webhooks[1].url: expected a loopback address when sandboxTokenEndpoint is set, found "https://hooks.slack.com/…" (line 16)',
+      'runRecords.blobServiceUrl: expected a loopback address when sandboxTokenEndpoint is set, found "https://stlmsprod.blob.core.windows.net" (line 13)',
+      'notifications.webhooks[1].url: expected a loopback address when sandboxTokenEndpoint is set, found "https://hooks.slack.com/…" (line 17)',
     ]);
     expect(lines.join('\n')).not.toContain('s3cr3t');
   });
@@ -88,6 +89,7 @@ targets:
         keyVaultUrlTemplate: 'https://127.0.0.1:8443/vaults/{name}',
         containerRegistryUrlTemplate: 'https://127.0.0.1:8443/registries/{name}',
         blobUrlTemplate: 'https://127.0.0.1:10000/{name}',
+        tableUrlTemplate: 'https://127.0.0.1:10002/{name}',
         appHostUrlTemplate: 'https://127.0.0.1:8443/_hosts/{host}',
         sandboxTokenEndpoint: 'https://127.0.0.1:8443/t/oauth2/v2.0/token',
       }),
@@ -104,6 +106,7 @@ targets:
       keyVaultUrlTemplate: 'https://127.0.0.1:8443/vaults/{name}',
       containerRegistryUrlTemplate: 'https://127.0.0.1:8443/registries/{name}',
       blobUrlTemplate: 'https://127.0.0.1:10000/{name}',
+      tableUrlTemplate: 'https://127.0.0.1:10002/{name}',
       appHostUrlTemplate: 'https://127.0.0.1:8443/_hosts/{host}',
       sandboxTokenEndpoint: 'https://127.0.0.1:8443/t/oauth2/v2.0/token',
     });
