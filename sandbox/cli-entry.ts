@@ -42,7 +42,11 @@ function describe(sandbox: SandboxHandle, json: boolean): string {
     `  token endpoint:  ${sandbox.tokenEndpoint}`,
     `  CA certificate:  ${sandbox.caFile} (trust it: NODE_EXTRA_CA_CERTS=${sandbox.caFile}, or azure.caFile)`,
     ...(sandbox.azurite === undefined ? [] : [`  Azurite blob:    ${sandbox.azurite.blobEndpoint}`, `  Azurite table:   ${sandbox.azurite.tableEndpoint}`]),
-    ...(sandbox.postgres === undefined ? [] : [`  PostgreSQL:      ${sandbox.postgres.host}:${String(sandbox.postgres.port)}`]),
+    ...(sandbox.postgres === undefined
+      ? []
+      : [
+          `  PostgreSQL:      front door ${sandbox.postgres.host}:${String(sandbox.postgres.frontDoorPort)} (TLS; server FQDN as the TLS server name), main cluster ${sandbox.postgres.host}:${String(sandbox.postgres.port)}`,
+        ]),
     '  worlds (estate configs):',
     ...sandbox.worlds.map((world) => `    ${world.name.padEnd(16)} ${world.configFile}`),
     ...(sandbox.estates.length === 0

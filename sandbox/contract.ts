@@ -76,6 +76,11 @@ export interface LongRunningOperation {
 export interface ProviderContext {
   /** The sandbox's clock. Tests may shift it; providers must not call `Date.now()` directly. */
   now(): Date;
+  /**
+   * The latest real (wall-clock) instant at which the sandbox clock read at most `sandboxTime`,
+   * for backends that stamp with real time (the embedded PostgreSQL's commit timestamps).
+   */
+  realTimeAt(sandboxTime: Date): Date;
   /** Base URL of the sandbox, e.g. `https://127.0.0.1:8443`. */
   readonly baseUrl: string;
   /**
@@ -191,21 +196,54 @@ export interface SandboxStorageEndpoints {
   readonly accountKeys: Readonly<Record<string, string>>;
 }
 
-/**
- * The real PostgreSQL behind emulated flexible servers: one database and role per server.
- * Roles are cluster-wide, so a server's admin login `adminUser` is the role
- * `{adminUser}@{serverName}` (returned as `role`; connect with that user name).
- */
-export interface PostgresBackend {
+/** Where an emulated server's data really lives: connect there with `role` (superuser-free). */
+export interface PostgresServerConnection {
   readonly host: string;
   readonly port: number;
-  /** Creates (idempotently) a database and admin role for a server and runs `seedSql`. */
-  ensureServer(options: { serverName: string; adminUser: string; adminPassword: string; seedSql?: string }): Promise<{ database: string; role: string }>;
-  /** Changes a server's admin password. */
+  readonly database: string;
+  /** `{adminUser}@{serverName}`: roles are cluster-wide, admin logins per server. */
+  readonly role: string;
+}
+
+/** The outcome of a real login attempt. */
+export type PostgresLoginCheck = { readonly ok: true } | { readonly ok: false; readonly reason: string };
+
+/**
+ * The real PostgreSQL behind emulated flexible servers. Seeded servers share one cluster (one
+ * database and admin role each); a server created by a point-in-time restore is a cluster of
+ * its own, recovered from the base backup and the archived WAL up to the restore point. Clients
+ * reach every server through the TLS front door, as Azure exposes it: the server's FQDN as the
+ * TLS server name, the plain admin login and the server's database.
+ */
+export interface PostgresBackend {
+  /** The main cluster (superuser access for the engine and tests). */
+  readonly host: string;
+  readonly port: number;
+  /** The TLS front door every server is reached at (`127.0.0.1:{port}`), once open. */
+  readonly frontDoor: { readonly host: string; readonly port: number } | undefined;
+  /**
+   * Creates (idempotently) a database and admin role for a server in the main cluster and runs
+   * `seedSql`. `databaseAliases` are the database names clients may ask for (the app database,
+   * e.g. `limpopo`); `postgres` always is one.
+   */
+  ensureServer(options: { serverName: string; adminUser: string; adminPassword: string; seedSql?: string; databaseAliases?: readonly string[] }): Promise<PostgresServerConnection>;
+  /** Where a server lives, or undefined when the backend has none of that name. */
+  connection(serverName: string): PostgresServerConnection | undefined;
+  /** Changes a server's admin password (`ALTER ROLE ... PASSWORD`). */
   setAdminPassword(serverName: string, adminUser: string, password: string): Promise<void>;
-  /** Copies a server's database into a new one (point-in-time restore). */
-  cloneServer(sourceServer: string, targetServer: string, adminUser: string, adminPassword: string): Promise<{ database: string; role: string }>;
-  /** Runs SQL as the superuser against a server's database. */
+  /**
+   * Restores `sourceServer` as of `pointInTime` (real time, see `ProviderContext.realTimeAt`)
+   * into a new server with its own cluster, database and admin role. The admin password is the
+   * source's as of the restore point, as in Azure, where the role is part of the data.
+   */
+  restoreServer(options: { sourceServer: string; targetServer: string; pointInTime: Date; databaseAliases?: readonly string[] }): Promise<PostgresServerConnection>;
+  /** Deletes a server's data (its cluster, or its database and role), ending its connections. */
+  dropServer(serverName: string): Promise<void>;
+  /** Whether the front door lets clients in (a stopped or provisioning server refuses them). */
+  setAvailability(serverName: string, availability: { accepting: true } | { accepting: false; reason: string }): void;
+  /** Logs in as a client would (the front door's mapping of login and database), then disconnects. */
+  checkLogin(options: { serverName: string; user: string; password: string; database?: string }): Promise<PostgresLoginCheck>;
+  /** Runs SQL as the superuser against a server's database (or a main-cluster database by name). */
   query(serverName: string, sql: string): Promise<Record<string, unknown>[]>;
 }
 
@@ -225,6 +263,17 @@ export interface SandboxProvider {
   controlRoutes?(): readonly ControlRoute[];
   /** A JSON-serialisable snapshot for `GET /_sandbox/state`. */
   snapshot(): unknown;
+  /**
+   * Called once every provider of every world has seeded, e.g. for apps to start and resolve
+   * the Key Vault references of their settings. Optional (additive).
+   */
+  afterSeed?(context: ProviderContext): Promise<void> | void;
+  /**
+   * Called as time passes: after every shift of the sandbox clock and about once a second, e.g.
+   * for Key Vault's near-expiry events or an app's daily refresh of Key Vault references. Never
+   * called twice at once. Optional (additive).
+   */
+  onClock?(now: Date, context: ProviderContext): Promise<void> | void;
 }
 
 /** A world file (`sandbox/worlds/*.yaml`). */

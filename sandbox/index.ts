@@ -55,8 +55,13 @@ export interface SandboxOptions {
   estates?: string[];
   /** 0 = random free port (default 0). */
   port?: number;
-  /** How long long-running operations stay InProgress (default 1500 ms). */
+  /** How long long-running operations stay InProgress, in sandbox-clock time (default 1500 ms). */
   lroDurationMs?: number;
+  /**
+   * Durations of particular operation ids, e.g. `{ 'Microsoft.DBforPostgreSQL/flexibleServers.create': 7_200_000 }`
+   * for a restore that takes two hours of sandbox time (advance the clock to finish it).
+   */
+  lroDurationsMs?: Record<string, number>;
   /**
    * `Retry-After` seconds on long-running operation responses (default 1). SDK pollers wait
    * this long between polls; 0 makes them fall back to their own interval (`updateIntervalInMs`).
@@ -90,7 +95,11 @@ export interface SandboxHandle {
   /** Path of the CA PEM on disk. */
   readonly caFile: string;
   readonly azurite?: { blobEndpoint: string; tableEndpoint: string; blobUrlTemplate: string };
-  readonly postgres?: { host: string; port: number };
+  /**
+   * `port` is the main cluster (superuser, tests); `frontDoorPort` the TLS port every flexible
+   * server is reached at by its FQDN (`azure.postgresUrlTemplate` of the generated configs).
+   */
+  readonly postgres?: { host: string; port: number; frontDoorPort: number };
   /** `configFile` = generated estate config (YAML) pointing at this sandbox. */
   readonly worlds: readonly { name: string; file: string; configFile: string }[];
   /**
@@ -107,7 +116,7 @@ export interface SandboxHandle {
   clearFaults(): Promise<void>;
   /** Captured webhook bodies, all or for one webhook name. */
   webhooks(name?: string): Promise<CapturedWebhook[]>;
-  /** Shifts the sandbox clock (`context.now()`). */
+  /** Shifts the sandbox clock (`context.now()`); resolves once the operations it made due have completed. */
   advanceClock(ms: number): Promise<void>;
   /** The Event Grid outbox: what the emulated services published (`GET /_sandbox/eventgrid`). */
   eventGridEvents(): Promise<EventGridOutboxEvent[]>;
@@ -118,6 +127,8 @@ export interface SandboxHandle {
   mintToken(options: MintTokenOptions): Promise<string>;
   /** Makes the identity sign with a new key (the JWKS keeps the previous ones); returns its `kid`. */
   rotateSigningKey(): Promise<string>;
+  /** Sets (or with `undefined` resets) the duration of one long-running operation id, in sandbox-clock milliseconds. */
+  setOperationDuration(operationId: string, ms: number | undefined): Promise<void>;
   /** Stops the server and the child processes; removes the temp data dir. Idempotent. */
   stop(): Promise<void>;
 }
@@ -272,6 +283,7 @@ export async function startSandbox(options: SandboxOptions = {}): Promise<Sandbo
       tls: { cert: chain, key: tls.leafKey },
       providers,
       lroDurationMs: options.lroDurationMs ?? 1500,
+      ...(options.lroDurationsMs === undefined ? {} : { lroDurationsMs: options.lroDurationsMs }),
       lroRetryAfterSeconds: options.lroRetryAfterSeconds ?? 1,
       latencyMs: options.latencyMs ?? 0,
       throttling: { ...DEFAULT_THROTTLING, ...options.throttling },
@@ -307,6 +319,8 @@ export async function startSandbox(options: SandboxOptions = {}): Promise<Sandbo
       azuriteStarting,
       postgresStarting,
     ]);
+    // The front door presents the same leaf certificate, which also names *.postgres.database.azure.com.
+    await postgres?.openFrontDoor({ cert: chain, key: tls.leafKey });
     server.postgres = postgres;
     server.azurite = azurite?.endpoints;
     if (postgres !== undefined) server.watchService('postgres', postgres);
@@ -320,6 +334,9 @@ export async function startSandbox(options: SandboxOptions = {}): Promise<Sandbo
         await provider.seed(entry.world, resources, seedContext);
       }
     }
+    // A point-in-time restore to any earlier point gets the seeded data: what "before" looks like.
+    postgres?.markSeeded();
+    for (const provider of providers) await provider.afterSeed?.(seedContext);
 
     const azure = sandboxAzureSettings({
       baseUrl,
@@ -327,6 +344,7 @@ export async function startSandbox(options: SandboxOptions = {}): Promise<Sandbo
       caFile,
       blobUrlTemplate: azurite?.endpoints.blobUrlTemplate,
       tableUrlTemplate: azurite === undefined ? undefined : `${azurite.endpoints.tableEndpoint}/{name}`,
+      postgresFrontDoor: postgres?.frontDoor,
     });
     const configDir = path.join(dataDir, 'worlds');
     await mkdir(configDir, { recursive: true });
@@ -388,7 +406,9 @@ function createHandle(parts: {
             blobUrlTemplate: parts.azurite.endpoints.blobUrlTemplate,
           },
         }),
-    ...(parts.postgres === undefined ? {} : { postgres: { host: parts.postgres.host, port: parts.postgres.port } }),
+    ...(parts.postgres === undefined
+      ? {}
+      : { postgres: { host: parts.postgres.host, port: parts.postgres.port, frontDoorPort: parts.postgres.frontDoor?.port ?? 0 } }),
     worlds: parts.worlds,
     estates: parts.estates,
     azureSettings: () => ({ ...parts.azure }),
@@ -414,6 +434,9 @@ function createHandle(parts: {
     },
     mintToken: async (options) => ((await control('POST', '/_sandbox/identity/tokens', options)) as { access_token: string }).access_token,
     rotateSigningKey: async () => ((await control('POST', '/_sandbox/identity/keys/rotate')) as { kid: string }).kid,
+    setOperationDuration: async (operationId, ms) => {
+      await control('POST', '/_sandbox/operations/durations', { [operationId]: ms ?? null });
+    },
     stop: () => (stopping ??= parts.cleanup()),
   };
 }

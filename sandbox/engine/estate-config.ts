@@ -26,6 +26,8 @@ export function sandboxAzureSettings(options: {
   caFile: string;
   blobUrlTemplate: string | undefined;
   tableUrlTemplate?: string | undefined;
+  /** The PostgreSQL front door; without PostgreSQL, a loopback port nothing listens on. */
+  postgresFrontDoor?: { readonly host: string; readonly port: number } | undefined;
 }): SandboxAzureSettings {
   const { baseUrl } = options;
   return {
@@ -38,6 +40,9 @@ export function sandboxAzureSettings(options: {
     blobUrlTemplate: options.blobUrlTemplate ?? `${baseUrl}/_no-azurite/{name}`,
     tableUrlTemplate: options.tableUrlTemplate ?? `${baseUrl}/_no-azurite/{name}`,
     appHostUrlTemplate: `${baseUrl}/_hosts/{host}`,
+    // Every flexible server is reached at the front door; TLS still verifies its FQDN.
+    // Without PostgreSQL, port 1 refuses connections rather than falling back to real Azure.
+    postgresUrlTemplate: `postgresql://127.0.0.1:${String(options.postgresFrontDoor?.port ?? 1)}`,
     caFile: options.caFile,
     sandboxTokenEndpoint: options.tokenEndpoint,
     keyVaultChallengeResourceVerification: false,

@@ -3,6 +3,11 @@
  * and `Location` URLs, the operation stays `InProgress` for the configured duration, then the
  * provider's mutation runs and the operation ends `Succeeded`, or `Failed` with an error and no
  * mutation.
+ *
+ * Durations are sandbox-clock time: an operation is due `duration` after it started on the
+ * sandbox clock. A real timer completes it when that much real time has passed, and shifting the
+ * clock past its due time completes it at once, so a restore that "takes two hours" can be
+ * driven by advancing the clock instead of waiting.
  */
 import { randomUUID } from 'node:crypto';
 import type { LongRunningOperation, SandboxResponse } from '../contract.ts';
@@ -29,6 +34,12 @@ interface OperationRecord {
   error: { code: string; message: string } | undefined;
   failureStatus: number;
   readonly result: (() => unknown) | undefined;
+  /** Sandbox time at which the operation completes. */
+  readonly dueAt: Date;
+  /** Set once completion has begun, so that a timer and a clock shift never both complete it. */
+  completing: boolean;
+  readonly options: StartOperationOptions;
+  readonly failure: FaultSpec | undefined;
 }
 
 /** Options of {@link OperationRegistry.start}. */
@@ -44,12 +55,13 @@ export interface StartOperationOptions {
 /** All long-running operations of one sandbox. */
 export class OperationRegistry {
   private readonly operations = new Map<string, OperationRecord>();
-  private readonly timers = new Set<NodeJS.Timeout>();
+  private readonly timers = new Map<string, NodeJS.Timeout>();
   private readonly pending = new Set<Promise<void>>();
   private stopped = false;
 
   constructor(
-    private readonly durationMs: () => number,
+    /** How long an operation with this operation id stays InProgress, in sandbox-clock milliseconds. */
+    private readonly durationMs: (operationId: string) => number,
     private readonly retryAfterSeconds: number,
     private readonly now: () => Date,
     private readonly onEvent: (kind: string, details: Record<string, unknown>) => void,
@@ -58,27 +70,27 @@ export class OperationRegistry {
   /** Starts an operation; `failure` (from an injected fault) makes it fail without running. */
   start(options: StartOperationOptions, scope: OperationScope, failure: FaultSpec | undefined): LongRunningOperation {
     const id = randomUUID();
+    const startTime = this.now();
     const record: OperationRecord = {
       id,
       operationId: options.operationId,
       resourceId: options.resourceId,
       scope,
       status: 'InProgress',
-      startTime: this.now(),
+      startTime,
       endTime: undefined,
       error: undefined,
       failureStatus: 500,
       result: options.result,
+      dueAt: new Date(startTime.getTime() + Math.max(0, this.durationMs(options.operationId))),
+      completing: false,
+      options,
+      failure,
     };
     this.operations.set(id, record);
     options.onStart?.();
-    this.onEvent('operation.started', { id, operationId: options.operationId, resourceId: options.resourceId });
-    const timer = setTimeout(() => {
-      this.timers.delete(timer);
-      const completion = this.complete(record, options, failure).finally(() => this.pending.delete(completion));
-      this.pending.add(completion);
-    }, this.durationMs());
-    this.timers.add(timer);
+    this.onEvent('operation.started', { id, operationId: options.operationId, resourceId: options.resourceId, dueAt: record.dueAt.toISOString() });
+    this.schedule(record);
     return {
       id,
       accepted: (acceptedOptions) => ({
@@ -91,6 +103,39 @@ export class OperationRegistry {
         body: acceptedOptions?.body,
       }),
     };
+  }
+
+  /** Arms a real timer for the time left until the operation is due (the clock may move meanwhile). */
+  private schedule(record: OperationRecord): void {
+    const remaining = Math.max(0, record.dueAt.getTime() - this.now().getTime());
+    const timer = setTimeout(() => {
+      this.timers.delete(record.id);
+      if (record.dueAt.getTime() > this.now().getTime()) this.schedule(record);
+      else this.begin(record);
+    }, remaining);
+    this.timers.set(record.id, timer);
+  }
+
+  private begin(record: OperationRecord): void {
+    if (record.completing || this.stopped) return;
+    record.completing = true;
+    const timer = this.timers.get(record.id);
+    if (timer !== undefined) clearTimeout(timer);
+    this.timers.delete(record.id);
+    const completion = this.complete(record, record.options, record.failure).finally(() => this.pending.delete(completion));
+    this.pending.add(completion);
+  }
+
+  /** Completes every operation that is due at the (shifted) sandbox time `now`. */
+  clockAdvanced(now: Date): void {
+    for (const record of this.operations.values()) {
+      if (record.status === 'InProgress' && !record.completing && record.dueAt.getTime() <= now.getTime()) this.begin(record);
+    }
+  }
+
+  /** Resolves once every operation whose completion has begun has finished (tests, clock shifts). */
+  async settled(): Promise<void> {
+    await Promise.allSettled([...this.pending]);
   }
 
   private async complete(record: OperationRecord, options: StartOperationOptions, failure: FaultSpec | undefined): Promise<void> {
@@ -184,6 +229,7 @@ export class OperationRegistry {
       resourceId: record.resourceId,
       status: record.status,
       startTime: record.startTime.toISOString(),
+      dueAt: record.dueAt.toISOString(),
       ...(record.endTime === undefined ? {} : { endTime: record.endTime.toISOString() }),
       ...(record.error === undefined ? {} : { error: record.error }),
     }));
@@ -192,7 +238,7 @@ export class OperationRegistry {
   /** Cancels operations that have not completed and waits for running mutations to finish. */
   async stop(): Promise<void> {
     this.stopped = true;
-    for (const timer of this.timers) clearTimeout(timer);
+    for (const timer of this.timers.values()) clearTimeout(timer);
     this.timers.clear();
     await Promise.allSettled([...this.pending]);
   }

@@ -25,6 +25,7 @@ import type { ChildExit } from './child-lifecycle.ts';
 import { ControlRequestError } from './errors.ts';
 import { defaultErrorCode, FaultRegistry, parseFaultSpec } from './faults.ts';
 import { SandboxIdentity, type MintTokenOptions, type VerifiedPrincipal } from './identity.ts';
+import { SandboxClock } from './clock.ts';
 import { OperationRegistry } from './operations.ts';
 import { Router, splitPath } from './router.ts';
 import { Throttler, type ThrottlingSettings } from './throttle.ts';
@@ -36,6 +37,8 @@ export interface SandboxServerOptions {
   readonly tls: { readonly cert: string; readonly key: string };
   readonly providers: readonly SandboxProvider[];
   readonly lroDurationMs: number;
+  /** Durations of particular operation ids (e.g. `Microsoft.DBforPostgreSQL/flexibleServers.create`), overriding `lroDurationMs`. */
+  readonly lroDurationsMs?: Readonly<Record<string, number>>;
   /** `Retry-After` on long-running operation responses, in seconds. */
   readonly lroRetryAfterSeconds: number;
   readonly latencyMs: number;
@@ -54,6 +57,10 @@ const MAX_OUTBOX_EVENTS = 10_000;
 /** Control resources the engine serves itself; providers cannot claim them. */
 const ENGINE_CONTROL_NAMES = new Set(['requests', 'state', 'faults', 'webhooks', 'clock', 'eventgrid', 'identity']);
 const ARM_AUDIENCES = ['https://management.azure.com', 'https://management.core.windows.net'];
+// How often providers' onClock hooks run in real time, besides after every clock shift.
+const CLOCK_TICK_MS = 1000;
+// A clock shift waits this long for the operations it made due (a restore takes seconds).
+const CLOCK_SETTLE_MS = 60_000;
 const LRO_STATUS_PATTERN = /^\/subscriptions\/([^/]+)\/providers\/([^/]+)\/locations\/([^/]+)\/(operationStatuses|operationResults)\/([^/]+)$/i;
 
 const sleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms));
@@ -152,7 +159,10 @@ export class SandboxServer {
   private readonly webhooks: CapturedWebhook[] = [];
   private readonly outbox: EventGridOutboxEvent[] = [];
   private readonly controlRoutes: readonly ControlRoute[];
-  private clockOffsetMs = 0;
+  readonly clock = new SandboxClock();
+  private readonly lroDurations: Map<string, number>;
+  private tickTimer: NodeJS.Timeout | undefined;
+  private ticking: Promise<void> | undefined;
   private port = 0;
   /** Set once PostgreSQL is up; providers read it through the context. */
   postgres: PostgresBackend | undefined;
@@ -168,8 +178,9 @@ export class SandboxServer {
     for (const route of this.controlRoutes) {
       if (ENGINE_CONTROL_NAMES.has(route.name)) throw new Error(`a provider control route claims /_sandbox/${route.name}, which the engine serves itself`);
     }
+    this.lroDurations = new Map(Object.entries(options.lroDurationsMs ?? {}));
     this.operations = new OperationRegistry(
-      () => options.lroDurationMs,
+      (operationId) => this.lroDurations.get(operationId) ?? options.lroDurationMs,
       options.lroRetryAfterSeconds,
       () => this.now(),
       (kind, details) => {
@@ -202,10 +213,55 @@ export class SandboxServer {
       });
     });
     this.port = (this.server.address() as AddressInfo).port;
+    this.tickTimer = setInterval(() => {
+      void this.tick();
+    }, CLOCK_TICK_MS);
+    this.tickTimer.unref();
+  }
+
+  /**
+   * Runs every provider's `onClock` hook once (never two runs at a time), e.g. so that Key Vault
+   * sends near-expiry events and apps refresh their Key Vault references as time passes. A
+   * failing hook is logged, never thrown: time passing must not break the sandbox.
+   */
+  tick(): Promise<void> {
+    this.ticking ??= (async () => {
+      const context = this.seedContext();
+      for (const provider of this.options.providers) {
+        if (provider.onClock === undefined) continue;
+        try {
+          await provider.onClock(this.now(), context);
+        } catch (error) {
+          this.options.log(`sandbox: ${provider.name} onClock failed: ${error instanceof Error ? (error.stack ?? error.message) : String(error)}`);
+        }
+      }
+    })().finally(() => {
+      this.ticking = undefined;
+    });
+    return this.ticking;
+  }
+
+  /** Shifts the sandbox clock, completes the operations that became due and runs the providers' clock hooks. */
+  async advanceClock(ms: number): Promise<void> {
+    this.clock.advance(ms);
+    this.event('clock.advanced', { advanceMs: ms, offsetMs: this.clock.offsetMs });
+    this.operations.clockAdvanced(this.now());
+    await Promise.race([this.operations.settled(), new Promise((resolve) => setTimeout(resolve, CLOCK_SETTLE_MS).unref())]);
+    // A tick already under way may have read the clock before the shift; run once more after it.
+    await this.tick();
+    await this.tick();
+  }
+
+  /** Sets (or with `undefined` resets) the duration of one operation id, in sandbox-clock milliseconds. */
+  setOperationDuration(operationId: string, ms: number | undefined): void {
+    if (ms === undefined) this.lroDurations.delete(operationId);
+    else this.lroDurations.set(operationId, ms);
   }
 
   /** Stops accepting requests, drops open connections and cancels pending operations. */
   async close(): Promise<void> {
+    if (this.tickTimer !== undefined) clearInterval(this.tickTimer);
+    await this.ticking;
     await this.operations.stop();
     await new Promise<void>((resolve) => {
       this.server.close(() => {
@@ -217,7 +273,7 @@ export class SandboxServer {
 
   /** The sandbox clock: real time shifted by `POST /_sandbox/clock`. */
   now(): Date {
-    return new Date(Date.now() + this.clockOffsetMs);
+    return this.clock.now();
   }
 
   /** Records an event for `GET /_sandbox/state`. */
@@ -284,6 +340,7 @@ export class SandboxServer {
     const currentAzurite = (): AzuriteEndpoints | undefined => this.azurite;
     return {
       now: () => this.now(),
+      realTimeAt: (sandboxTime) => this.clock.realTimeAt(sandboxTime),
       baseUrl: this.baseUrl,
       startOperation: (options) => {
         let failure = scope.pendingFailure?.spec;
@@ -336,7 +393,7 @@ export class SandboxServer {
     const rawBody = await readBody(request);
     const fullPath = url.pathname.length > 1 ? url.pathname.replace(/\/+$/, '') : url.pathname;
     if (fullPath === '/_sandbox' || fullPath.startsWith('/_sandbox/')) {
-      this.send(response, method, this.control(method, fullPath, rawBody, request.headers['content-type'], url.searchParams), {});
+      this.send(response, method, await this.control(method, fullPath, rawBody, request.headers['content-type'], url.searchParams), {});
       return;
     }
     const requestId = randomUUID();
@@ -666,7 +723,7 @@ export class SandboxServer {
     return outcome(hostError('identity', 404, 'invalid_request', `No identity endpoint serves ${method} ${path}.`), { operationId: undefined });
   }
 
-  private control(method: string, path: string, rawBody: Buffer, contentType: string | undefined, query: URLSearchParams): SandboxResponse {
+  private async control(method: string, path: string, rawBody: Buffer, contentType: string | undefined, query: URLSearchParams): Promise<SandboxResponse> {
     try {
       const segments = path.split('/').slice(2);
       const [resource, name] = segments;
@@ -714,16 +771,31 @@ export class SandboxServer {
           this.webhooks.length = 0;
           return { status: 204 };
         case 'GET clock':
-          return { status: 200, body: { now: this.now().toISOString(), offsetMs: this.clockOffsetMs } };
+          return { status: 200, body: { now: this.now().toISOString(), offsetMs: this.clock.offsetMs } };
         case 'POST clock': {
           const body = json();
           const advanceMs = typeof body === 'object' && body !== null ? (body as { advanceMs?: unknown }).advanceMs : undefined;
           if (typeof advanceMs !== 'number' || !Number.isFinite(advanceMs)) {
             throw new ControlRequestError(`${method} ${path}`, `expected {"advanceMs": <number>}, found ${rawBody.toString('utf8').slice(0, 200)}`);
           }
-          this.clockOffsetMs += advanceMs;
-          this.event('clock.advanced', { advanceMs, offsetMs: this.clockOffsetMs });
-          return { status: 200, body: { now: this.now().toISOString(), offsetMs: this.clockOffsetMs } };
+          await this.advanceClock(advanceMs);
+          return { status: 200, body: { now: this.now().toISOString(), offsetMs: this.clock.offsetMs } };
+        }
+        case 'GET operations':
+          return { status: 200, body: name === 'durations' ? { default: this.options.lroDurationMs, ...Object.fromEntries(this.lroDurations) } : this.operations.snapshot() };
+        case 'POST operations': {
+          if (name !== 'durations' || segments.length !== 2) throw new ControlRequestError(`${method} ${path}`, 'expected /_sandbox/operations/durations');
+          const body = json();
+          if (typeof body !== 'object' || body === null || Array.isArray(body)) {
+            throw new ControlRequestError(`${method} ${path}`, 'expected {"<operationId>": <milliseconds> | null, ...}');
+          }
+          for (const [operationId, value] of Object.entries(body as Record<string, unknown>)) {
+            if (value !== null && (typeof value !== 'number' || !Number.isFinite(value) || value < 0)) {
+              throw new ControlRequestError(`${method} ${path}`, `expected ${operationId} to be a number of milliseconds >= 0 or null, found ${JSON.stringify(value)}`);
+            }
+          }
+          for (const [operationId, value] of Object.entries(body as Record<string, number | null>)) this.setOperationDuration(operationId, value ?? undefined);
+          return { status: 200, body: { default: this.options.lroDurationMs, ...Object.fromEntries(this.lroDurations) } };
         }
         case 'GET eventgrid': {
           const schema = query.get('schema') ?? 'eventgrid';
@@ -779,7 +851,7 @@ export class SandboxServer {
       operations: this.operations.snapshot(),
       events: this.events,
       faults: this.faults.list(),
-      clock: { now: this.now().toISOString(), offsetMs: this.clockOffsetMs },
+      clock: { now: this.now().toISOString(), offsetMs: this.clock.offsetMs },
     };
   }
 

@@ -11,7 +11,11 @@ export interface SandboxTlsMaterial {
   readonly leafKey: string;
 }
 
-/** Generates a CA and a leaf certificate for 127.0.0.1, ::1 and localhost. */
+/**
+ * Generates a CA and a leaf certificate for 127.0.0.1, ::1, localhost and
+ * `*.postgres.database.azure.com` (the PostgreSQL front door is reached by each server's FQDN
+ * as the TLS server name, which clients verify). Only clients given this CA trust it.
+ */
 export async function generateTlsMaterial(): Promise<SandboxTlsMaterial> {
   const notBeforeDate = new Date(Date.now() - 60 * 60 * 1000);
   const notAfterDate = new Date(Date.now() + 30 * 24 * 60 * 60 * 1000);
@@ -39,6 +43,7 @@ export async function generateTlsMaterial(): Promise<SandboxTlsMaterial> {
         name: 'subjectAltName',
         altNames: [
           { type: 2, value: 'localhost' },
+          { type: 2, value: '*.postgres.database.azure.com' },
           { type: 7, ip: '127.0.0.1' },
           { type: 7, ip: '::1' },
         ],

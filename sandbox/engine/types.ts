@@ -75,6 +75,8 @@ export interface OperationSnapshot {
   readonly resourceId: string;
   readonly status: 'InProgress' | 'Succeeded' | 'Failed';
   readonly startTime: string;
+  /** Sandbox time at which it completes (its duration after `startTime` on the sandbox clock). */
+  readonly dueAt: string;
   readonly endTime?: string;
   readonly error?: { readonly code: string; readonly message: string };
 }

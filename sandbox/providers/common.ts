@@ -189,6 +189,11 @@ export class ResourceStore<T extends ArmResourceBase> {
     return this.byId.get(idKey(armId(subscriptionId, resourceGroup, type, name)));
   }
 
+  /** Removes a resource (a completed delete); true when there was one. */
+  remove(id: string): boolean {
+    return this.byId.delete(idKey(id));
+  }
+
   list(subscriptionId: string, resourceGroup?: string): T[] {
     return [...this.byId.values()].filter((resource) => inScope(resource, subscriptionId, resourceGroup));
   }

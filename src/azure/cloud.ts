@@ -152,3 +152,28 @@ export function resolveAppUrl(settings: AzureSettings, host: string, path: strin
   const suffix = path === '' ? '' : path.startsWith('/') ? path : `/${path}`;
   return `${base}${suffix}`;
 }
+
+/** Where to open a PostgreSQL connection to a flexible server, and the name TLS must verify. */
+export interface PostgresEndpoint {
+  /** Address to connect to: the FQDN itself unless `postgresUrlTemplate` maps it elsewhere. */
+  readonly host: string;
+  readonly port: number;
+  /**
+   * The TLS server name (SNI) and the name the server certificate is verified against: always
+   * the server's FQDN, wherever `host` points, so an address override never weakens TLS.
+   */
+  readonly servername: string;
+}
+
+/**
+ * Resolves a flexible server's `fullyQualifiedDomainName` (from ARM) to the address to connect
+ * to: `postgresUrlTemplate` (default `postgresql://{host}:5432`) with `{host}` replaced by the FQDN.
+ */
+export function resolvePostgresEndpoint(settings: AzureSettings, fullyQualifiedDomainName: string): PostgresEndpoint {
+  const fqdn = fullyQualifiedDomainName.toLowerCase();
+  if (!/^[a-z0-9]([a-z0-9-]{0,62})(\.[a-z0-9]([a-z0-9-]{0,62}))+$/.test(fqdn)) {
+    throw new RangeError(`expected a server FQDN such as psql-app.postgres.database.azure.com, found "${fullyQualifiedDomainName}"`);
+  }
+  const url = new URL((settings.postgresUrlTemplate ?? 'postgresql://{host}:5432').replaceAll('{host}', fqdn));
+  return { host: url.hostname.replace(/^\[(.*)\]$/, '$1'), port: url.port === '' ? 5432 : Number(url.port), servername: fqdn };
+}

@@ -68,11 +68,14 @@ export function labelCredentialFailures(credential: TokenCredential, kind: Crede
 
 export { isLoopbackHost } from './https-exchange.ts';
 
-/** True when a URL or URL template (with `{name}`/`{host}` placeholders) points at loopback. */
-export function isLoopbackUrl(urlOrTemplate: string): boolean {
+/**
+ * True when a URL or URL template (with `{name}`/`{host}` placeholders) points at loopback with
+ * `protocol` (https, or `postgresql:` for `postgresUrlTemplate`).
+ */
+export function isLoopbackUrl(urlOrTemplate: string, protocol: 'https:' | 'postgresql:' = 'https:'): boolean {
   try {
     const url = new URL(urlOrTemplate.replaceAll('{name}', 'x').replaceAll('{host}', 'x'));
-    return url.protocol === 'https:' && isLoopbackHost(url.hostname);
+    return url.protocol === protocol && isLoopbackHost(url.hostname);
   } catch {
     return false;
   }
@@ -98,8 +101,8 @@ export function isRunningInAzure(env: NodeJS.ProcessEnv = process.env): boolean 
 export function assertSandboxSettingsAreLoopback(settings: AzureSettings): void {
   const checks: [string, string | undefined][] = [['sandboxTokenEndpoint', settings.sandboxTokenEndpoint], ...endpointOverrides(settings)];
   const problems = checks
-    .filter(([, value]) => value === undefined || !isLoopbackUrl(value))
-    .map(([field, value]) => `${field}: expected an https loopback address, found ${value === undefined ? 'none (it would default to real Azure)' : `"${value}"`}`);
+    .filter(([field, value]) => value === undefined || !(field === 'postgresUrlTemplate' ? isLoopbackUrl(value, 'postgresql:') : isLoopbackUrl(value)))
+    .map(([field, value]) => `${field}: expected ${field === 'postgresUrlTemplate' ? 'a postgresql://' : 'an https'} loopback address, found ${value === undefined ? 'none (it would default to real Azure)' : `"${value}"`}`);
   if (problems.length > 0) {
     throw new CredentialError(`refusing the sandbox credential: ${problems.join('; ')}`, {
       context: { fields: problems.map((problem) => problem.split(':')[0] ?? problem) },

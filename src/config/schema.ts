@@ -17,6 +17,17 @@ const positiveInt = z.number().int().min(1);
 const hostnameIsLoopback = (host: string): boolean =>
   host === 'localhost' || host === '[::1]' || host === '::1' || /^127\.\d{1,3}\.\d{1,3}\.\d{1,3}$/.test(host);
 
+/** `postgresql://host:port`, where host may be `{host}` (the server's FQDN); nothing else (no login, database or options). */
+function isPostgresUrlTemplate(value: string): boolean {
+  if (!value.startsWith('postgresql://')) return false;
+  try {
+    const url = new URL(value.replaceAll('{host}', 'x'));
+    return url.hostname !== '' && url.port !== '' && url.username === '' && url.password === '' && (url.pathname === '' || url.pathname === '/') && url.search === '' && url.hash === '';
+  } catch {
+    return false;
+  }
+}
+
 /** An absolute https URL. Plain http is refused: credentials travel on these connections. */
 const httpsUrl = z
   .url()
@@ -157,7 +168,8 @@ export type EndpointOverrideField =
   | 'containerRegistryUrlTemplate'
   | 'blobUrlTemplate'
   | 'tableUrlTemplate'
-  | 'appHostUrlTemplate';
+  | 'appHostUrlTemplate'
+  | 'postgresUrlTemplate';
 
 /**
  * The endpoint overrides of Azure settings as `[field, value]`, in a fixed order: every service
@@ -174,6 +186,7 @@ export function endpointOverrides(settings: Readonly<Pick<AzureSettings, Endpoin
     ['blobUrlTemplate', settings.blobUrlTemplate],
     ['tableUrlTemplate', settings.tableUrlTemplate],
     ['appHostUrlTemplate', settings.appHostUrlTemplate],
+    ['postgresUrlTemplate', settings.postgresUrlTemplate],
   ];
   return overrides.filter(([field, value]) => field !== 'authorityHost' || value !== undefined);
 }
@@ -199,6 +212,16 @@ export const azureSettingsSchema = z
      * checks. Defaults to `https://{host}`; a gateway or the sandbox can map hosts elsewhere.
      */
     appHostUrlTemplate: urlTemplate('host').optional(),
+    /**
+     * Where to open a PostgreSQL connection to a flexible server, by its FQDN
+     * (`fullyQualifiedDomainName`). Defaults to `postgresql://{host}:5432`. TLS still verifies the
+     * server's certificate against the FQDN (the TLS server name), so a gateway, a tunnel or the
+     * sandbox's front door (`postgresql://127.0.0.1:{port}`) can stand in for the address.
+     */
+    postgresUrlTemplate: z
+      .string()
+      .refine(isPostgresUrlTemplate, { message: 'expected a postgresql://host:port template, optionally with {host}, e.g. postgresql://{host}:5432' })
+      .optional(),
     /** PEM file of extra CA certificates to trust, in addition to the system roots. */
     caFile: z.string().min(1).optional(),
     /** Client id of a user-assigned managed identity; omit for the system-assigned one. */

@@ -1,6 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { azureSettingsSchema, type AzureSettings } from '../../../src/config/schema.ts';
-import { resolveAppUrl, resolveEndpoints } from '../../../src/azure/cloud.ts';
+import { resolveAppUrl, resolveEndpoints, resolvePostgresEndpoint } from '../../../src/azure/cloud.ts';
 import {
   assertSandboxSettingsAreLoopback,
   createCredential,
@@ -21,6 +21,7 @@ const sandboxSettings = (port = 8443): AzureSettings =>
     blobUrlTemplate: 'https://127.0.0.1:10000/{name}',
     tableUrlTemplate: 'https://127.0.0.1:10002/{name}',
     appHostUrlTemplate: `https://127.0.0.1:${port}/_hosts/{host}`,
+    postgresUrlTemplate: 'postgresql://127.0.0.1:5432',
     keyVaultChallengeResourceVerification: false,
     sandboxTokenEndpoint: `https://127.0.0.1:${port}/72f988bf-0000-4000-8000-00000000a001/oauth2/v2.0/token`,
   });
@@ -216,6 +217,25 @@ describe('endpoint resolution per cloud', () => {
       'https://127.0.0.1:9443/_hosts/func-limpopo-connect-prod.azurewebsites.net/api/health',
     );
     expect(() => resolveAppUrl(azureSettingsSchema.parse({}), 'evil.com/x', '/')).toThrow(/expected an app host name/);
+  });
+
+  it('resolves a flexible server FQDN to the address to connect to, TLS always verifying the FQDN', () => {
+    const fqdn = 'psql-limpopo-connect-prod.postgres.database.azure.com';
+    expect(resolvePostgresEndpoint(azureSettingsSchema.parse({}), fqdn)).toEqual({ host: fqdn, port: 5432, servername: fqdn });
+    expect(resolvePostgresEndpoint(azureSettingsSchema.parse({ postgresUrlTemplate: 'postgresql://{host}:6432' }), fqdn.toUpperCase())).toEqual({ host: fqdn, port: 6432, servername: fqdn });
+    expect(resolvePostgresEndpoint(sandboxSettings(9443), fqdn)).toEqual({ host: '127.0.0.1', port: 5432, servername: fqdn });
+    expect(() => resolvePostgresEndpoint(sandboxSettings(), 'evil.com:1/x')).toThrow(/expected a server FQDN/);
+    for (const bad of ['https://{host}:5432', 'postgresql://{host}', 'postgresql://u:p@{host}:5432', 'postgresql://{host}:5432/db', 'postgresql://{host}:5432?sslmode=disable']) {
+      expect(azureSettingsSchema.safeParse({ postgresUrlTemplate: bad }).success, bad).toBe(false);
+    }
+  });
+
+  it('refuses the sandbox credential with a PostgreSQL address that is not loopback', async () => {
+    await expect(createCredential({ ...sandboxSettings(), postgresUrlTemplate: 'postgresql://{host}:5432' }, { env: {} })).rejects.toThrow(
+      /postgresUrlTemplate: expected a postgresql:\/\/ loopback address, found "postgresql:\/\/\{host\}:5432"/,
+    );
+    await expect(createCredential({ ...sandboxSettings(), postgresUrlTemplate: undefined }, { env: {} })).rejects.toThrow(/postgresUrlTemplate: expected a postgresql:\/\/ loopback address, found none/);
+    expect(azureSettingsSchema.safeParse({ ...sandboxSettings(), postgresUrlTemplate: 'postgresql://db.example.com:5432' }).success).toBe(false);
   });
 
   it('caches one client per key and builds ARM clients against the configured endpoint', async () => {

@@ -52,6 +52,7 @@ azure:
   blobUrlTemplate: ${base}/{name}
   tableUrlTemplate: ${base}/{name}
   appHostUrlTemplate: ${base}/_hosts/{host}
+  postgresUrlTemplate: postgresql://127.0.0.1:${String(port)}
   keyVaultChallengeResourceVerification: false
   sandboxTokenEndpoint: ${base}/72f988bf-0000-4000-8000-00000000a001/oauth2/v2.0/token
 targets:

@@ -87,7 +87,7 @@ describe('PostgreSQL backend', () => {
       adminPassword: 'First-Secret-1',
       seedSql: 'CREATE TABLE items (id int PRIMARY KEY); INSERT INTO items VALUES (1), (2);',
     });
-    expect(created).toEqual({ database: 'psql-engine', role: 'pgadmin@psql-engine' });
+    expect(created).toMatchObject({ database: 'psql-engine', role: 'pgadmin@psql-engine' });
     await backend.ensureServer({ serverName: 'psql-engine', adminUser: 'pgadmin', adminPassword: 'First-Secret-1', seedSql: 'INSERT INTO items VALUES (3);' });
     expect(await count('psql-engine', 'pgadmin@psql-engine', 'First-Secret-1')).toBe(2);
     expect(await backend.query('psql-engine', 'SELECT id FROM items ORDER BY id')).toEqual([{ id: 1 }, { id: 2 }]);
@@ -97,17 +97,34 @@ describe('PostgreSQL backend', () => {
     await expect(connect('psql-engine', 'pgadmin@psql-other', 'Other-Secret-1')).rejects.toThrow(/permission denied|not permitted/);
   });
 
-  it('clones a server into a restore target owned by the target role', async () => {
+  it('restores a server as of a point in time into a cluster of its own, with its own database and role', async () => {
     const backend = capture.context().postgres;
     if (backend === undefined) throw new Error('expected a PostgreSQL backend');
-    const restored = await backend.cloneServer('psql-engine', 'psql-engine-restored', 'pgadmin', 'Restore-Secret-1');
-    expect(restored).toEqual({ database: 'psql-engine-restored', role: 'pgadmin@psql-engine-restored' });
-    expect(await count('psql-engine-restored', 'pgadmin@psql-engine-restored', 'Restore-Secret-1')).toBe(2);
-    const owners = await backend.query('psql-engine-restored', "SELECT tableowner FROM pg_tables WHERE tablename = 'items'");
-    expect(owners).toEqual([{ tableowner: 'pgadmin@psql-engine-restored' }]);
-    const sourceOwner = await backend.query('postgres', "SELECT pg_get_userbyid(datdba) AS owner FROM pg_database WHERE datname = 'psql-engine'");
-    expect(sourceOwner).toEqual([{ owner: 'pgadmin@psql-engine' }]);
-    await expect(backend.cloneServer('psql-missing', 'psql-x', 'pgadmin', 'x')).rejects.toThrow(/psql-missing/);
+    await backend.query('psql-engine', 'INSERT INTO items VALUES (10)');
+    await new Promise((resolve) => setTimeout(resolve, 50));
+    const point = new Date();
+    await new Promise((resolve) => setTimeout(resolve, 50));
+    await backend.query('psql-engine', 'INSERT INTO items VALUES (11); CREATE TABLE later (x int)');
+    const restored = await backend.restoreServer({ sourceServer: 'psql-engine', targetServer: 'psql-engine-restored', pointInTime: point });
+    expect(restored).toMatchObject({ database: 'psql-engine-restored', role: 'pgadmin@psql-engine-restored' });
+    expect(restored.port).not.toBe(sandbox.postgres?.port);
+    // The source's password as of the point, on the restored server's own role.
+    const client = new pg.Client({ host: restored.host, port: restored.port, database: restored.database, user: restored.role, password: 'First-Secret-1' });
+    await client.connect();
+    try {
+      expect((await client.query<{ id: number }>('SELECT id FROM items ORDER BY id')).rows.map((row) => row.id)).toEqual([1, 2, 10]);
+      expect((await client.query<{ later: string | null }>("SELECT to_regclass('later')::text AS later")).rows[0]?.later).toBeNull();
+      // Only the source's database came along, renamed.
+      const databases = (await client.query<{ datname: string }>('SELECT datname FROM pg_database ORDER BY datname')).rows.map((row) => row.datname);
+      expect(databases).toEqual(['postgres', 'psql-engine-restored', 'template0', 'template1']);
+    } finally {
+      await client.end();
+    }
+    // The source is untouched.
+    expect(await backend.query('psql-engine', 'SELECT count(*)::int AS n FROM items')).toEqual([{ n: 4 }]);
+    await expect(backend.restoreServer({ sourceServer: 'psql-missing', targetServer: 'psql-x', pointInTime: point })).rejects.toThrow(/psql-missing/);
+    await backend.dropServer('psql-engine-restored');
+    expect(backend.connection('psql-engine-restored')).toBeUndefined();
   });
 
   it('changes the admin password', async () => {
@@ -115,7 +132,7 @@ describe('PostgreSQL backend', () => {
     if (backend === undefined) throw new Error('expected a PostgreSQL backend');
     await backend.setAdminPassword('psql-engine', 'pgadmin', 'Second-Secret-2');
     await expect(connect('psql-engine', 'pgadmin@psql-engine', 'First-Secret-1')).rejects.toThrow(/password authentication failed/);
-    expect(await count('psql-engine', 'pgadmin@psql-engine', 'Second-Secret-2')).toBe(2);
+    expect(await count('psql-engine', 'pgadmin@psql-engine', 'Second-Secret-2')).toBe(4);
   });
 });
 

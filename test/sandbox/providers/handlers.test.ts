@@ -22,6 +22,7 @@ const tokens = new Map<string, VerifiedPrincipal>([
 
 const context: ProviderContext = {
   now: () => NOW,
+  realTimeAt: (sandboxTime) => sandboxTime,
   baseUrl: BASE,
   startOperation: () => {
     throw new Error('no long-running operations expected in read-only providers');
