@@ -192,8 +192,17 @@ export interface SandboxStorageEndpoints {
   readonly tableEndpoint: string;
   /** `${blobEndpoint}/{name}` */
   readonly blobUrlTemplate: string;
-  /** Base64 shared key per account name. */
+  /** Base64 shared key (key1) per account name, as Azurite started. */
   readonly accountKeys: Readonly<Record<string, string>>;
+  /** Base64 second key (key2) per account name, as Azurite started. */
+  readonly secondaryAccountKeys: Readonly<Record<string, string>>;
+  /** The CA that signed Azurite's certificate, for clients inside the sandbox. */
+  readonly caPem: string;
+  /**
+   * Makes Azurite accept exactly these one or two keys for an account from its next request
+   * on (a regenerated key, or none that anyone knows when shared-key access is off).
+   */
+  setAccountKeys(account: string, keys: readonly string[]): Promise<void>;
 }
 
 /** Where an emulated server's data really lives: connect there with `role` (superuser-free). */

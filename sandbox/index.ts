@@ -307,7 +307,7 @@ export async function startSandbox(options: SandboxOptions = {}): Promise<Sandbo
     const azuriteStarting =
       options.azurite === false
         ? undefined
-        : AzuriteProcess.start({ dataDir, certFile, keyFile, accounts: ['devstoreaccount1', RUN_RECORDS_ACCOUNT, ...storageAccounts], log }).then((started) => {
+        : AzuriteProcess.start({ dataDir, certFile, keyFile, caPem: tls.caCert, accounts: ['devstoreaccount1', RUN_RECORDS_ACCOUNT, ...storageAccounts], log }).then((started) => {
             cleanups.push(() => started.stop());
             return started;
           });

@@ -1,9 +1,14 @@
 /**
- * Microsoft.Storage: storage accounts and their blob service properties (soft delete,
- * versioning). The blob endpoint points at Azurite when the engine runs it.
+ * Microsoft.Storage: storage accounts, their blob service properties (soft delete,
+ * versioning) and their access keys. The blob endpoint points at Azurite when the engine runs it,
+ * and Azurite accepts exactly the account's current key1 and key2 (when shared-key access is
+ * allowed), so a key regenerated through ARM stops authenticating at once, as in Azure.
  */
+import { randomBytes } from 'node:crypto';
+import { Agent } from 'node:https';
+import { BlobServiceClient, StorageSharedKeyCredential, type StoragePipelineOptions } from '@azure/storage-blob';
 import { z } from 'zod';
-import type { ProviderContext, RouteDefinition, SandboxProvider, WorldFile, WorldResource } from '../contract.ts';
+import type { ProviderContext, RouteDefinition, SandboxProvider, SandboxRequest, SandboxResponse, WorldFile, WorldResource } from '../contract.ts';
 import { armEnvelope, armPage, armRead, baseOf, daysBefore, json, param, parseSpec, resourceNotFound, ResourceStore, type ArmResourceBase } from './common.ts';
 
 const ACCOUNTS = 'Microsoft.Storage/storageAccounts';
@@ -21,8 +26,15 @@ const accountSpecSchema = z
     versioning: z.boolean().default(false),
     changeFeed: z.boolean().default(false),
     createdDaysAgo: z.number().min(0).default(300),
+    /** Whether account keys (shared key, SAS) authenticate; off as in the Bicep template's accounts. */
+    allowSharedKeyAccess: z.boolean().default(false),
+    /** Days since each key was last regenerated (default: when the account was created). */
+    keysRotatedDaysAgo: z.object({ key1: z.number().min(0).optional(), key2: z.number().min(0).optional() }).strict().default({}),
   })
   .strict();
+
+/** The two access keys' names. */
+export type StorageKeyName = 'key1' | 'key2';
 
 /** A storage account. */
 export interface StorageAccountState extends ArmResourceBase {
@@ -35,7 +47,13 @@ export interface StorageAccountState extends ArmResourceBase {
   containerSoftDelete: { enabled: boolean; days: number };
   versioning: boolean;
   changeFeed: boolean;
+  allowSharedKeyAccess: boolean;
+  /** Secret values: never in snapshot(). */
+  keys: Record<StorageKeyName, { value: string; creationTime: Date }>;
 }
+
+/** The outcome of a real shared-key request with a key. */
+export type StorageKeyCheck = { readonly ok: true } | { readonly ok: false; readonly reason: string };
 
 /** The Microsoft.Storage provider. */
 export class StorageAccountsProvider implements SandboxProvider {
@@ -43,12 +61,20 @@ export class StorageAccountsProvider implements SandboxProvider {
   readonly types = [ACCOUNTS] as const;
   private readonly accounts = new ResourceStore<StorageAccountState>();
   private blobEndpoint: (account: string) => string | undefined = () => undefined;
+  private seedContext: ProviderContext | undefined;
 
   seed(world: WorldFile, resources: readonly WorldResource[], context: ProviderContext): void {
     this.blobEndpoint = (account) => context.blobEndpointFor(account);
+    this.seedContext = context;
     const now = context.now();
     for (const resource of resources) {
       const spec = parseSpec(accountSpecSchema, world, resource);
+      const created = daysBefore(now, spec.createdDaysAgo);
+      // Azurite starts with a key1 and key2 per account; ARM reports the same ones.
+      const key = (name: StorageKeyName, started: string | undefined, rotatedDaysAgo: number | undefined): { value: string; creationTime: Date } => ({
+        value: started ?? randomBytes(64).toString('base64'),
+        creationTime: rotatedDaysAgo === undefined ? created : daysBefore(now, rotatedDaysAgo),
+      });
       this.accounts.add({
         ...baseOf(world, resource, ACCOUNTS),
         created: daysBefore(now, spec.createdDaysAgo),
@@ -60,7 +86,54 @@ export class StorageAccountsProvider implements SandboxProvider {
         containerSoftDelete: spec.containerSoftDelete,
         versioning: spec.versioning,
         changeFeed: spec.changeFeed,
+        allowSharedKeyAccess: spec.allowSharedKeyAccess,
+        keys: {
+          key1: key('key1', context.azurite?.accountKeys[resource.name], spec.keysRotatedDaysAgo.key1),
+          key2: key('key2', context.azurite?.secondaryAccountKeys[resource.name], spec.keysRotatedDaysAgo.key2),
+        },
       });
+    }
+  }
+
+  /** Tells Azurite which keys of every account authenticate, once all worlds are seeded. */
+  async afterSeed(context: ProviderContext): Promise<void> {
+    for (const account of this.accounts.all()) await this.applyKeys(account, context);
+  }
+
+  /**
+   * Makes Azurite accept the account's key1 and key2, or, when shared-key access is off, a key
+   * nobody holds (so no account key authenticates, while OAuth does).
+   */
+  private async applyKeys(account: StorageAccountState, context: ProviderContext): Promise<void> {
+    await context.azurite?.setAccountKeys(
+      account.name,
+      account.allowSharedKeyAccess ? [account.keys.key1.value, account.keys.key2.value] : [randomBytes(64).toString('base64')],
+    );
+  }
+
+  /**
+   * Whether `key` authenticates to the account's blob service right now: a real shared-key
+   * request to Azurite (`Get Blob Service Properties`). What an emulated consumer holding the
+   * key, and a test, use to tell a working key from a revoked one.
+   */
+  async checkKey(accountName: string, key: string): Promise<StorageKeyCheck> {
+    const azurite = this.seedContext?.azurite;
+    const endpoint = this.blobEndpoint(accountName);
+    if (azurite === undefined || endpoint === undefined) return { ok: false, reason: 'the sandbox runs without Azurite, so no storage key can authenticate' };
+    let credential: StorageSharedKeyCredential;
+    try {
+      credential = new StorageSharedKeyCredential(accountName, key);
+    } catch (error) {
+      return { ok: false, reason: `the key is not a valid account key: ${error instanceof Error ? error.message : String(error)}` };
+    }
+    // storage-blob hands `agent` on to the core pipeline, which trusts the sandbox CA with it.
+    const options: StoragePipelineOptions & { agent: Agent } = { agent: new Agent({ ca: azurite.caPem, keepAlive: false }), retryOptions: { maxTries: 1 } };
+    try {
+      await new BlobServiceClient(endpoint, credential, options).getProperties();
+      return { ok: true };
+    } catch (error) {
+      const status = (error as { statusCode?: unknown }).statusCode;
+      return { ok: false, reason: `${typeof status === 'number' ? `${String(status)} ` : ''}${error instanceof Error ? (error.message.split('\n')[0] ?? error.message) : String(error)}` };
     }
   }
 
@@ -81,6 +154,19 @@ export class StorageAccountsProvider implements SandboxProvider {
         armPage(request, context, this.accounts.list(param(request, 'subscriptionId'), param(request, 'resourceGroup')).map((a) => this.accountJson(a))),
       ),
       read(account, `${ACCOUNTS}.getProperties`, (request, context) => this.accounts.serve(ACCOUNTS, request, context, (found) => json(200, this.accountJson(found)))),
+      // listKeys is a POST because the values are secrets; it only reads, as ARM throttles it.
+      read(`${account}/listKeys`, `${ACCOUNTS}.listKeys`, (request, context) => this.accounts.serve(ACCOUNTS, request, context, (found) => json(200, this.keysJson(found))), 'POST'),
+      {
+        host: 'arm',
+        method: 'POST',
+        pattern: `${account}/regenerateKey`,
+        throttle: 'write',
+        operationId: `${ACCOUNTS}.regenerateKey`,
+        handler: (request, context) => {
+          const found = this.getAccount(param(request, 'subscriptionId'), param(request, 'resourceGroup'), param(request, 'name'));
+          return found === undefined ? resourceNotFound(context, ACCOUNTS, param(request, 'name'), param(request, 'resourceGroup')) : this.regenerateKey(found, request, context);
+        },
+      },
       read(`${account}/blobServices`, `${ACCOUNTS}/blobServices.list`, (request, context) =>
         this.accounts.serve(ACCOUNTS, request, context, (found) => json(200, { value: [this.blobServiceJson(found)] })),
       ),
@@ -92,6 +178,36 @@ export class StorageAccountsProvider implements SandboxProvider {
         ),
       ),
     ];
+  }
+
+  /** `StorageAccountListKeysResult`: both keys with full permissions. */
+  private keysJson(account: StorageAccountState): Record<string, unknown> {
+    return {
+      keys: (['key1', 'key2'] as const).map((keyName) => ({
+        keyName,
+        value: account.keys[keyName].value,
+        permissions: 'Full',
+        creationTime: account.keys[keyName].creationTime.toISOString(),
+      })),
+    };
+  }
+
+  /**
+   * `StorageAccounts_RegenerateKey` (synchronous 200 with both keys, as in the spec): replaces
+   * `key1` or `key2` with a new random key. Azurite stops accepting the old one before the answer
+   * is sent; the other key keeps working (the two-key rotation pattern depends on it).
+   */
+  private async regenerateKey(account: StorageAccountState, request: SandboxRequest, context: ProviderContext): Promise<SandboxResponse> {
+    const body = z.object({ keyName: z.string() }).safeParse(request.body);
+    const keyName = body.success ? body.data.keyName.toLowerCase() : undefined;
+    if (keyName !== 'key1' && keyName !== 'key2') {
+      const found = body.success ? `'${body.data.keyName}'` : 'no keyName';
+      return context.armError(400, 'InvalidValuesForRequestParameters', `Values for request parameters are invalid: keyName. Expected key1 or key2 (kerb1 and kerb2 need Kerberos, which the sandbox does not serve), found ${found}.`);
+    }
+    account.keys[keyName] = { value: randomBytes(64).toString('base64'), creationTime: context.now() };
+    await this.applyKeys(account, context);
+    context.event('storage.key.regenerated', { account: account.id, keyName });
+    return json(200, this.keysJson(account));
   }
 
   /** `primaryEndpoints.blob`, with the trailing slash Azure returns. */
@@ -126,7 +242,7 @@ export class StorageAccountsProvider implements SandboxProvider {
         supportsHttpsTrafficOnly: true,
         minimumTlsVersion: 'TLS1_2',
         allowBlobPublicAccess: false,
-        allowSharedKeyAccess: false,
+        allowSharedKeyAccess: account.allowSharedKeyAccess,
         publicNetworkAccess: 'Enabled',
         networkAcls: { bypass: 'AzureServices', virtualNetworkRules: [], ipRules: [], defaultAction: 'Allow' },
         encryption: {
@@ -136,7 +252,7 @@ export class StorageAccountsProvider implements SandboxProvider {
           },
           keySource: 'Microsoft.Storage',
         },
-        keyCreationTime: { key1: account.created.toISOString(), key2: account.created.toISOString() },
+        keyCreationTime: { key1: account.keys.key1.creationTime.toISOString(), key2: account.keys.key2.creationTime.toISOString() },
       },
     };
   }
@@ -170,6 +286,9 @@ export class StorageAccountsProvider implements SandboxProvider {
       blobSoftDelete: account.blobSoftDelete,
       containerSoftDelete: account.containerSoftDelete,
       versioning: account.versioning,
+      allowSharedKeyAccess: account.allowSharedKeyAccess,
+      // Key values are secrets; only when each was last regenerated.
+      keyCreationTime: { key1: account.keys.key1.creationTime.toISOString(), key2: account.keys.key2.creationTime.toISOString() },
     }));
   }
 }
