@@ -477,7 +477,7 @@ export class PostgresFlexibleProvider implements SandboxProvider {
   private update(server: PostgresServerState, request: SandboxRequest, context: ProviderContext): SandboxResponse {
     const parsed = updateBodySchema.safeParse(request.body);
     if (!parsed.success) {
-      return context.armError(400, 'InvalidRequestContent', `The request content was invalid: expected a ServerForPatch body, found: ${parsed.error.issues.map((issue) => `${issue.path.join('.') || '(body)'}: ${issue.message}`).join('; ')}.`);
+      return context.armError(400, 'InvalidRequestContent', `The request content was invalid: expected a ServerForPatch body, found: ${describeIssues(parsed.error)}.`);
     }
     const sku = this.skuChange(server, parsed.data.sku, context);
     if (sku !== undefined && 'status' in sku) return sku;

@@ -41,7 +41,7 @@ beforeAll(async () => {
     ].join('\n'),
   );
   sandbox = await startSandbox({ worlds: [world], providers, postgres: false });
-  client = new StorageManagementClient(sandboxCredential(sandbox), SUBSCRIPTION, { endpoint: sandbox.baseUrl, tlsOptions: { ca: sandbox.caPem } } as ConstructorParameters<typeof StorageManagementClient>[2]);
+  client = new StorageManagementClient(sandboxCredential(sandbox), SUBSCRIPTION, { endpoint: sandbox.baseUrl, tlsOptions: { ca: sandbox.caPem } });
 });
 
 afterAll(async () => {
