@@ -31,6 +31,7 @@ azure:
   containerRegistryUrlTemplate: https://127.0.0.1:8443/registries/{name}
   blobUrlTemplate: https://127.0.0.1:8443 x/{name}
   tableUrlTemplate: https://127.0.0.1:10002/{name}
+  postgresUrlTemplate: postgresql://127.0.0.1:5432
   appHostUrlTemplate: https://127.0.0.1:8443/_hosts/{host}
   sandboxTokenEndpoint: https://127.0.0.1:8443/t/oauth2/v2.0/token
 runRecords:
@@ -47,8 +48,8 @@ targets:
     expect(run.stderr).not.toMatch(/^error: Invalid URL/m);
     expect(run.stderr.split('\n').slice(1, 4)).toEqual([
       '  azure.blobUrlTemplate: expected an https:// URL template containing {name} that is a valid URL once {name} is filled in (no spaces; {name} in the host or path), found "https://127.0.0.1:8443 x/{name}" (line 8)',
-      '  runRecords.blobServiceUrl: expected a loopback address when sandboxTokenEndpoint is set, found "https://stx.blob.core.windows.net" (line 13)',
-      '  notifications.webhooks[0].url: expected a loopback address when sandboxTokenEndpoint is set, found "https://hooks.slack.com/…" (line 16)',
+      '  runRecords.blobServiceUrl: expected a loopback address when sandboxTokenEndpoint is set, found "https://stx.blob.core.windows.net" (line 14)',
+      '  notifications.webhooks[0].url: expected a loopback address when sandboxTokenEndpoint is set, found "https://hooks.slack.com/…" (line 17)',
     ]);
     expect(run.stderr).not.toContain('s3cr3t');
   });

@@ -119,7 +119,7 @@ describe('broken examples', () => {
     expect(lines).toContain(
       'azure.resourceManagerEndpoint: expected a loopback address when sandboxTokenEndpoint is set, found "https://management.azure.com" (line 11)',
     );
-    expect(lines).toHaveLength(9);
+    expect(lines).toHaveLength(10);
     expect(lines).toContain('runRecords.blobServiceUrl: expected a loopback address when sandboxTokenEndpoint is set, found "https://stlmsprod.blob.core.windows.net" (line 14)');
     expect(lines).toContain('notifications.webhooks[0].url: expected a loopback address when sandboxTokenEndpoint is set, found "https://hooks.slack.com/…" (line 18)');
     expect(lines.some((line) => line.startsWith('azure.keyVaultChallengeResourceVerification: expected true'))).toBe(true);

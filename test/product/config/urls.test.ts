@@ -18,6 +18,7 @@ const SANDBOX_AZURE = `azure:
   containerRegistryUrlTemplate: https://127.0.0.1:8443/registries/{name}
   blobUrlTemplate: https://127.0.0.1:10000/{name}
   tableUrlTemplate: https://127.0.0.1:10002/{name}
+  postgresUrlTemplate: postgresql://127.0.0.1:5432
   appHostUrlTemplate: https://127.0.0.1:8443/_hosts/{host}
   sandboxTokenEndpoint: https://127.0.0.1:8443/72f988bf-0000-4000-8000-00000000a001/oauth2/v2.0/token
 `;
@@ -46,8 +47,8 @@ targets:
   - id: ${TARGET}
 `);
     expect(lines).toEqual([
-      'runRecords.blobServiceUrl: expected a loopback address when sandboxTokenEndpoint is set, found "https://stlmsprod.blob.core.windows.net" (line 13)',
-      'notifications.webhooks[1].url: expected a loopback address when sandboxTokenEndpoint is set, found "https://hooks.slack.com/…" (line 17)',
+      'runRecords.blobServiceUrl: expected a loopback address when sandboxTokenEndpoint is set, found "https://stlmsprod.blob.core.windows.net" (line 14)',
+      'notifications.webhooks[1].url: expected a loopback address when sandboxTokenEndpoint is set, found "https://hooks.slack.com/…" (line 18)',
     ]);
     expect(lines.join('\n')).not.toContain('s3cr3t');
   });
@@ -90,6 +91,7 @@ targets:
         containerRegistryUrlTemplate: 'https://127.0.0.1:8443/registries/{name}',
         blobUrlTemplate: 'https://127.0.0.1:10000/{name}',
         tableUrlTemplate: 'https://127.0.0.1:10002/{name}',
+        postgresUrlTemplate: 'postgresql://127.0.0.1:5432',
         appHostUrlTemplate: 'https://127.0.0.1:8443/_hosts/{host}',
         sandboxTokenEndpoint: 'https://127.0.0.1:8443/t/oauth2/v2.0/token',
       }),
@@ -107,6 +109,7 @@ targets:
       containerRegistryUrlTemplate: 'https://127.0.0.1:8443/registries/{name}',
       blobUrlTemplate: 'https://127.0.0.1:10000/{name}',
       tableUrlTemplate: 'https://127.0.0.1:10002/{name}',
+      postgresUrlTemplate: 'postgresql://127.0.0.1:5432',
       appHostUrlTemplate: 'https://127.0.0.1:8443/_hosts/{host}',
       sandboxTokenEndpoint: 'https://127.0.0.1:8443/t/oauth2/v2.0/token',
     });
