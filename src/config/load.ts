@@ -13,7 +13,9 @@ import type { z } from 'zod';
 import { parseResourceId, type ResourceKind } from '../azure/resource-id.ts';
 import { ConfigError, errorCode, errorMessage, type ConfigIssue } from '../errors.ts';
 import { isSecretFieldName, REDACTED, redactString } from '../runs/secret-guard.ts';
+import { remediationIssues } from './remediation-schema.ts';
 import {
+  entryKinds,
   estateConfigSchema,
   keyVaultProtectionPolicySchema,
   postgresBackupPolicySchema,
@@ -263,7 +265,11 @@ function toConfigIssues(issues: readonly z.core.$ZodIssue[], input: unknown, pre
         }
       }
       // Otherwise report the branch that came closest.
-      const branches = [...issue.errors].sort((a, b) => a.length - b.length);
+      // A branch that failed only because the value is of another shape altogether (a mapping
+      // where the branch takes the word `off`) says less than one that looked inside it.
+      const shapeOnly = (branch: readonly z.core.$ZodIssue[]): number =>
+        branch.length > 0 && branch.every((found) => found.path.length === 0 && (found.code === 'invalid_type' || found.code === 'invalid_value')) ? 1 : 0;
+      const branches = [...issue.errors].sort((a, b) => shapeOnly(a) - shapeOnly(b) || a.length - b.length);
       const closest = branches[0];
       if (closest !== undefined && closest.length > 0) {
         out.push(...toConfigIssues(closest, input, path));
@@ -359,6 +365,8 @@ function safetyIssues(input: unknown): LoaderIssue[] {
   }
   // Also a whole-file refinement of the schema (for code that parses with it directly).
   for (const issue of sandboxUrlIssues(input)) issues.push({ path: formatPath(issue.path), message: issue.message });
+  // Remediation checks across levels (kind vs action, params, restart cooldown, escalation names).
+  for (const issue of remediationIssues(input, entryKinds)) issues.push({ path: formatPath(issue.path), message: issue.message });
   const storageId = asRecord(root.runRecords)?.storageAccountId;
   if (typeof storageId === 'string') {
     issues.push(...idOfKind(storageId, 'storageAccount', 'runRecords.storageAccountId'));

@@ -10,6 +10,7 @@ import { z } from 'zod';
 import { kindOfType, parseResourceId, RESOURCE_TYPES, type ResourceKind } from '../azure/resource-id.ts';
 import { errorMessage } from '../errors.ts';
 import { MAX_PATTERN_LENGTH, patternProblem } from './pattern.ts';
+import { estateRemediationSchema, remediationIssues, targetRemediationSchema } from './remediation-schema.ts';
 import { duplicateTargets } from './target-identity.ts';
 
 // `min(1)` rather than `positive()`, so errors and the JSON Schema read ">= 1" for counts.
@@ -468,6 +469,8 @@ export const targetSchema = z
     /** Health endpoint, for web apps and container apps. */
     health: healthCheckSchema.optional(),
     runbooks: runbooksSchema.default({}),
+    /** Alert and event remediation of this target (rules, ladders, guardrail settings), or `off`. */
+    remediation: targetRemediationSchema.optional(),
   })
   .strict()
   .superRefine((target, ctx) => {
@@ -611,15 +614,32 @@ export const estateConfigSchema = z
       .object({ webhooks: z.array(webhookSchema).default([]) })
       .strict()
       .default({ webhooks: [] }),
+    /** Estate-wide remediation defaults (mode, windows, breaker, caps, cooldown); rules live on targets. */
+    remediation: estateRemediationSchema.optional(),
     targets: z.array(targetSchema).min(1),
   })
   .strict()
   .superRefine((config, ctx) => {
     for (const issue of sandboxUrlIssues(config)) ctx.addIssue({ code: 'custom', path: issue.path, message: issue.message });
+    for (const issue of remediationIssues(config, entryKinds)) ctx.addIssue({ code: 'custom', path: issue.path, message: issue.message });
     for (const duplicate of duplicateTargets(config.targets, config.azure.cloud)) {
       ctx.addIssue({ code: 'custom', path: ['targets', duplicate.index, 'id'], message: duplicate.message });
     }
   });
+
+/**
+ * The kinds a raw `targets[i]` (or, once scopes exist, `scopes[i]`) entry can be, for the
+ * remediation checks that depend on the kind; none when its id does not parse.
+ */
+export function entryKinds(_section: 'targets' | 'scopes', entry: Record<string, unknown>): ResourceKind[] {
+  if (typeof entry.id !== 'string') return [];
+  try {
+    const kind = parseResourceId(entry.id).kind;
+    return kind === undefined ? [] : [kind];
+  } catch {
+    return [];
+  }
+}
 
 /** A validated estate configuration, with defaults filled in. */
 export type EstateConfig = z.output<typeof estateConfigSchema>;

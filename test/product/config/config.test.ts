@@ -346,7 +346,7 @@ describe('unknown fields name what the object expects', () => {
   it('lists the fields without a suggestion when nothing is close, and abbreviates long lists', () => {
     const lines = linesOf(`version: 1\nestate: x\nbanana: 1\ntargets:\n  - id: ${REGISTRY}\n`);
     expect(lines).toHaveLength(1);
-    expect(lines[0]).toMatch(/^banana: unknown field \(expected one of version, estate, dryRun, azure, runRecords, state, notifications, targets\) \(line 3\)$/);
+    expect(lines[0]).toMatch(/^banana: unknown field \(expected one of version, estate, dryRun, azure, runRecords, state, notifications, remediation, … 1 more\) \(line 3\)$/);
     const azure = linesOf(`version: 1\nestate: x\nazure:\n  cafile: x.pem\ntargets:\n  - id: ${REGISTRY}\n`);
     expect(azure[0]).toMatch(/^azure\.cafile: unknown field \(expected one of cloud, resourceManagerEndpoint, .*, … \d+ more; did you mean "caFile"\?\) \(line 4\)$/);
   });
