@@ -4,7 +4,10 @@
  */
 import { readFileSync } from 'node:fs';
 import { parseCommonAlert, type ParsedAlert } from '../../src/alerts/common-alert-schema.ts';
-import { parseConfigText } from '../../src/config/load.ts';
+import { parse } from 'yaml';
+import { RUN_RECORDS_ACCOUNT } from '../../sandbox/engine/estate-config.ts';
+import type { SandboxHandle } from '../../sandbox/index.ts';
+import { parseConfigText, validateConfig } from '../../src/config/load.ts';
 import type { EstateConfig } from '../../src/config/schema.ts';
 
 export const SUB = '5f504e96-b142-4ec0-8e99-50424fa25005';
@@ -42,7 +45,7 @@ state:
 notifications:
   webhooks:
     - name: oncall
-      url: https://example.webhook.office.com/x
+      url: https://127.0.0.1:9/oncall
 remediation:
   breaker: { failures: 2, coolOffMinutes: 60 }
   caps: { perTargetActionPerHour: 1, perTargetActionPerDay: 3, perEstatePerDay: 5 }
@@ -84,4 +87,14 @@ targets:
 /** {@link REMEDIATION_ESTATE_YAML} parsed, with `change` applied to the text first. */
 export function remediationEstate(change: (text: string) => string = (text) => text): EstateConfig {
   return parseConfigText(change(REMEDIATION_ESTATE_YAML), { source: 'remediation-estate.yaml' });
+}
+
+/** The same estate pointed at a running sandbox (its credential, CA and Azurite tables). */
+export function sandboxRemediationEstate(sandbox: SandboxHandle, change: (text: string) => string = (text) => text): EstateConfig {
+  const data = parse(change(REMEDIATION_ESTATE_YAML)) as Record<string, unknown>;
+  const tables = sandbox.azurite?.tableEndpoint;
+  if (tables === undefined) throw new Error('the sandbox runs without Azurite');
+  data.azure = sandbox.azureSettings();
+  data.state = { tableServiceUrl: `${tables}/${RUN_RECORDS_ACCOUNT}` };
+  return validateConfig(data, 'remediation-estate.yaml');
 }
