@@ -16,6 +16,7 @@ import { ConfigError, errorMessage, type ConfigIssue } from '../errors.ts';
 import { configValidateCommand } from './commands/config.ts';
 import { demoCommand } from './commands/demo.ts';
 import { inventoryCommand, type InventoryCommandOptions } from './commands/inventory.ts';
+import { explainAlertCommand, explainEventCommand, guardrailsResetCommand, guardrailsStatusCommand, type ExplainOptions, type GuardrailsCommandOptions } from './commands/remediation.ts';
 import { planCommand, runCommand, type RunbookCommandOptions } from './commands/runbook.ts';
 import { sandboxCommand, type SandboxCommandOptions } from './commands/sandbox.ts';
 import { RUNBOOK_NAMES } from '../runbooks/registry.ts';
@@ -167,6 +168,61 @@ function buildProgram(io: CliIo, exit: { code: number }, json: boolean): Command
     )
     .action(async (name: string, options: RunbookCommandOptions) => {
       exit.code = await runCommand(name, options, io);
+    });
+
+  const explainCommand = (name: 'explain-alert' | 'explain-event', what: string, run: typeof explainAlertCommand): void => {
+    program
+      .command(name)
+      .description(`read-only: parse ${what}, show the matching target and rule, each guardrail's decision as of now and the ladder that would run; writes nothing, notifies nobody, takes no lock`)
+      .argument('<payload.json>', name === 'explain-alert' ? 'an Azure Monitor alert in the common alert schema, as an action group posts it' : 'an Event Grid delivery (Event Grid schema or CloudEvents; one event or an array)')
+      .requiredOption('-c, --config <file>', 'estate configuration file')
+      .option('--json', 'print one JSON object: { decision: remediate|ignore|reject, reason, target, rule, actions, ladder, guardrails, intake }')
+      .addHelpText(
+        'after',
+        `${examples([`ops-autopilot ${name} ${name === 'explain-alert' ? 'alert.json' : 'event.json'} --config examples/kilometers.yaml`, `ops-autopilot ${name} ${name === 'explain-alert' ? 'alert.json' : 'event.json'} --config estate.yaml --json | jq .decision`])}\n${exitCodes([
+          [0, 'a valid payload (whatever the decision)'],
+          [1, 'an invalid payload (the reason is printed), or an invalid configuration'],
+          [2, 'usage error'],
+        ])}`,
+      )
+      .action(async (file: string, options: ExplainOptions) => {
+        exit.code = await run(file, options, io);
+      });
+  };
+  explainCommand('explain-alert', 'an alert', explainAlertCommand);
+  explainCommand('explain-event', 'an Event Grid event', explainEventCommand);
+
+  const guardrails = program.command('guardrails').description('remediation guardrail state: breakers, caps, cooldowns, suppressed alerts');
+  guardrails
+    .command('status')
+    .description('show the guardrail state of every target with state (or of one, with its recent alerts and events); reads only')
+    .requiredOption('-c, --config <file>', 'estate configuration file')
+    .option('-t, --target <name>', 'only this target (name, unique end of its id, or the full id), with its recent triggers')
+    .option('--dry-run', 'show the dry-run state (what dry-run remediations would have counted)')
+    .option('--json', 'print one JSON object')
+    .addHelpText('after', `${examples(['ops-autopilot guardrails status --config estate.yaml', 'ops-autopilot guardrails status --config estate.yaml --target app-kilometers-api-k7x2 --json'])}\n${exitCodes([
+      [0, 'read'],
+      [1, 'the state could not be read, or the configuration is invalid'],
+      [2, 'usage error, or a --target that names no target or several'],
+    ])}`)
+    .action(async (options: GuardrailsCommandOptions) => {
+      exit.code = await guardrailsStatusCommand(options, io);
+    });
+  guardrails
+    .command('reset')
+    .description("a person's reset of one target: close its circuit breaker, end its cooldowns and back-off and any running claim (caps keep counting); recorded with who did it")
+    .argument('<target>', 'the target: its name, a unique end of its id, or the full id')
+    .requiredOption('-c, --config <file>', 'estate configuration file')
+    .option('--by <who>', 'who resets, for the record (default: your user name)')
+    .option('--dry-run', 'reset the dry-run state instead')
+    .option('--json', 'print one JSON object')
+    .addHelpText('after', `${examples(['ops-autopilot guardrails reset app-kilometers-api-k7x2 --config estate.yaml --by alice'])}\n${exitCodes([
+      [0, 'reset (or nothing to reset)'],
+      [1, 'the state could not be written, or the configuration is invalid'],
+      [2, 'usage error, or a target that names no estate target or several'],
+    ])}`)
+    .action(async (target: string, options: GuardrailsCommandOptions) => {
+      exit.code = await guardrailsResetCommand(target, options, io);
     });
 
   program

@@ -3,5 +3,6 @@
  * Importing a trigger module registers its functions with `@azure/functions`.
  */
 import './health.ts';
+import './guardrails.ts';
 import './ready.ts';
 import './runbook-timers.ts';

@@ -7,6 +7,8 @@ import type { FunctionInfo } from '../../local-host/function-registry.ts';
 /** Name, trigger, HTTP route and resolved timer schedule of every production function. */
 export const PRODUCTION_FUNCTIONS = [
   { name: 'backupVerifyTimer', trigger: 'timer', http: undefined, schedule: '0 0 6 * * *' },
+  { name: 'guardrailsReset', trigger: 'http', http: { route: 'guardrails/{target}/reset', methods: ['POST'], authLevel: 'function' }, schedule: undefined },
+  { name: 'guardrailsStatus', trigger: 'http', http: { route: 'guardrails', methods: ['GET'], authLevel: 'function' }, schedule: undefined },
   { name: 'health', trigger: 'http', http: { route: 'health', methods: ['GET'], authLevel: 'anonymous' }, schedule: undefined },
   { name: 'imagePurgeTimer', trigger: 'timer', http: undefined, schedule: '0 0 4 * * 0' },
   { name: 'keyVaultBackupTimer', trigger: 'timer', http: undefined, schedule: '0 30 2 * * *' },
