@@ -15,6 +15,7 @@ import { fileURLToPath, pathToFileURL } from 'node:url';
 import { parseArgs } from 'node:util';
 import { parseResourceId } from '../src/azure/resource-id.ts';
 import { loadConfigFile } from '../src/config/load.ts';
+import type { RemediationRule } from '../src/config/remediation-schema.ts';
 import { targetKind, type EstateConfig } from '../src/config/schema.ts';
 
 const root = path.resolve(fileURLToPath(import.meta.url), '../..');
@@ -69,6 +70,11 @@ function resourceGroupOf(id: string): string {
   return `/subscriptions/${parsed.subscriptionId}/resourceGroups/${parsed.resourceGroup}`;
 }
 
+/** The remediation rules written on a target (none when it is off or has none). */
+function remediationRulesOf(target: EstateConfig['targets'][number]): RemediationRule[] {
+  return target.remediation === undefined || target.remediation === 'off' ? [] : target.remediation.rules;
+}
+
 /**
  * The derivation. Each rule names the config field that asks for the access, so a reviewer can
  * check every grant against the runbook that needs it:
@@ -77,8 +83,8 @@ function resourceGroupOf(id: string): string {
  * - PostgreSQL server: the custom operator role on its resource group (restart, update,
  *   point-in-time restore, which creates the restored server beside it; no delete) and the
  *   drill role on the dedicated drill resource group (template);
- * - web app with `health`: Website Contributor (restart, slot swap) and Web Plan Contributor on
- *   its plan (template), alert rules, slot swap events;
+ * - web app with `health` or remediation rules: Website Contributor (restart, slot swap) and Web
+ *   Plan Contributor on its plan (scale-out, scale-up) (template), alert rules, slot swap events;
  * - container app: Container Apps Contributor (revision cleanup, remediation), alert rules,
  *   write events of its resource group;
  * - registry with `image-purge`: AcrPull + AcrDelete, and the ABAC repository roles (Catalog
@@ -112,12 +118,17 @@ export function deriveParams(config: EstateConfig): DeploymentParams {
         postgresServerIds.push(target.id);
         grant(resourceGroupOf(target.id), 'PostgresOperator', 'PostgreSQL restart, update and point-in-time restore beside the server (no delete)');
         break;
-      case 'webSite':
-        if (target.health !== undefined) {
-          webApps.push({ id: target.id, healthPath: target.health.path, expectStatus: target.health.expectStatus });
+      case 'webSite': {
+        // Remediation rules need the same access as the health alerts (restart and swap on the
+        // site, workers and SKU on its plan), so a web app with rules is wired even without health.
+        const rules = remediationRulesOf(target);
+        if (target.health !== undefined || rules.length > 0) {
+          const verifyPath = rules.flatMap((rule) => rule.ladder.flatMap((rung) => rung.verify.paths ?? []))[0];
+          webApps.push({ id: target.id, healthPath: target.health?.path ?? verifyPath ?? '/healthz', expectStatus: target.health?.expectStatus ?? 200 });
           webAppEventSources.push(target.id);
         }
         break;
+      }
       case 'containerApp': {
         containerApps.push({ id: target.id });
         const group = resourceGroupOf(target.id);

@@ -71,7 +71,7 @@ export async function explainIntake(
   }
   const { target, rule } = match;
   const ladder = rule.ladder.map((rung) => ({ action: rung.action, params: rung.params, verify: rung.verify, cooldownMinutes: rung.cooldown.minutes }));
-  const base = { intake: summary, target: target.id, rule: rule.name, actions: rule.ladder.map((rung) => rung.action), ladder, escalate: rule.escalate };
+  const base = { intake: summary, target: target.id, rule: rule.name, actions: rule.ladder.map((rung) => rung.action), ladder, escalate: rule.escalate.notify };
   const first = rule.ladder[0];
   if (first === undefined) return { ...base, decision: 'ignore', reason: 'the rule has no rungs', guardrails: [], dryRun: config.dryRun };
   const input = {

@@ -76,6 +76,8 @@ export interface GuardrailReservation {
   readonly reservedAt: string;
   /** The running-trigger claim on the target ends here if never committed. */
   readonly expiresAt: string;
+  /** The caller's {@link GuardrailInput.reservationKey}, when given. */
+  readonly key?: string;
 }
 
 /** What {@link evaluateGuardrails} answers. */
@@ -111,6 +113,12 @@ export interface GuardrailInput {
    * activity retried after a crash) gets its reservation back instead of a duplicate verdict.
    */
   readonly owner?: string;
+  /**
+   * A key that is the same on every attempt of one rung (e.g. `<instance id>:<rung>`): an
+   * evaluation with a key already holding a reservation gets that reservation back. Without
+   * `owner`, the owner is this key up to its last `:`.
+   */
+  readonly reservationKey?: string;
 }
 
 /** Outcome of a rung. */
@@ -478,10 +486,11 @@ export async function evaluateGuardrails(store: GuardrailStore, input: Guardrail
   const existing = await table.get<TriggerRow>(triggerPk, triggerRk);
   const seen = existing !== undefined && Date.parse(existing.value.expiresAt) > input.now.getTime() ? existing : undefined;
   const rungs = parseJson<Record<string, RungRecord>>(seen?.value.rungsJson, {});
-  const owner = input.owner ?? '';
+  const owner = input.owner ?? input.reservationKey?.replace(/:[^:]*$/, '') ?? '';
   if (seen !== undefined) {
     const record = rungs[String(rungIndex)];
-    const sameOwner = owner !== '' && seen.value.owner === owner;
+    const sameKey = input.reservationKey !== undefined && record?.reservation?.key === input.reservationKey;
+    const sameOwner = sameKey || (owner !== '' && seen.value.owner === owner);
     if (seen.value.suppressed) {
       decisions.push({ guardrail: 'dedupe', verdict: 'block', reason: `trigger ${input.triggerKey} was suppressed at ${seen.value.firstSeen}: ${seen.value.reason}` });
       return finish(decisions, dryRun);
@@ -593,6 +602,7 @@ export async function evaluateGuardrails(store: GuardrailStore, input: Guardrail
     dryRun,
     reservedAt: nowIso,
     expiresAt: judged.next?.activeUntil ?? nowIso,
+    ...(input.reservationKey === undefined ? {} : { key: input.reservationKey }),
   };
   if (triggerRow !== undefined) await recordRung(table, triggerRow, rungIndex, { verdict: 'allowed', reason: 'every guardrail passed', at: nowIso, reservation }, false);
   return finish(decisions, dryRun, reservation);

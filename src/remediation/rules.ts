@@ -64,13 +64,20 @@ export interface ResolvedRule {
   readonly match: RuleMatch;
   readonly watch: VerifySettings | undefined;
   readonly ladder: readonly ResolvedRung[];
-  /** Notification entries that hear the escalation (the rule's, else the effective default; may be empty). */
-  readonly escalate: readonly string[];
+  /** Notification entries that hear the escalation (the rule's, else the effective default; `notify` may be empty). */
+  readonly escalate: { readonly notify: readonly string[] };
 }
 
 /** The outcome of {@link matchRemediation}. */
 export type RemediationMatch =
-  | { readonly decision: 'remediate'; readonly target: RemediationTarget; readonly rule: ResolvedRule; readonly reason: string }
+  | {
+      readonly decision: 'remediate';
+      readonly target: RemediationTarget;
+      readonly rule: ResolvedRule;
+      readonly reason: string;
+      /** The dry-run gate will hold: the estate's dryRun, or the target's mode dry-run. */
+      readonly dryRun: boolean;
+    }
   | { readonly decision: 'ignore' | 'reject'; readonly reason: string; readonly target?: RemediationTarget };
 
 /** The essentials of an intake, for explain and records. */
@@ -190,7 +197,7 @@ export function resolveRule(rule: RemediationRule, path: string, target: Pick<Re
     match: rule.match,
     watch: rule.watch,
     ladder,
-    escalate: (rule.escalate ?? target.remediation.escalate)?.notify ?? [],
+    escalate: { notify: (rule.escalate ?? target.remediation.escalate)?.notify ?? [] },
   };
 }
 
@@ -237,7 +244,7 @@ export function ruleMismatch(match: RuleMatch, intake: RemediationIntake): strin
  *
  * @param targets the estate's resolved targets (the allow-list); nothing outside it is ever acted on
  */
-export function matchRemediation(config: Pick<EstateConfig, 'remediation' | 'targets'>, targets: readonly AllowedTarget[], intake: RemediationIntake): RemediationMatch {
+export function matchRemediation(config: Pick<EstateConfig, 'remediation' | 'targets' | 'dryRun'>, targets: readonly AllowedTarget[], intake: RemediationIntake): RemediationMatch {
   const named = summariseIntake(intake).resources.map(resourceIdKey);
   if (!isAlert(intake)) {
     if (intake.kind === 'subscription-validation') return { decision: 'ignore', reason: 'an Event Grid subscription validation handshake, not an incident' };
@@ -267,7 +274,7 @@ export function matchRemediation(config: Pick<EstateConfig, 'remediation' | 'tar
   for (const { rule, path } of rules) {
     const miss = ruleMismatch(rule.match, intake);
     if (miss === undefined) {
-      return { decision: 'remediate', target, rule: resolveRule(rule, path, target), reason: `rule ${rule.name} (${path}) matches` };
+      return { decision: 'remediate', target, rule: resolveRule(rule, path, target), reason: `rule ${rule.name} (${path}) matches`, dryRun: config.dryRun || target.remediation.mode === 'dry-run' };
     }
     misses.push(`${rule.name}: ${miss}`);
   }

@@ -107,6 +107,22 @@ describe('guardrails against Azurite', () => {
     expect(status.targets[0]?.actions[0]?.lastDay).toBe(1);
   }, 60_000);
 
+  it('a per-rung reservation key (<instance id>:<rung>) makes retries idempotent and keeps other instances out', async () => {
+    const { config, site } = estate();
+    const s = store(config);
+    const first = await evaluateGuardrails(s, input(config, site, uuid(9), T0, { reservationKey: 'inst-1:0' }));
+    const again = await evaluateGuardrails(s, input(config, site, uuid(9), T0, { reservationKey: 'inst-1:0' }));
+    expect(first.allowed && again.allowed).toBe(true);
+    expect(again.reservation?.id).toBe(first.reservation?.id);
+    const racing = await evaluateGuardrails(s, input(config, site, uuid(9), T0, { reservationKey: 'inst-2:0' }));
+    expect(blocking(racing)).toBe('dedupe');
+    if (first.reservation === undefined) throw new Error('no reservation');
+    await commitGuardrails(s, first.reservation, 'failed', { now: T0 });
+    const next = await evaluateGuardrails(s, input(config, site, uuid(9), minutes(6), { rung: 1, reservationKey: 'inst-1:1' }));
+    expect(next.allowed).toBe(true);
+    expect(next.reservation?.action).toBe('swap-back');
+  }, 60_000);
+
   it('loses no count with concurrent writers: 12 targets at once against one estate counter, capped at 5', async () => {
     const sites = Array.from({ length: 12 }, (_, index) => `app-many-${String(process.pid)}-${String(index)}`);
     const extraTargets = sites.map((name) => `  - id: ${SITE.replace('app-kilometers-api-k7x2', name)}\n    remediation:\n      cooldown: { minutes: 10 }\n      rules:\n        - name: api-down\n          match: { alertRule: Kilometers API down }\n          ladder:\n            - action: restart\n              verify: { consecutive: 1, intervalSeconds: 10, deadlineSeconds: 60 }\n`).join('');

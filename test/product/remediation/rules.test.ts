@@ -24,7 +24,7 @@ describe('matchRemediation', () => {
       ['restart', { softRestart: false }, 10],
       ['swap-back', { slot: 'staging', withinMinutes: 120 }, 10],
     ]);
-    expect(match.rule.escalate).toEqual(['oncall']);
+    expect(match.rule.escalate).toEqual({ notify: ['oncall'] });
   });
 
   it('compares the target id as ARM does (case, trailing slash) and matches by metric name', () => {
