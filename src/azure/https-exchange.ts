@@ -109,7 +109,9 @@ export async function httpsExchange(url: string, options: HttpsExchangeOptions):
     method: options.method,
     headers: createHttpHeaders({ ...options.headers }),
     ...(options.body === undefined ? {} : { body: options.body }),
-    timeout: options.timeoutMs,
+    // No `timeout`: the deadline signal bounds the exchange. The SDK's HTTP client clears its own
+    // timeout timer only on success, so after an abort it would hold the process open until it
+    // fired (a CLI stopped with Ctrl-C lingered for the whole deadline).
     abortSignal: signal,
     // Checked above: plain http only to a loopback host, and only when the caller allows it.
     allowInsecureConnection: target.protocol === 'http:',

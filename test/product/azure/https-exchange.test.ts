@@ -11,6 +11,7 @@ import type { AddressInfo } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { httpsExchange, HttpsExchangeError, tlsSettingsWithCa } from '../../../src/azure/https-exchange.ts';
 import { httpsPostJson, WebhookPostError } from '../../../src/notify/https-post.ts';
+import { runProcess } from '../../support/cli.ts';
 import { startTlsServer, type TlsTestServer } from '../../support/tls-server.ts';
 
 let tls: TlsTestServer;
@@ -77,6 +78,26 @@ describe('httpsExchange', () => {
       controller.abort();
     }, 50);
     expect(((await pending) as HttpsExchangeError).reason).toBe('aborted');
+  });
+
+  it('leaves nothing behind when the caller aborts, so a process stopped with Ctrl-C exits at once (not at the deadline)', async () => {
+    // A separate process: only its exit shows whether a timer or socket still holds it open.
+    const script = [
+      "import { createServer } from 'node:net';",
+      "import { httpsExchange } from './src/azure/https-exchange.ts';",
+      'const server = createServer(() => {}).listen(0, "127.0.0.1");',
+      "await new Promise((resolve) => server.once('listening', resolve));",
+      'const controller = new AbortController();',
+      'setTimeout(() => controller.abort(), 300);',
+      'const url = `http://127.0.0.1:${server.address().port}/`;',
+      "await httpsExchange(url, { method: 'GET', timeoutMs: 600_000, allowLoopbackHttp: true, signal: controller.signal }).catch((error) => console.log(error.reason));",
+      'server.close();',
+    ].join('\n');
+    const started = Date.now();
+    const run = await runProcess(process.execPath, ['--import', 'tsx', '--input-type=module', '-e', script], { timeoutMs: 20_000 });
+    expect(run.stdout.trim(), run.stderr).toBe('aborted');
+    expect(run.code).toBe(0);
+    expect(Date.now() - started).toBeLessThan(15_000);
   });
 
   it('refuses a non-https URL before sending anything', async () => {
