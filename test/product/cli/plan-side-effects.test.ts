@@ -81,7 +81,9 @@ describe('a CLI preview writes and notifies nothing unless asked', () => {
     expect(plan.code).toBe(3);
     const blob = /^run record: autopilot-runs\/(backup-verify\/\S+\.json)$/m.exec(plan.stdout)?.[1];
     expect(blob).toBeDefined();
-    expect(await runRecordBlobs(configOf('lms'))).toEqual([blob]);
+    // The record, and the index entry that finds it by run id.
+    const runId = blob?.split('/').at(-1)?.replace(/\.json$/, '') ?? '';
+    expect(await runRecordBlobs(configOf('lms'))).toEqual([blob, `by-id/${runId}.json`]);
     const posted = await sandbox().webhooks('oncall-slack');
     expect(posted).toHaveLength(1);
     expect(JSON.stringify(posted[0]?.body)).toContain('backup-verify on lms failed');
