@@ -6,3 +6,5 @@ import './health.ts';
 import './guardrails.ts';
 import './ready.ts';
 import './runbook-timers.ts';
+import './runs.ts';
+import '../orchestrators/runbook-run.ts';

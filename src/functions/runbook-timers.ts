@@ -24,8 +24,8 @@ import { createAzureClients } from '../azure/clients.ts';
 import { OpsAutopilotError } from '../errors.ts';
 import { executeRunbook, type ExecuteRunbookResult } from '../runbooks/execute-runbook.ts';
 import { getRunbook } from '../runbooks/registry.ts';
-import type { RunLogger } from '../runs/run-log.ts';
 import { AppNotReadyError, checkReadiness } from '../startup/readiness.ts';
+import { invocationLogger } from './invocation-logger.ts';
 import { RUNBOOK_TIMERS, resolveSchedule, type RunbookTimer } from './runbook-schedules.ts';
 
 export { RUNBOOK_TIMERS, resolveSchedule, type RunbookTimer } from './runbook-schedules.ts';
@@ -35,17 +35,6 @@ export class RunbookRunFailedError extends OpsAutopilotError {
   override readonly name: string = 'RunbookRunFailedError';
 }
 
-/** Adapts the run log to the invocation's log, so lines reach Application Insights with the invocation. */
-function invocationLogger(context: InvocationContext): RunLogger {
-  return {
-    log(level, entry) {
-      const line = JSON.stringify(entry);
-      if (level === 'error') context.error(line);
-      else if (level === 'warn') context.warn(line);
-      else context.log(line);
-    },
-  };
-}
 
 /**
  * The body of every runbook timer: one run of `runbook` through the executor.

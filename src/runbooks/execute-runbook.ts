@@ -235,7 +235,14 @@ function lockUnavailable(runbook: string, config: EstateConfig, cause: unknown):
   );
 }
 
-function selectTargets<TPolicy>(runbook: Runbook<TPolicy>, config: EstateConfig, selectors: readonly string[] | undefined): { target: TargetConfig; policy: TPolicy }[] {
+/**
+ * The targets of `runbook` a request names (`selectors`: a full id, a name or a unique end of
+ * the id), or all of them. Triggers that start a run later (an orchestration) call it first, to
+ * answer a wrong target at once.
+ *
+ * @throws {@link RunbookTargetError} naming the unknown or ambiguous ones.
+ */
+export function selectRunTargets<TPolicy>(runbook: Runbook<TPolicy>, config: EstateConfig, selectors: readonly string[] | undefined): { target: TargetConfig; policy: TPolicy }[] {
   const all = targetsFor(runbook, config);
   if (selectors === undefined) return all;
   const candidates = all.map((entry) => ({ id: entry.target.id, entry }));
@@ -264,7 +271,7 @@ export async function executeRunbook<TPolicy>(
   request: ExecuteRunbookRequest,
 ): Promise<ExecuteRunbookResult> {
   const { config } = context;
-  const selected = selectTargets(runbook, config, request.targets);
+  const selected = selectRunTargets(runbook, config, request.targets);
   const recorder = startRun({
     runbook: runbook.name,
     trigger: request.trigger,

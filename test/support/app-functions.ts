@@ -14,6 +14,11 @@ export const PRODUCTION_FUNCTIONS = [
   { name: 'keyVaultBackupTimer', trigger: 'timer', http: undefined, schedule: '0 30 2 * * *' },
   { name: 'ready', trigger: 'http', http: { route: 'ready', methods: ['GET'], authLevel: 'function' }, schedule: undefined },
   { name: 'revisionCleanupTimer', trigger: 'timer', http: undefined, schedule: '0 0 3 * * *' },
+  { name: 'runbookRunActivity', trigger: 'activity', http: undefined, schedule: undefined },
+  { name: 'runbookRunOrchestrator', trigger: 'orchestration', http: undefined, schedule: undefined },
+  { name: 'runsGet', trigger: 'http', http: { route: 'runs/{runId}', methods: ['GET'], authLevel: 'function' }, schedule: undefined },
+  { name: 'runsList', trigger: 'http', http: { route: 'runs', methods: ['GET'], authLevel: 'function' }, schedule: undefined },
+  { name: 'runsStart', trigger: 'http', http: { route: 'runs/{runbook}', methods: ['POST'], authLevel: 'function' }, schedule: undefined },
   { name: 'secretExpiryTimer', trigger: 'timer', http: undefined, schedule: '0 0 7 * * *' },
 ] as const;
 
