@@ -18,6 +18,7 @@ import { demoCommand } from './commands/demo.ts';
 import { inventoryCommand, type InventoryCommandOptions } from './commands/inventory.ts';
 import { explainAlertCommand, explainEventCommand, guardrailsResetCommand, guardrailsStatusCommand, type ExplainOptions, type GuardrailsCommandOptions } from './commands/remediation.ts';
 import { planCommand, runCommand, type RunbookCommandOptions } from './commands/runbook.ts';
+import { runsListCommand, runsShowCommand, runsStartCommand, type RunsListOptions, type RunsSourceOptions, type RunsStartOptions } from './commands/runs.ts';
 import { sandboxCommand, type SandboxCommandOptions } from './commands/sandbox.ts';
 import { RUNBOOK_NAMES } from '../runbooks/registry.ts';
 import { CliExit, EXIT, processIo, type CliIo } from './output.ts';
@@ -223,6 +224,83 @@ function buildProgram(io: CliIo, exit: { code: number }, json: boolean): Command
     ])}`)
     .action(async (target: string, options: GuardrailsCommandOptions) => {
       exit.code = await guardrailsResetCommand(target, options, io);
+    });
+
+  // runs: past runs (blob storage or the app) and manual runs in the app.
+  const runs = program.command('runs').description('past runs (list, show) and runs started in the app (start)');
+  const appOptions = (command: Command): Command =>
+    command
+      .option('--app <url>', 'the app: https://<app>.azurewebsites.net, or the local host npm run dev prints (default: OPS_AUTOPILOT_APP_URL)')
+      .option('--key <key>', 'a function key of the app (default: OPS_AUTOPILOT_APP_KEY); sent in a header, never in a URL')
+      .option('--app-ca <pem>', 'extra CA certificate(s) to trust for the app, besides the system roots (default: OPS_AUTOPILOT_APP_CA_FILE)');
+  appOptions(
+    runs
+      .command('list')
+      .description('past runs, newest first: outcome, trigger, counts and duration. From blob storage with --config, or from the app with --app')
+      .option('-c, --config <file>', 'estate configuration: read the run records from its run-record store')
+      .option('-r, --runbook <name>', `only this runbook (${RUNBOOK_NAMES.join(', ')}, inventory)`)
+      .option('--since <when>', 'runs started since: 30m, 12h, 7d, 2w or an ISO 8601 time (at most 366 days back)', '7d')
+      .option('--limit <n>', 'at most this many runs (1-200)', '50')
+      .option('--json', 'print one JSON document: { since, runs: [...], truncated }'),
+  )
+    .addHelpText(
+      'after',
+      `${examples([
+        'ops-autopilot runs list --config estate.yaml',
+        'ops-autopilot runs list --config estate.yaml --runbook image-purge --since 30d',
+        'ops-autopilot runs list --app https://func-ops.azurewebsites.net --key "$KEY" --json | jq ".runs[0]"',
+      ])}\n${exitCodes([
+        [0, 'ok'],
+        [1, 'the store or the app could not be read, or the configuration is invalid'],
+        [2, 'usage error (a bad --since or --limit, neither --config nor --app)'],
+      ])}`,
+    )
+    .action(async (options: RunsListOptions) => {
+      exit.code = await runsListCommand(options, io);
+    });
+  appOptions(
+    runs
+      .command('show')
+      .description('one run: its record (targets, findings, actions with outcomes), or where it stands while the app runs it')
+      .argument('<runId>', 'the run id (runs list shows it)')
+      .option('-c, --config <file>', 'estate configuration: read the record from its run-record store')
+      .option('--json', 'print one JSON document: { run, record }'),
+  )
+    .addHelpText('after', `${examples(['ops-autopilot runs show 3f2a…-… --config estate.yaml', 'ops-autopilot runs show 3f2a…-… --app "$APP" --json'])}\n${exitCodes([[0, 'ok'], [1, 'no such run, or the store or app could not be read'], [2, 'usage error']])}`)
+    .action(async (runId: string, options: RunsSourceOptions) => {
+      exit.code = await runsShowCommand(runId, options, io);
+    });
+  appOptions(
+    runs
+      .command('start')
+      .description(
+        'ask the app to run a runbook: durably, in the app, through the same executor, locks, deletion cap and dry-run gate as its timers. Shows the app\'s plan and asks first (a destructive plan needs "yes" or the number typed), unless --yes; then follows the run until it ends',
+      )
+      .argument('<runbook>', `runbook name: ${RUNBOOK_NAMES.join(', ')}`)
+      .option('-t, --target <name>', TARGET_HELP, collect)
+      .option('--force', "apply even when the runbook's guard refuses the plan (e.g. above the deletion cap)")
+      .option('--plan', 'only print the app\'s plan (read-only: no record, no notification, no lock)')
+      .option('-y, --yes', 'start without asking (needed when stdin is not a terminal)')
+      .option('--no-wait', 'return at once with the run id and its status URL')
+      .option('--timeout <duration>', 'follow at most this long (90s, 30m, 2h; default 1h, at most 24h); the run goes on in the app after')
+      .option('--json', 'print the app\'s answer as JSON (the plan, or the final status with the record)'),
+  )
+    .addHelpText(
+      'after',
+      `${examples([
+        'ops-autopilot runs start revision-cleanup --plan --app http://127.0.0.1:7071 --key "$KEY"',
+        'ops-autopilot runs start image-purge --target crxshopaiprod --app "$APP" --key "$KEY"   # shows the plan, asks, follows',
+        'OPS_AUTOPILOT_APP_URL=... OPS_AUTOPILOT_APP_KEY=... ops-autopilot runs start backup-verify --yes --no-wait',
+      ])}\n${exitCodes([
+        [0, 'ok (or started, with --no-wait)'],
+        [1, 'the run failed, or the app could not be reached (401: the key; 404: the URL)'],
+        [2, 'usage error (unknown runbook or target, as the app answers 400), refused (deletion cap, lock), declined, or no terminal and no --yes'],
+        [3, 'findings: warn or fail checks'],
+        [130, 'cancelled at the prompt (nothing started), or Ctrl-C while following (the run goes on in the app)'],
+      ])}`,
+    )
+    .action(async (name: string, options: RunsStartOptions) => {
+      exit.code = await runsStartCommand(name, options, io);
     });
 
   program

@@ -112,7 +112,7 @@ function jsonResult(mode: 'plan' | 'run', result: ExecuteRunbookResult): string 
 }
 
 /** What the person must type to apply: `yes`, or for a destructive plan also the number of deletions. */
-function question(plans: readonly TargetPlan[], estate: string): { text: string; accepts: (answer: string) => boolean } {
+export function confirmationQuestion(plans: readonly TargetPlan[], estate: string): { text: string; accepts: (answer: string) => boolean } {
   const actions = plans.flatMap((plan) => plan.actions);
   const destructive = actions.filter((action) => action.destructive).length;
   if (destructive === 0) {
@@ -157,7 +157,7 @@ async function execute(
             // The whole plan: a person confirms only what they were shown.
             io.stdout(`Plan of ${name} on estate ${config.estate}:\n`);
             io.stdout(formatPlans(plans, plans.map((plan) => ({ targetId: plan.targetId, kind: plan.kind, status: 'succeeded', actions: [], findings: [] })), { ...show, maxActions: Number.POSITIVE_INFINITY }));
-            const ask = question(plans, config.estate);
+            const ask = confirmationQuestion(plans, config.estate);
             const answer = await terminal.ask(ask.text);
             if (answer === undefined) return 'cancelled';
             return ask.accepts(answer);

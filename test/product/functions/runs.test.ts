@@ -3,7 +3,8 @@
  * with Azurite: the function key on every route; a plan with no side effects (the sandbox's
  * request log, webhook capture and the run-record container are the evidence); an apply that
  * answers 202 before it has finished, runs as a durable orchestration to completion, and is
- * listed by `GET /api/runs`; duplicate run ids; bad bodies, unknown runbooks and targets; and a crash of the worker
+ * listed by `GET /api/runs` and by the CLI (`runs list|show`, from blob storage and through the
+ * app); duplicate run ids; bad bodies, unknown runbooks and targets; and a crash of the worker
  * right after the activity ran, after which the re-run of the activity applies nothing again.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -13,6 +14,7 @@ import { createRunRecordStore, runRecordDestination } from '../../../src/runs/ru
 import type { RunRecord } from '../../../src/runs/run-record.ts';
 import { FUNCTION_NAMES } from '../../../src/functions/function-names.ts';
 import { startLocalHost, type LocalHost } from '../../../local-host/local-host.ts';
+import { cli } from '../../support/cli.ts';
 import { isMutatingRequest, useSandbox, worldConfigFile } from '../../support/sandbox.ts';
 
 const sandbox = useSandbox({ worlds: ['sandbox/worlds/xshopai.yaml'], postgres: false });
@@ -150,7 +152,7 @@ describe('the runs routes', () => {
     expect(await runRecordBlobs()).toEqual(before);
   });
 
-  it('an apply answers 202 at once, runs to completion in the app, and is listed by the route', async () => {
+  it('an apply answers 202 at once, runs to completion in the app, and is listed by the route and the CLI', async () => {
     await sandbox().clearRequests();
     // Each revision deactivation takes 1.5 s: the run outlasts the request that started it.
     await sandbox().injectFault({ pathPattern: 'revisions/[^/]+/deactivate', method: 'POST', latencyMs: 1500, count: 2 });
@@ -181,6 +183,17 @@ describe('the runs routes', () => {
     expect(runs[0]).toMatchObject({ runId, outcome: 'ok', trigger: 'http', counts: { applied: record.summary.actions.applied } });
     expect(runs[0]?.durationMs).toBeGreaterThanOrEqual(1500);
 
+    // The CLI reads the same records, from blob storage and through the app.
+    const table = await cli(['runs', 'list', '--config', configFile, '--runbook', 'revision-cleanup']);
+    expect(table.code, table.stderr).toBe(0);
+    expect(table.stdout.split('\n')[2]).toMatch(new RegExp(`revision-cleanup +${runId} +http +ok `));
+    const viaApp = await cli(['runs', 'list', '--app', host.baseUrl, '--key', keys.function, '--since', '2h', '--json']);
+    expect(viaApp.code, viaApp.stderr).toBe(0);
+    expect((JSON.parse(viaApp.stdout) as { runs: { runId: string }[] }).runs.map((run) => run.runId)).toContain(runId);
+    const show = await cli(['runs', 'show', runId, '--config', configFile]);
+    expect(show.code, show.stderr).toBe(0);
+    expect(show.stdout).toMatch(new RegExp(`^run ${runId}: revision-cleanup on xshopai, ok \\(status succeeded\\)`));
+    expect(show.stdout).toMatch(/^ {2}applied deactivate revision ca-user-service--/m);
   }, 180_000);
 
   it('the same run id again starts nothing and gets the same status URL; a run id of another runbook is a conflict', async () => {
