@@ -31,3 +31,26 @@ export function routePath(route: string, params: Readonly<Record<string, string>
     return encodeURIComponent(value);
   });
 }
+
+/** The functions of alert and event remediation (issue 9). */
+export const REMEDIATION_FUNCTION_NAMES = {
+  alerts: 'alerts',
+  eventGrid: 'eventGrid',
+  remediationsGet: 'remediationsGet',
+  remediationOrchestrator: 'remediationOrchestrator',
+  matchActivity: 'remediationMatchActivity',
+  guardrailsActivity: 'remediationGuardrailsActivity',
+  commitActivity: 'remediationCommitActivity',
+  actActivity: 'remediationActActivity',
+  undoActivity: 'remediationUndoActivity',
+  checkResolvedActivity: 'remediationCheckResolvedActivity',
+  finishActivity: 'remediationFinishActivity',
+} as const;
+
+/** HTTP routes of alert remediation under the route prefix. */
+export const REMEDIATION_ROUTES = {
+  /** `POST`: an action group's webhook (common alert schema). */
+  alerts: 'alerts',
+  /** `GET`: one remediation: status, ladder position, evidence. */
+  remediationsGet: 'remediations/{id}',
+} as const;

@@ -8,3 +8,7 @@ import './ready.ts';
 import './runbook-timers.ts';
 import './runs.ts';
 import '../orchestrators/runbook-run.ts';
+import './alerts.ts';
+import './event-grid.ts';
+import './remediations.ts';
+import '../orchestrators/remediation.ts';
