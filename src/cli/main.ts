@@ -18,6 +18,7 @@ import { demoCommand } from './commands/demo.ts';
 import { inventoryCommand, type InventoryCommandOptions } from './commands/inventory.ts';
 import { explainAlertCommand, explainEventCommand, guardrailsResetCommand, guardrailsStatusCommand, type ExplainOptions, type GuardrailsCommandOptions } from './commands/remediation.ts';
 import { planCommand, runCommand, type RunbookCommandOptions } from './commands/runbook.ts';
+import { remediateCli } from './commands/remediate.ts';
 import { runsListCommand, runsShowCommand, runsStartCommand, type RunsListOptions, type RunsSourceOptions, type RunsStartOptions } from './commands/runs.ts';
 import { sandboxCommand, type SandboxCommandOptions } from './commands/sandbox.ts';
 import { RUNBOOK_NAMES } from '../runbooks/registry.ts';
@@ -328,6 +329,31 @@ function buildProgram(io: CliIo, exit: { code: number }, json: boolean): Command
     )
     .action(async (options: SandboxCommandOptions) => {
       exit.code = await sandboxCommand(options);
+    });
+
+  program
+    .command('remediate')
+    .description("post an alert payload to the app's POST /api/alerts as an action group does, then follow the remediation (it runs in the app, durably)")
+    .argument('<payload.json>', 'an alert in the common alert schema')
+    .option('--app <url>', 'the app (https://<app>.azurewebsites.net; default OPS_AUTOPILOT_APP_URL)')
+    .option('--key <key>', 'the function key (default OPS_AUTOPILOT_APP_KEY)')
+    .option('--app-ca <pem>', 'an extra CA to trust for the app (default OPS_AUTOPILOT_APP_CA_FILE)')
+    .option('--no-wait', 'print the status URL and return without following')
+    .option('--timeout <seconds>', 'longest follow (default 3600)', (value) => {
+      const seconds = Number(value);
+      if (!Number.isInteger(seconds) || seconds < 1 || seconds > 86_400) throw new InvalidArgumentError(`expected whole seconds 1-86400, found "${value}"`);
+      return seconds;
+    })
+    .option('--json', 'print the final status as one JSON object')
+    .addHelpText('after', `${examples(['ops-autopilot remediate alert.json --app http://127.0.0.1:7071 --key <function key>', 'OPS_AUTOPILOT_APP_URL=https://func-ops.azurewebsites.net ops-autopilot remediate alert.json --no-wait'])}\n${exitCodes([
+      [0, 'remediated, healthy, notified, resolved or ignored'],
+      [1, 'escalated, failed, or the app could not be reached or refused the key'],
+      [2, 'usage error, or the app refused the payload (each issue printed)'],
+      [3, 'nothing changed by decision: suppressed by a guardrail, or planned in dry run'],
+      [130, 'Ctrl-C: stopped following; the remediation goes on in the app'],
+    ])}`)
+    .action(async (file: string, options: { app?: string; key?: string; appCa?: string; wait?: boolean; timeout?: number; json?: boolean }) => {
+      exit.code = await remediateCli(file, options, io);
     });
 
   program
