@@ -460,3 +460,48 @@ describe('crash at every orchestration step', () => {
     }
   }, 600_000);
 });
+
+describe('ops-autopilot remediate', () => {
+  async function cli(args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
+    const { main } = await import('../../../src/cli/main.ts');
+    let stdout = '';
+    let stderr = '';
+    const code = await main(args, { stdout: (chunk) => (stdout += chunk), stderr: (chunk) => (stderr += chunk) });
+    return { code, stdout, stderr };
+  }
+  async function payloadFile(body: unknown): Promise<string> {
+    const { mkdtemp, writeFile } = await import('node:fs/promises');
+    const os = await import('node:os');
+    const dir = await mkdtemp(path.join(os.tmpdir(), 'remediate-'));
+    const file = path.join(dir, 'alert.json');
+    await writeFile(file, typeof body === 'string' ? body : JSON.stringify(body));
+    return file;
+  }
+
+  it('posts like an action group, follows to the end and exits by outcome; bad payloads, keys and apps are clear errors', async () => {
+    const ignored = await cli(['remediate', await payloadFile(alert({ rule: 'nothing-matches' }).body), '--app', host.baseUrl, '--key', keys.function]);
+    expect(ignored.code).toBe(0);
+    expect(ignored.stdout).toMatch(/^ignored: no rule matches/);
+    expect(ignored.stderr).toMatch(/accepted: remediation rem-[0-9a-f]{32}\n {2}status: http:\/\/127\.0\.0\.1:\d+\/api\/remediations\/rem-/);
+
+    const json = await cli(['remediate', await payloadFile(alert({ rule: 'nothing-matches' }).body), '--app', host.baseUrl, '--key', keys.function, '--json']);
+    expect(JSON.parse(json.stdout)).toMatchObject({ done: true, status: 'ignored', outcome: 'ignored' });
+
+    const invalid = await cli(['remediate', await payloadFile({ schemaId: 'azureMonitorCommonAlertSchema', data: {} }), '--app', host.baseUrl, '--key', keys.function]);
+    expect(invalid.code).toBe(2);
+    expect(invalid.stderr).toContain('data.essentials: expected');
+
+    const notJson = await cli(['remediate', await payloadFile('{"schemaId":'), '--app', host.baseUrl, '--key', keys.function]);
+    expect(notJson.code).toBe(2);
+    expect(notJson.stderr).toContain('not JSON');
+
+    const wrongKey = await cli(['remediate', await payloadFile(alert().body), '--app', host.baseUrl, '--key', 'not-the-key']);
+    expect(wrongKey.code).toBe(1);
+    expect(wrongKey.stderr).toMatch(/401/);
+
+    const noApp = await cli(['remediate', await payloadFile(alert().body)]);
+    expect(noApp.code).toBe(2);
+    expect(noApp.stderr).toContain('OPS_AUTOPILOT_APP_URL');
+    expect(fakeState.applies).toEqual([]);
+  }, 60_000);
+});
