@@ -179,6 +179,7 @@ export const remediationOrchestrator: OrchestrationHandler = function* (context:
     }
   }
 
+  let planned = 0;
   for (const [index, step] of rule.ladder.entries()) {
     rung = index;
     if (!match.dryRun) {
@@ -195,6 +196,8 @@ export const remediationOrchestrator: OrchestrationHandler = function* (context:
       now: context.df.currentUtcDateTime.toISOString(),
       dryRun: match.dryRun,
       reservationKey: `${instanceId}:${String(index)}`,
+      rung: index,
+      owner: instanceId,
     };
     let guard: GuardrailsOutcome;
     try {
@@ -207,12 +210,13 @@ export const remediationOrchestrator: OrchestrationHandler = function* (context:
     const evidence: { -readonly [K in keyof StepEvidence]: StepEvidence[K] } = { rung: index, action: step.action, guardrails: guard.decisions, allowed: guard.allowed };
     steps.push(evidence);
     const blockedBy = guard.decisions.filter((decision) => decision.verdict === 'block');
-    if (!guard.allowed && !match.dryRun) {
+    const planOnly = match.dryRun || guard.dryRun;
+    if (!guard.allowed && !planOnly) {
       return yield* finish('suppressed', `${step.action} suppressed: ${blockedBy.map((decision) => `${decision.guardrail} (${decision.reason})`).join('; ') || 'a guardrail refused'}`);
     }
 
     status('acting');
-    const actInput: ActInput = { instanceId, targetId: target.id, rung: index, action: step.action, params: step.params, dryRun: match.dryRun };
+    const actInput: ActInput = { instanceId, targetId: target.id, rung: index, action: step.action, params: step.params, dryRun: planOnly };
     let acted: ActStepResult;
     try {
       acted = (yield context.df.callActivityWithRetry(names.actActivity, retry, actInput)) as ActStepResult;
@@ -228,6 +232,7 @@ export const remediationOrchestrator: OrchestrationHandler = function* (context:
     }
     evidence.plan = { summary: acted.plan.summary, reversible: acted.plan.reversible };
     if (acted.outcome === 'planned') {
+      planned += 1;
       evidence.result = { outcome: 'planned', message: `dry run: would ${acted.plan.summary}${guard.allowed ? '' : ` (the guardrails would refuse it now: ${blockedBy.map((decision) => decision.guardrail).join(', ')})`}` };
       evidence.commit = yield* commit(guard.reservation, 'not-applied');
       continue;
@@ -241,9 +246,10 @@ export const remediationOrchestrator: OrchestrationHandler = function* (context:
       evidence.commit = yield* commit(guard.reservation, 'succeeded');
       return yield* finish('remediated', `${step.action} helped: ${verified.reason}`);
     }
-    if (acted.plan.reversible && acted.plan.undo !== undefined) {
+    const undoRecord = acted.undo ?? acted.plan.undo;
+    if (acted.plan.reversible && undoRecord !== undefined) {
       status('undoing');
-      const undoInput: UndoInput = { instanceId, targetId: target.id, rung: index, action: step.action, undo: acted.plan.undo };
+      const undoInput: UndoInput = { instanceId, targetId: target.id, rung: index, action: step.action, undo: undoRecord };
       try {
         const undone = (yield context.df.callActivityWithRetry(names.undoActivity, retry, undoInput)) as UndoResult;
         evidence.undo = undone;
@@ -258,7 +264,7 @@ export const remediationOrchestrator: OrchestrationHandler = function* (context:
   }
 
   rung = rule.ladder.length;
-  if (match.dryRun) return yield* finish('planned', `dry run: planned ${String(steps.length)} rung(s) of ${rule.name}; nothing was changed`);
+  if (match.dryRun || (planned > 0 && planned === steps.length)) return yield* finish('planned', `dry run: planned ${String(steps.length)} rung(s) of ${rule.name}; nothing was changed`);
   const resolved = (yield context.df.callActivityWithRetry(names.checkResolvedActivity, retry, { instanceId })) as ResolutionMarker | null;
   if (resolved !== null) return yield* finish('resolved', `the alert was resolved at ${resolved.resolvedAt}; no escalation`, { page: 'resolve' });
   return yield* finish('escalated', `${rule.name}: no rung helped (${steps.map((step) => `${step.action}: ${step.error ?? (step.verify?.healthy === false ? 'still unhealthy' : (step.result?.outcome ?? '-'))}`).join(', ')})`, { page: 'trigger' });

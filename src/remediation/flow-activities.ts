@@ -224,11 +224,15 @@ export interface GuardrailsInput {
   readonly now: string;
   readonly dryRun: boolean;
   readonly reservationKey: string;
+  readonly rung: number;
+  readonly owner: string;
 }
 
 /** What `guardrails` returns. */
 export interface GuardrailsOutcome {
   readonly allowed: boolean;
+  /** The dry-run gate is closed: plan only. */
+  readonly dryRun: boolean;
   readonly decisions: readonly GuardrailDecision[];
   readonly reservation?: Json;
 }
@@ -246,8 +250,10 @@ export async function guardrailsActivity(input: GuardrailsInput, deps: FlowDeps)
     now: new Date(input.now),
     dryRun: input.dryRun,
     reservationKey: input.reservationKey,
+    rung: input.rung,
+    owner: input.owner,
   });
-  return { allowed: result.allowed, decisions: result.decisions, ...(result.reservation === undefined ? {} : { reservation: result.reservation }) };
+  return { allowed: result.allowed, dryRun: result.dryRun === true, decisions: result.decisions, ...(result.reservation === undefined ? {} : { reservation: result.reservation }) };
 }
 
 /** `commit`: tells the guardrails how the rung ended (counts, cooldowns, breaker). */
@@ -335,7 +341,7 @@ export interface ActInput {
 /** What `act` did. */
 export type ActStepResult =
   | { readonly outcome: 'planned'; readonly plan: ActionPlan }
-  | { readonly outcome: 'applied' | 'skipped'; readonly plan: ActionPlan; readonly message: string; readonly replayed?: boolean }
+  | { readonly outcome: 'applied' | 'skipped'; readonly plan: ActionPlan; readonly message: string; readonly undo?: Json; readonly replayed?: boolean }
   | { readonly outcome: 'locked'; readonly message: string; readonly holder: string | undefined };
 
 function runbookContext(deps: FlowDeps): RunbookContext {
@@ -389,7 +395,7 @@ export async function actActivity(input: ActInput, deps: FlowDeps, store: FlowSt
       await store.write(name, { plan, failed: failureText(error) } as unknown as Json);
       throw error;
     }
-    const result: ActStepResult = { outcome: applied.outcome, plan, message: applied.message };
+    const result: ActStepResult = { outcome: applied.outcome, plan, message: applied.message, ...(applied.undo === undefined ? {} : { undo: applied.undo }) };
     await store.write(name, { plan, result } as unknown as Json);
     return result;
   } finally {

@@ -10,7 +10,7 @@
  *
  * The flow depends on these shapes only, so that the orchestration is one piece of code
  * whatever implements them. {@link remediationServices} is the one binding the app uses;
- * {@link useRemediationServices} replaces it (tests, and nothing else). Without a binding every
+ * {@link useRemediationServices} overrides it (tests, and nothing else). Without a binding every
  * remediation fails closed: it changes nothing and its record says why.
  */
 import type { OrchestrationContext, Task } from 'durable-functions';
@@ -43,7 +43,8 @@ export interface LadderRung {
 export interface RemediationRule {
   readonly name: string;
   readonly ladder: readonly LadderRung[];
-  readonly escalate: { readonly notify: readonly string[] };
+  /** Who hears the escalation (the rules module's shape; the flow passes it on). */
+  readonly escalate?: unknown;
   /** For events that start a watch (slot swap completed, new revision): how long and how health is watched before the ladder. Default: the first rung's verify. */
   readonly watch?: VerifySpec;
 }
@@ -79,11 +80,17 @@ export interface GuardrailRequest {
    * an activity that runs again after a crash re-finds its reservation instead of taking a second.
    */
   readonly reservationKey: string;
+  /** The rung's index in the rule's ladder. */
+  readonly rung: number;
+  /** Who evaluates: the orchestration instance id. */
+  readonly owner: string;
 }
 
 /** What `evaluateGuardrails` decided. `reservation` is JSON, passed back to `commitGuardrails`. */
 export interface GuardrailEvaluation {
   readonly allowed: boolean;
+  /** The dry-run gate is closed (the estate, the rule or the target's mode): plan and record, do not apply. */
+  readonly dryRun?: boolean;
   readonly decisions: readonly GuardrailDecision[];
   readonly reservation?: Json;
 }
@@ -103,6 +110,8 @@ export interface ActionPlan {
 export interface ActionResult {
   readonly outcome: 'applied' | 'skipped';
   readonly message: string;
+  /** The undo record to use from now on, when fuller than the plan's. */
+  readonly undo?: Json;
   readonly details?: Readonly<Record<string, Json>>;
 }
 
@@ -188,16 +197,22 @@ export const UNAVAILABLE_SERVICES: RemediationServices = {
   page: () => Promise.resolve(undefined),
 };
 
-let bound: RemediationServices = UNAVAILABLE_SERVICES;
+let defaults: RemediationServices = UNAVAILABLE_SERVICES;
+let override: RemediationServices | undefined;
 
-/** The services the app's remediation flow uses. */
+/** The services the app's remediation flow uses: a test's override, else the app's binding. */
 export function remediationServices(): RemediationServices {
-  return bound;
+  return override ?? defaults;
 }
 
-/** Replaces the binding (tests; call before the host loads the app). Returns the previous one. */
-export function useRemediationServices(services: RemediationServices): RemediationServices {
-  const previous = bound;
-  bound = services;
+/** Sets the app's binding (`src/remediation/services.ts`, imported by the orchestrator). */
+export function setDefaultRemediationServices(services: RemediationServices): void {
+  defaults = services;
+}
+
+/** Overrides the binding (tests only; it wins over the app's, whenever that is set). Returns the previous override. */
+export function useRemediationServices(services: RemediationServices | undefined): RemediationServices | undefined {
+  const previous = override;
+  override = services;
   return previous;
 }
