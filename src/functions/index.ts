@@ -12,3 +12,5 @@ import './alerts.ts';
 import './event-grid.ts';
 import './remediations.ts';
 import '../orchestrators/remediation.ts';
+import './health-probe.ts';
+import '../orchestrators/verify-health.ts';

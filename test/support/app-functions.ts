@@ -14,6 +14,7 @@ export const PRODUCTION_FUNCTIONS = [
   { name: 'health', trigger: 'http', http: { route: 'health', methods: ['GET'], authLevel: 'anonymous' }, schedule: undefined },
   { name: 'imagePurgeTimer', trigger: 'timer', http: undefined, schedule: '0 0 4 * * 0' },
   { name: 'keyVaultBackupTimer', trigger: 'timer', http: undefined, schedule: '0 30 2 * * *' },
+  { name: 'probeHealthActivity', trigger: 'activity', http: undefined, schedule: undefined },
   { name: 'ready', trigger: 'http', http: { route: 'ready', methods: ['GET'], authLevel: 'function' }, schedule: undefined },
   { name: 'remediationActActivity', trigger: 'activity', http: undefined, schedule: undefined },
   { name: 'remediationCheckResolvedActivity', trigger: 'activity', http: undefined, schedule: undefined },
@@ -31,6 +32,7 @@ export const PRODUCTION_FUNCTIONS = [
   { name: 'runsList', trigger: 'http', http: { route: 'runs', methods: ['GET'], authLevel: 'function' }, schedule: undefined },
   { name: 'runsStart', trigger: 'http', http: { route: 'runs/{runbook}', methods: ['POST'], authLevel: 'function' }, schedule: undefined },
   { name: 'secretExpiryTimer', trigger: 'timer', http: undefined, schedule: '0 0 7 * * *' },
+  { name: 'verifyHealthOrchestrator', trigger: 'orchestration', http: undefined, schedule: undefined },
 ] as const;
 
 /** The inventory reduced to what {@link PRODUCTION_FUNCTIONS} lists, sorted by name. */
