@@ -12,6 +12,7 @@ import { KeyVaultsProvider } from './key-vaults.ts';
 import { PostgresFlexibleProvider } from './postgres-flexible.ts';
 import { StorageAccountsProvider } from './storage-accounts.ts';
 import { WebSitesProvider } from './web-sites.ts';
+import { checkDatabaseUrl } from './database-url.ts';
 
 export { ContainerAppJobsProvider } from './container-app-jobs.ts';
 export { ContainerAppsProvider } from './container-apps.ts';
@@ -29,13 +30,16 @@ export function defaultProviders(): SandboxProvider[] {
   const health = new AppHealth();
   const web = new WebSitesProvider(health);
   const containerApps = new ContainerAppsProvider(health);
+  const postgres = new PostgresFlexibleProvider();
+  const vaults = new KeyVaultsProvider();
+  web.setDatabaseCheck((value) => checkDatabaseUrl(value, postgres, vaults));
   return [
     web,
     containerApps,
     new ContainerAppJobsProvider(),
-    new PostgresFlexibleProvider(),
+    postgres,
     new StorageAccountsProvider(),
-    new KeyVaultsProvider(),
+    vaults,
     new ContainerRegistriesProvider(),
     createAppHostProvider([web, containerApps], health),
   ];

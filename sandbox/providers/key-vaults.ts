@@ -34,6 +34,11 @@ const versionSpecSchema = z
     /** Days since the not-before date. */
     notBeforeDaysAgo: z.number().optional(),
     enabled: z.boolean().default(true),
+    /**
+     * The value, for a world that must link a secret to another resource (e.g. the admin
+     * password a PostgreSQL server's `administratorPassword` also sets). Random otherwise.
+     */
+    value: z.string().min(1).optional(),
   })
   .strict();
 
@@ -114,7 +119,7 @@ export class KeyVaultsProvider implements SandboxProvider {
             const created = daysBefore(now, version.createdDaysAgo);
             return {
               version: stableHex(`${world.subscriptionId}/${resource.name}/${secret.name}/${String(index)}`, 32),
-              value: randomBytes(32).toString('base64url'),
+              value: version.value ?? randomBytes(32).toString('base64url'),
               created,
               updated: created,
               expires: version.expiresInDays === undefined ? undefined : daysBefore(now, -version.expiresInDays),
@@ -206,6 +211,7 @@ export class KeyVaultsProvider implements SandboxProvider {
           return json(200, { value: this.backupBlob(vault, secret) });
         }),
       ),
+      data('PUT', '/secrets/{secretName}', 'KeyVault.setSecret', (request, context, vault) => this.setSecret(request, context, vault)),
       data('POST', '/secrets/restore', 'KeyVault.restoreSecret', (request, context, vault) => this.restore(request, context, vault)),
     ];
   }
@@ -334,6 +340,52 @@ export class KeyVaultsProvider implements SandboxProvider {
   }
 
   /**
+   * `SetSecret` (`PUT /secrets/{name}`, body `{ value, contentType?, tags?, attributes? }`): adds
+   * a new version (creating the secret when it is new), which becomes the latest; answers 200
+   * with the bundle, value included, as Key Vault does. Writes go through the vault's bucket.
+   */
+  private setSecret(request: SandboxRequest, context: ProviderContext, vault: VaultState): SandboxResponse {
+    const name = param(request, 'secretName');
+    if (!/^[0-9a-zA-Z-]{1,127}$/.test(name)) {
+      return json(400, { error: { code: 'BadParameter', message: `The secret name '${name}' is invalid: expected 1-127 letters, digits and dashes.` } });
+    }
+    const body = setSecretBodySchema.safeParse(request.body);
+    if (!body.success) {
+      return json(400, { error: { code: 'BadParameter', message: 'Property value is required: expected a JSON body { "value": "<secret value>", "contentType"?, "tags"?, "attributes"? }' } });
+    }
+    const existing = vault.secrets.get(name.toLowerCase());
+    if (existing?.certificateBacked === true) {
+      return json(403, { error: { code: 'Forbidden', message: `Secret ${name} is managed by a certificate; set a new version through the certificate instead.` } });
+    }
+    const secret: SecretState = existing ?? { name, certificateBacked: false, versions: [] };
+    const now = context.now();
+    const attributes = body.data.attributes;
+    const version: SecretVersionState = {
+      version: randomBytes(16).toString('hex'),
+      value: body.data.value,
+      created: now,
+      updated: now,
+      expires: attributes?.exp === undefined ? undefined : new Date(attributes.exp * 1000),
+      notBefore: attributes?.nbf === undefined ? undefined : new Date(attributes.nbf * 1000),
+      enabled: attributes?.enabled ?? true,
+      contentType: body.data.contentType,
+      tags: body.data.tags === undefined ? undefined : { ...body.data.tags },
+    };
+    secret.versions.push(version);
+    vault.secrets.set(name.toLowerCase(), secret);
+    context.event('keyvault.set', { vault: vault.name, secret: secret.name, version: version.version });
+    return this.bundle(context, vault, secret, version.version);
+  }
+
+  /** The value of a secret version by its identifier (`…/secrets/{name}[/{version}]`), for emulated apps resolving Key Vault references; undefined when it does not resolve. */
+  resolveSecretUri(vaultName: string, name: string, version: string | undefined): string | undefined {
+    const secret = this.getVaultByName(vaultName)?.secrets.get(name.toLowerCase());
+    if (secret === undefined) return undefined;
+    const found = version === undefined || version === '' ? secret.versions[secret.versions.length - 1] : secret.versions.find((candidate) => candidate.version === version.toLowerCase());
+    return found?.enabled === true ? found.value : undefined;
+  }
+
+  /**
    * Key Vault's restore: recreates a secret with every version from a backup blob of this
    * sandbox. A name that already exists is a 409, as in Key Vault; the answer carries no value.
    */
@@ -442,6 +494,12 @@ export class KeyVaultsProvider implements SandboxProvider {
 }
 
 const restoreBodySchema = z.object({ value: z.string().min(1) });
+const setSecretBodySchema = z.object({
+  value: z.string(),
+  contentType: z.string().optional(),
+  tags: stringMap.optional(),
+  attributes: z.object({ enabled: z.boolean().optional(), exp: z.number().optional(), nbf: z.number().optional() }).loose().optional(),
+});
 
 /** What {@link KeyVaultsProvider} seals into a backup blob. */
 const backupPayloadSchema = z.object({

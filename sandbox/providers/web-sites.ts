@@ -86,6 +86,12 @@ const siteSpecSchema = z
     ...containerFields,
     alwaysOn: z.boolean().default(true),
     appSettings: stringMap.default({}),
+    /**
+     * The app setting that holds the app's PostgreSQL connection string (e.g. `DATABASE_URL`),
+     * plain or a Key Vault reference. When set, the site and its slots are healthy only while it
+     * resolves to a Ready server of the sandbox that accepts its login and database.
+     */
+    databaseUrlSetting: z.string().min(1).optional(),
     createdDaysAgo: z.number().min(0).default(100),
     slots: z.array(slotSpecSchema).default([]),
   })
@@ -140,6 +146,8 @@ export interface WebAppState extends ArmResourceBase {
   sitecontainers: SiteContainerState[];
   /** Secret values: never in snapshot(). */
   appSettings: Map<string, string>;
+  /** The app setting whose connection string its health depends on (see the spec). */
+  databaseUrlSetting: string | undefined;
   lastModified: Date;
   slotSwapStatus: { timestampUtc: Date; sourceSlotName: string; destinationSlotName: string } | undefined;
 }
@@ -250,6 +258,7 @@ export class WebSitesProvider implements SandboxProvider, AppHostResolver {
         config: { linuxFxVersion: siteContainers.linuxFxVersion, windowsFxVersion: spec.windowsFxVersion ?? '', alwaysOn: spec.alwaysOn, healthCheckPath: spec.healthPaths[0] },
         sitecontainers: siteContainers.sitecontainers,
         appSettings: new Map(Object.entries(spec.appSettings)),
+        databaseUrlSetting: spec.databaseUrlSetting,
         lastModified: daysBefore(now, Math.min(spec.createdDaysAgo, 2)),
         slotSwapStatus: undefined,
       };
@@ -286,6 +295,7 @@ export class WebSitesProvider implements SandboxProvider, AppHostResolver {
             },
             sitecontainers: slotContainers.sitecontainers,
             appSettings: new Map(Object.entries(slot.appSettings)),
+            databaseUrlSetting: spec.databaseUrlSetting,
             lastModified: daysBefore(now, Math.min(slot.createdDaysAgo, 1)),
             slotSwapStatus: undefined,
           };
@@ -332,9 +342,34 @@ export class WebSitesProvider implements SandboxProvider, AppHostResolver {
     );
   }
 
+  /**
+   * Checks a connection string an app runs with (after resolving a Key Vault reference): the
+   * reason it cannot connect, or undefined when it can. Set by `defaultProviders()` from the
+   * PostgreSQL and Key Vault providers.
+   */
+  private databaseCheck: ((value: string) => string | undefined) | undefined;
+
+  /** Wires the check of {@link databaseCheck}. */
+  setDatabaseCheck(check: (value: string) => string | undefined): void {
+    this.databaseCheck = check;
+  }
+
+  /** Why the app cannot reach its database, or undefined (also when its health does not depend on one). */
+  private databaseProblem(app: WebAppState): string | undefined {
+    if (app.databaseUrlSetting === undefined || this.databaseCheck === undefined) return undefined;
+    const value = app.appSettings.get(app.databaseUrlSetting);
+    if (value === undefined || value === '') return `app setting ${app.databaseUrlSetting} is not set`;
+    const problem = this.databaseCheck(value);
+    return problem === undefined ? undefined : `${app.databaseUrlSetting}: ${problem}`;
+  }
+
   /** The scripted health of a site or slot. */
   healthOf(app: WebAppState, now: Date): HealthVerdict {
     if (!app.healthy) return { healthy: false, reason: `${app.id} is unhealthy (instance test hook)`, status: 503, body: { status: 'unhealthy' }, paths: undefined };
+    const database = this.databaseProblem(app);
+    if (database !== undefined) {
+      return { healthy: false, reason: `${app.id} cannot reach its database: ${database}`, status: 503, body: { status: 'unhealthy', database: 'unreachable' }, paths: undefined };
+    }
     const plan = this.planOf(app);
     return this.health.verdict({
       targets: [app.id],
@@ -427,6 +462,8 @@ export class WebSitesProvider implements SandboxProvider, AppHostResolver {
         return 'status' in app ? app : act(app, request, context);
       };
     return [
+      write('PUT', `${site}/config/appsettings`, 'Microsoft.Web/sites.updateApplicationSettings', onApp((app, request, context) => this.updateAppSettings(app, request, context))),
+      write('PUT', `${slot}/config/appsettings`, 'Microsoft.Web/sites/slots.updateApplicationSettings', onApp((app, request, context) => this.updateAppSettings(app, request, context))),
       write('POST', `${site}/restart`, 'Microsoft.Web/sites.restart', onApp((app, request, context) => this.restart(app, request, context))),
       write('POST', `${slot}/restart`, 'Microsoft.Web/sites/slots.restart', onApp((app, request, context) => this.restart(app, request, context))),
       write('POST', `${site}/slotsswap`, 'Microsoft.Web/sites.swapSlotWithProduction', onApp((app, request, context) => this.swap(app, request, context))),
@@ -435,6 +472,26 @@ export class WebSitesProvider implements SandboxProvider, AppHostResolver {
         this.plans.serve(PLANS, request, context, (plan) => this.updatePlan(plan, request, context)),
       ),
     ];
+  }
+
+  /**
+   * `WebApps_UpdateApplicationSettings` / `…Slot`: replaces every app setting with the body's
+   * `properties` (a StringDictionary) and answers 200 with them, as the spec does. App Service
+   * restarts the app to apply them, so it answers 503 for the operation's duration.
+   */
+  private updateAppSettings(app: WebAppState, request: SandboxRequest, context: ProviderContext): SandboxResponse {
+    const parsed = z.object({ properties: stringMap }).loose().safeParse(request.body);
+    if (!parsed.success) {
+      return context.armError(400, 'BadRequest', `Expected a StringDictionary body {"properties": {"<name>": "<value>", ...}}, found ${request.body === undefined ? 'no body' : 'another shape'}.`);
+    }
+    const now = context.now();
+    app.appSettings = new Map(Object.entries(parsed.data.properties));
+    app.lastModified = now;
+    app.lastStarted = now;
+    app.restartingUntil = new Date(now.getTime() + (context.operationDurationMs?.() ?? 0));
+    // Names only: values are secrets.
+    context.event('web.appsettings', { resourceId: app.id, names: [...app.appSettings.keys()].sort() });
+    return json(200, this.appSettingsJson(app));
   }
 
   /**
