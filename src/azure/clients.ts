@@ -23,7 +23,7 @@ import type { BlobServiceClient, StoragePipelineOptions } from '@azure/storage-b
 import type { TableClient, TableServiceClientOptions } from '@azure/data-tables';
 import type { AzureSettings } from '../config/schema.ts';
 import { errorMessage, OpsAutopilotError } from '../errors.ts';
-import { resolveAppUrl as resolveAppUrlFromSettings, resolveEndpoints, type ResolvedEndpoints } from './cloud.ts';
+import { resolveAppUrl as resolveAppUrlFromSettings, resolveEndpoints, resolvePostgresEndpoint, type ResolvedEndpoints } from './cloud.ts';
 import { createCredential, CredentialError, credentialKind, credentialKindLabel, isLoopbackUrl, labelCredentialFailures, readCaFile, SandboxCredential } from './credential.ts';
 import { httpsExchange, HttpsExchangeError } from './https-exchange.ts';
 import { BudgetRegistry, type RequestBudget } from './request-budget.ts';
@@ -175,6 +175,21 @@ export class AzureClients {
   private caPem(): Promise<string | undefined> {
     this.caPromise ??= this.settings.caFile === undefined ? Promise.resolve(undefined) : readCaFile(this.settings.caFile);
     return this.caPromise;
+  }
+
+  /**
+   * Where and how to open a TLS connection to a flexible server (for `pg`): the address from
+   * `azure.postgresUrlTemplate`, TLS always on and verified against the FQDN, trusting the
+   * system roots plus `azure.caFile`.
+   */
+  async postgresTls(fullyQualifiedDomainName: string): Promise<{ host: string; port: number; ssl: { servername: string; ca?: string[]; rejectUnauthorized: true } }> {
+    const endpoint = resolvePostgresEndpoint(this.settings, fullyQualifiedDomainName);
+    const pem = await this.caPem();
+    return {
+      host: endpoint.host,
+      port: endpoint.port,
+      ssl: { servername: endpoint.servername, ...(pem === undefined ? {} : { ca: [...rootCertificates, pem] }), rejectUnauthorized: true },
+    };
   }
 
   /** The ARM budget of a subscription for this principal. */

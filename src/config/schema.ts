@@ -11,6 +11,7 @@ import { kindOfType, parseResourceId, RESOURCE_TYPES, type ResourceKind } from '
 import { errorMessage } from '../errors.ts';
 import { MAX_PATTERN_LENGTH, patternProblem } from './pattern.ts';
 import { estateRemediationSchema, remediationIssues, targetRemediationSchema } from './remediation-schema.ts';
+import { restorePolicySchema } from './restore-schema.ts';
 import { duplicateTargets } from './target-identity.ts';
 
 // `min(1)` rather than `positive()`, so errors and the JSON Schema read ">= 1" for counts.
@@ -471,6 +472,8 @@ export const targetSchema = z
     runbooks: runbooksSchema.default({}),
     /** Alert and event remediation of this target (rules, ladders, guardrail settings), or `off`. */
     remediation: targetRemediationSchema.optional(),
+    /** Point-in-time restore and restore drills of a PostgreSQL flexible server (issue 10). */
+    restore: restorePolicySchema.optional(),
   })
   .strict()
   .superRefine((target, ctx) => {
@@ -509,6 +512,9 @@ export const targetSchema = z
           ctx.addIssue({ ...issue, path: ['runbooks', 'backup-verify', ...issue.path] });
         }
       }
+    }
+    if (target.restore !== undefined && kind !== 'postgresFlexibleServer') {
+      ctx.addIssue({ code: 'custom', path: ['restore'], message: `expected a PostgreSQL flexible server for a restore policy, found ${kind}` });
     }
     if (target.health !== undefined && kind !== 'webSite' && kind !== 'containerApp') {
       ctx.addIssue({
@@ -625,6 +631,24 @@ export const estateConfigSchema = z
     for (const duplicate of duplicateTargets(config.targets, config.azure.cloud)) {
       ctx.addIssue({ code: 'custom', path: ['targets', duplicate.index, 'id'], message: duplicate.message });
     }
+    // A cutover consumer's health is verified through its target entry, so it must have one.
+    config.targets.forEach((target, index) => {
+      target.restore?.cutover?.consumers.forEach((consumer, consumerIndex) => {
+        const path = ['targets', index, 'restore', 'cutover', 'consumers', consumerIndex, 'id'];
+        let kind: ResourceKind | undefined;
+        try {
+          kind = parseResourceId(consumer.id).kind;
+        } catch (error) {
+          ctx.addIssue({ code: 'custom', path, message: errorMessage(error) });
+          return;
+        }
+        if (kind !== 'webSite') {
+          ctx.addIssue({ code: 'custom', path, message: `expected a web app or function app (Microsoft.Web/sites) as a cutover consumer, found ${kind ?? consumer.id}` });
+        } else if (!config.targets.some((candidate) => candidate.id.toLowerCase() === consumer.id.toLowerCase())) {
+          ctx.addIssue({ code: 'custom', path, message: `expected a target of this file (its health is verified after the cutover), found ${consumer.id}, which no target names` });
+        }
+      });
+    });
   });
 
 /**

@@ -14,3 +14,4 @@ import './remediations.ts';
 import '../orchestrators/remediation.ts';
 import './health-probe.ts';
 import '../orchestrators/verify-health.ts';
+import './restores.ts';
