@@ -134,6 +134,17 @@ export async function writeWorldConfig(options: {
       }
     });
   }
+  // PagerDuty targets post to the same capture, named after the target (the routing key stays in the vault).
+  const pagerduty = document.getIn(['notifications', 'pagerduty']);
+  if (isSeq(pagerduty)) {
+    pagerduty.items.forEach((item, index) => {
+      if (!isMap(item)) return;
+      const name = item.get('name');
+      if (typeof name === 'string') {
+        document.setIn(['notifications', 'pagerduty', index, 'eventsUrl'], `${options.baseUrl}/_sandbox/webhooks/${encodeURIComponent(name)}`);
+      }
+    });
+  }
   const parsed = estateConfigSchema.safeParse(document.toJS());
   if (!parsed.success) {
     throw new GeneratedConfigError(

@@ -598,6 +598,32 @@ export const webhookSchema = z
   })
   .strict();
 
+/** The PagerDuty Events API v2 endpoint (the US service region; EU accounts use events.eu.pagerduty.com). */
+export const PAGERDUTY_EVENTS_URL = 'https://events.pagerduty.com/v2/enqueue';
+
+/**
+ * A PagerDuty escalation target (Events API v2). The routing key (integration key) is a secret,
+ * so the config holds only where it is: a Key Vault secret, read when a page is sent, never
+ * written to a log, record or history.
+ */
+export const pagerDutySchema = z
+  .object({
+    name: z.string().min(1),
+    routingKey: z
+      .object({
+        /** Name of the Key Vault that holds the integration key. */
+        vault: z.string().regex(/^[A-Za-z][A-Za-z0-9-]{1,22}[A-Za-z0-9]$/, 'expected a Key Vault name'),
+        /** Name of the secret. */
+        secret: z.string().regex(/^[A-Za-z0-9-]{1,127}$/, 'expected a Key Vault secret name'),
+      })
+      .strict()
+      .describe('Key Vault reference of the PagerDuty integration (routing) key; the key itself is never in the config.'),
+    eventsUrl: httpsUrl.default(PAGERDUTY_EVENTS_URL),
+    /** Severity of triggered events. */
+    severity: z.enum(['critical', 'error', 'warning', 'info']).default('critical'),
+  })
+  .strict();
+
 // ---------------------------------------------------------------------------------------------
 // The whole file
 // ---------------------------------------------------------------------------------------------
@@ -617,9 +643,9 @@ export const estateConfigSchema = z
     runRecords: runRecordSettingsSchema.default(runRecordSettingsSchema.parse({})),
     state: stateSettingsSchema.default({}),
     notifications: z
-      .object({ webhooks: z.array(webhookSchema).default([]) })
+      .object({ webhooks: z.array(webhookSchema).default([]), pagerduty: z.array(pagerDutySchema).default([]) })
       .strict()
-      .default({ webhooks: [] }),
+      .default({ webhooks: [], pagerduty: [] }),
     /** Estate-wide remediation defaults (mode, windows, breaker, caps, cooldown); rules live on targets. */
     remediation: estateRemediationSchema.optional(),
     targets: z.array(targetSchema).min(1),
@@ -628,6 +654,14 @@ export const estateConfigSchema = z
   .superRefine((config, ctx) => {
     for (const issue of sandboxUrlIssues(config)) ctx.addIssue({ code: 'custom', path: issue.path, message: issue.message });
     for (const issue of remediationIssues(config, entryKinds)) ctx.addIssue({ code: 'custom', path: issue.path, message: issue.message });
+    if (config.azure.sandboxTokenEndpoint !== undefined) {
+      // The default events URL is real PagerDuty: with the sandbox credential it must be set, to loopback.
+      config.notifications.pagerduty.forEach((target, index) => {
+        if (!isLoopbackValue(target.eventsUrl)) {
+          ctx.addIssue({ code: 'custom', path: ['notifications', 'pagerduty', index, 'eventsUrl'], message: `expected a loopback address when sandboxTokenEndpoint is set, found "${shownUrl(target.eventsUrl)}"` });
+        }
+      });
+    }
     for (const duplicate of duplicateTargets(config.targets, config.azure.cloud)) {
       ctx.addIssue({ code: 'custom', path: ['targets', duplicate.index, 'id'], message: duplicate.message });
     }
@@ -675,6 +709,8 @@ export type TargetConfig = z.output<typeof targetSchema>;
 export type AzureSettings = z.output<typeof azureSettingsSchema>;
 /** Where the state tables live. */
 export type StateSettings = z.output<typeof stateSettingsSchema>;
+/** A PagerDuty escalation target. */
+export type PagerDutyTarget = z.output<typeof pagerDutySchema>;
 /** Token-bucket settings. */
 export type RequestBudgetSettings = z.output<typeof requestBudgetSchema>;
 
