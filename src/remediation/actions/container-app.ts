@@ -23,7 +23,7 @@ import { callAzure } from '../../azure/errors.ts';
 import { parseResourceId, type ResourceId } from '../../azure/resource-id.ts';
 import { collect } from '../../util/collect.ts';
 import { awaitOperation } from './long-running.ts';
-import { containerAppRestartParamsSchema, containerAppScaleOutParamsSchema, parseParams, rollbackParamsSchema } from './params.ts';
+import { containerRestartParamsSchema, containerScaleOutParamsSchema, parseParams, rollbackParamsSchema } from './params.ts';
 import {
   ActionNotEffectiveError,
   ActionRefusedError,
@@ -121,17 +121,19 @@ async function patchApp(ctx: ActionContext, id: ResourceId, app: ContainerApp, c
 export const containerAppRestart: RemediationAction = {
   name: 'restart',
   kinds: [KIND],
-  description: 'restart the active revisions that receive traffic; not reversible',
+  description: 'restart every active revision (revisions: active) or only the latest ready one (revisions: latest); not reversible',
   async plan(ctx, target, raw) {
     const id = parseResourceId(target.id);
-    const params = parseParams(containerAppRestartParamsSchema, raw, 'restart', id.id);
+    const params = parseParams(containerRestartParamsSchema, raw, 'restart', id.id);
     const app = await readApp(ctx, id);
     const revisions = await readRevisions(ctx, id);
     const traffic = trafficByRevision(app);
-    const serving = revisions.filter((revision) => revision.active === true && revision.name !== undefined && (traffic.get(revision.name) ?? 0) > 0);
+    const serving = revisions.filter(
+      (revision) => revision.active === true && revision.name !== undefined && (params.revisions === 'active' || revision.name === app.latestReadyRevisionName),
+    );
     if (serving.length === 0) {
-      throw new ActionRefusedError('restart', id.id, 'expected an active revision that receives traffic, found none', {
-        expected: 'an active revision with traffic',
+      throw new ActionRefusedError('restart', id.id, `expected ${params.revisions === 'active' ? 'an active revision' : 'the latest ready revision to be active'}, found none`, {
+        expected: params.revisions === 'active' ? 'an active revision' : 'an active latest ready revision',
         found: revisions.map((revision) => `${revision.name ?? '?'} (${revision.active === true ? 'active' : 'inactive'}, ${traffic.get(revision.name ?? '') ?? 0} %)`).join(', ') || 'no revisions',
       });
     }
@@ -147,7 +149,10 @@ export const containerAppRestart: RemediationAction = {
       irreversibleReason: 'a restart cannot be undone (and needs no undo: the revisions run the same image)',
       params: { ...params },
       observed: { revisions: names, traffic: trafficJson(app.configuration?.ingress?.traffic) },
-      notes: idle.length === 0 ? [] : [`active revisions without traffic are left alone: ${idle.join(', ')}`],
+      notes: [
+        ...(idle.length === 0 ? [] : [`active revisions left alone: ${idle.join(', ')}`]),
+        ...names.filter((name) => (traffic.get(name) ?? 0) === 0).map((name) => `${name} receives no traffic`),
+      ],
       plannedAt: ctx.now().toISOString(),
     };
   },
@@ -221,7 +226,8 @@ export const containerAppScaleOut: RemediationAction = {
   description: 'raise minReplicas (and maxReplicas when below it) by a step up to a maximum; a revision-scope change, so a new revision of the same image; reversible (another revision with the old scale)',
   async plan(ctx, target, raw) {
     const id = parseResourceId(target.id);
-    const params = parseParams(containerAppScaleOutParamsSchema, raw, 'scale-out', id.id);
+    const params = parseParams(containerScaleOutParamsSchema, raw, 'scale-out', id.id);
+    const maximum = params.maxReplicas;
     const app = await readApp(ctx, id);
     const latest = app.latestRevisionName;
     if (latest === undefined || latest !== app.latestReadyRevisionName) {
@@ -239,9 +245,9 @@ export const containerAppScaleOut: RemediationAction = {
       });
     }
     const from = currentScale(app);
-    const toMin = Math.min(from.min + params.step, params.maximum);
+    const toMin = Math.min(from.min + params.step, maximum);
     if (toMin <= from.min) {
-      throw new ActionRefusedError('scale-out', id.id, `expected minReplicas below the maximum ${params.maximum}, found ${from.min}: already at the maximum`, { expected: `minReplicas < ${params.maximum}`, found: String(from.min) });
+      throw new ActionRefusedError('scale-out', id.id, `expected minReplicas below the maximum ${maximum}, found ${from.min}: already at the maximum`, { expected: `minReplicas < ${maximum}`, found: String(from.min) });
     }
     const to = { min: toMin, max: Math.max(from.max, toMin) };
     const suffix = planSuffix('ap-scale', id.id.toLowerCase(), latest, String(to.min), String(to.max));
@@ -262,7 +268,7 @@ export const containerAppScaleOut: RemediationAction = {
         summary: `a new revision of ${id.name} with ${from.min}–${from.max} replicas`,
         data: { latestRevision: `${id.name}--${suffix}`, fromMin: to.min, fromMax: to.max, toMin: from.min, toMax: from.max },
       },
-      params: { step: params.step, maximum: params.maximum },
+      params: { step: params.step, maxReplicas: maximum },
       observed: { latestRevision: latest, mode, fromMin: from.min, fromMax: from.max, toMin: to.min, toMax: to.max, suffix, image },
       notes: [
         'scale is part of the template: Azure creates a new revision from the current one, with the same image (if the image is bad, scaling does not help)',
@@ -325,14 +331,16 @@ interface Candidate {
  * fail to provision, runs other images than the serving one (a bad image is bad wherever it
  * runs), and, if active, reports Healthy. Every revision passed over is listed with why.
  */
-function chooseRollback(id: ResourceId, revisions: readonly Revision[], current: Revision, explicit: string | undefined): { chosen?: Candidate; skipped: string[] } {
+function chooseRollback(id: ResourceId, revisions: readonly Revision[], current: Revision, notBefore: number): { chosen?: Candidate; skipped: string[] } {
   const created = (revision: Revision): number => revision.createdTime?.getTime() ?? 0;
   const skipped: string[] = [];
-  const wanted = explicit === undefined ? undefined : explicit.includes('--') ? explicit : `${id.name}--${explicit}`;
   const older = revisions.filter((revision) => revision.name !== current.name && created(revision) < created(current)).sort((a, b) => created(b) - created(a));
   for (const revision of older) {
     const name = revision.name ?? '';
-    if (wanted !== undefined && name.toLowerCase() !== wanted.toLowerCase()) continue;
+    if (created(revision) < notBefore) {
+      skipped.push(`${name}: created ${revision.createdTime?.toISOString() ?? 'at an unknown time'}, older than the rollback window`);
+      continue;
+    }
     if ((revision.provisioningState ?? '').toLowerCase() === 'failed') {
       skipped.push(`${name}: failed to provision`);
       continue;
@@ -347,7 +355,6 @@ function chooseRollback(id: ResourceId, revisions: readonly Revision[], current:
     }
     return { chosen: { revision, name }, skipped };
   }
-  if (wanted !== undefined && !older.some((revision) => (revision.name ?? '').toLowerCase() === wanted.toLowerCase())) skipped.push(`${wanted}: not an older revision of ${id.name}`);
   return { skipped };
 }
 
@@ -367,7 +374,7 @@ export const containerAppRollback: RemediationAction = {
     if (current?.name === undefined) {
       throw new ActionRefusedError('rollback', id.id, 'expected a revision that receives traffic (the one to roll back from), found none', { expected: 'a serving revision', found: 'none' });
     }
-    const { chosen, skipped } = chooseRollback(id, revisions, current, params.revision);
+    const { chosen, skipped } = chooseRollback(id, revisions, current, ctx.now().getTime() - params.maxRevisionAgeDays * 86_400_000);
     if (chosen === undefined) {
       throw new ActionRefusedError('rollback', id.id, `expected a previous healthy revision older than ${current.name}, found none${skipped.length === 0 ? ' (no older revision)' : `: ${skipped.join('; ')}`}`, {
         expected: 'an older revision that provisioned, runs another image and is not unhealthy',
@@ -381,7 +388,7 @@ export const containerAppRollback: RemediationAction = {
       action: 'rollback' as const,
       kind: KIND,
       targetId: id.id,
-      params: { ...(params.revision === undefined ? {} : { revision: params.revision }) },
+      params: { maxRevisionAgeDays: params.maxRevisionAgeDays },
       plannedAt: ctx.now().toISOString(),
     };
     const notes = [

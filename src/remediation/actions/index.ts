@@ -16,7 +16,7 @@ import { REMEDIATION_ACTION_NAMES, UnknownRemediationActionError, type Remediati
 import { webRestart, webScaleOut, webScaleUp, webSwapBack } from './web.ts';
 
 export * from './types.ts';
-export { ACTION_PARAMS_SCHEMAS } from './params.ts';
+export { actionParamsSchema } from '../../config/remediation-schema.ts';
 export { OperationDeadlineError } from './long-running.ts';
 
 /** Every action, per kind. */

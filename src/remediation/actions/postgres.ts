@@ -8,8 +8,8 @@ import type { PostgreSQLManagementFlexibleServerClient, Server } from '@azure/ar
 import { callAzure } from '../../azure/errors.ts';
 import { parseResourceId, type ResourceId } from '../../azure/resource-id.ts';
 import { awaitOperation } from './long-running.ts';
-import { parseParams, postgresRestartParamsSchema, scaleUpParamsSchema } from './params.ts';
-import { postgresTier } from './sku-tables.ts';
+import { parseParams, postgresRestartParamsSchema, postgresScaleUpParamsSchema } from './params.ts';
+import { nextOnLadder, postgresSkuRank, postgresTier } from './sku-tables.ts';
 import { ActionNotEffectiveError, ActionRefusedError, ActionStateChangedError, checkPlanFor, type ActionContext, type RemediationAction, type UndoRecord } from './types.ts';
 
 const KIND = 'postgresFlexibleServer' as const;
@@ -42,11 +42,14 @@ export const postgresRestart: RemediationAction = {
     const params = parseParams(postgresRestartParamsSchema, raw, 'restart', id.id);
     const server = await readServer(ctx, id);
     requireReady('restart', id, server, ActionRefusedError);
+    if (params.failover && !highAvailability(server)) {
+      throw new ActionRefusedError('restart', id.id, 'expected high availability for a restart with failover, found none', { expected: 'highAvailability ZoneRedundant or SameZone', found: server.highAvailability?.mode ?? 'Disabled' });
+    }
     return {
       action: 'restart',
       kind: KIND,
       targetId: id.id,
-      summary: `restart PostgreSQL server ${id.name}`,
+      summary: `restart PostgreSQL server ${id.name}${params.failover ? ' with a planned failover to the standby' : ''}`,
       changes: [{ resource: id.id, field: 'state', from: 'Ready', to: 'Ready (restarted)' }],
       reversible: false,
       irreversibleReason: 'a restart cannot be undone (and needs no undo: the server keeps its configuration)',
@@ -61,13 +64,14 @@ export const postgresRestart: RemediationAction = {
     const id = parseResourceId(target.id);
     requireReady('restart', id, await readServer(ctx, id), ActionStateChangedError);
     const client = await pg(ctx, id);
-    await awaitOperation(ctx, { resourceId: id.id, operation: 'restart PostgreSQL server' }, (options) => client.servers.beginRestart(id.resourceGroup, id.name, options));
+    const failover = plan.params.failover === true ? { parameters: { restartWithFailover: true, failoverMode: 'PlannedFailover' } } : {};
+    await awaitOperation(ctx, { resourceId: id.id, operation: 'restart PostgreSQL server' }, (options) => client.servers.beginRestart(id.resourceGroup, id.name, { ...options, ...failover }));
     const after = await readServer(ctx, id);
     return { action: 'restart', targetId: id.id, outcome: 'applied', message: `restarted ${id.name}; state ${after.state ?? 'Unknown'}`, after: { state: after.state ?? 'Unknown' } };
   },
 };
 
-async function setSku(ctx: ActionContext, id: ResourceId, from: string, to: string, what: string): Promise<{ outcome: 'applied' | 'skipped'; after: string }> {
+async function setSku(ctx: ActionContext, id: ResourceId, from: string, to: string, toTier: string, what: string): Promise<{ outcome: 'applied' | 'skipped'; after: string }> {
   const server = await readServer(ctx, id);
   const now = server.sku?.name ?? '';
   if (now.toLowerCase() === to.toLowerCase()) return { outcome: 'skipped', after: now };
@@ -75,8 +79,10 @@ async function setSku(ctx: ActionContext, id: ResourceId, from: string, to: stri
     throw new ActionStateChangedError('scale-up', id.id, 'the compute size changed since the plan was made', { expected: from, found: now });
   }
   requireReady('scale-up', id, server, ActionStateChangedError);
-  const tier = postgresTier(to);
-  if (tier === undefined) throw new ActionRefusedError('scale-up', id.id, `expected a flexible server compute size, found ${to}`, { expected: 'e.g. Standard_D2ds_v5', found: to });
+  const tier = postgresTier(to) ?? (toTier as ReturnType<typeof postgresTier>);
+  if (tier === undefined || (toTier !== '' && toTier !== tier)) {
+    throw new ActionRefusedError('scale-up', id.id, `expected a flexible server compute size with its tier, found ${to} (${toTier || 'no tier'})`, { expected: 'e.g. Standard_D2ds_v5 (GeneralPurpose)', found: `${to} (${toTier || 'no tier'})` });
+  }
   const client = await pg(ctx, id);
   await awaitOperation(ctx, { resourceId: id.id, operation: what }, (options) => client.servers.beginUpdate(id.resourceGroup, id.name, { sku: { name: to, tier } }, options));
   const after = (await readServer(ctx, id)).sku?.name ?? '';
@@ -86,8 +92,8 @@ async function setSku(ctx: ActionContext, id: ResourceId, from: string, to: stri
   return { outcome: 'applied', after };
 }
 
-function undoRecord(id: ResourceId, from: string, to: string): UndoRecord {
-  return { action: 'scale-up', kind: KIND, targetId: id.id, summary: `compute size of ${id.name} back to ${from}`, data: { fromSku: to, toSku: from } };
+function undoRecord(id: ResourceId, from: string, fromTier: string, to: string, toTier: string): UndoRecord {
+  return { action: 'scale-up', kind: KIND, targetId: id.id, summary: `compute size of ${id.name} back to ${from}`, data: { fromSku: to, fromTier: toTier, toSku: from, toTier: fromTier } };
 }
 
 /** `scale-up`: the next compute size of an explicit ladder. */
@@ -97,26 +103,26 @@ export const postgresScaleUp: RemediationAction = {
   description: 'move the PostgreSQL server to the next compute size of an explicit ladder (the server restarts); reversible',
   async plan(ctx, target, raw) {
     const id = parseResourceId(target.id);
-    const params = parseParams(scaleUpParamsSchema, raw, 'scale-up', id.id);
-    const unknown = params.ladder.filter((name) => postgresTier(name) === undefined);
-    if (unknown.length > 0) {
-      throw new ActionRefusedError('scale-up', id.id, `expected flexible server compute sizes on the ladder, found ${unknown.join(', ')}`, { expected: 'e.g. Standard_B2ms, Standard_D2ds_v5', found: unknown.join(', ') });
+    const params = parseParams(postgresScaleUpParamsSchema, raw, 'scale-up', id.id);
+    const ladder = params.skus.map((sku) => sku.name);
+    const mismatched = params.skus.filter((sku) => postgresTier(sku.name) !== undefined && postgresTier(sku.name) !== sku.tier);
+    if (mismatched.length > 0) {
+      throw new ActionRefusedError('scale-up', id.id, `expected each SKU's tier to match its name, found ${mismatched.map((sku) => `${sku.name} (${sku.tier})`).join(', ')}`, {
+        expected: 'Standard_B* Burstable, Standard_D* GeneralPurpose, Standard_E* MemoryOptimized',
+        found: mismatched.map((sku) => `${sku.name} (${sku.tier})`).join(', '),
+      });
     }
     const server = await readServer(ctx, id);
     requireReady('scale-up', id, server, ActionRefusedError);
     const current = server.sku?.name ?? '';
-    const index = params.ladder.findIndex((name) => name.toLowerCase() === current.toLowerCase());
-    if (index < 0) {
-      throw new ActionRefusedError('scale-up', id.id, `expected the server's compute size on the ladder [${params.ladder.join(', ')}], found ${current || 'none'}: which step is next cannot be told`, {
-        expected: `one of ${params.ladder.join(', ')}`,
+    const next = nextOnLadder(ladder, current, postgresSkuRank);
+    if (next === undefined) {
+      throw new ActionRefusedError('scale-up', id.id, `expected a compute size on the ladder [${ladder.join(', ')}] above the server's ${current || 'unknown size'}, found none: already at or above the maximum, or not comparable`, {
+        expected: `a size above ${current || 'the current one'} on ${ladder.join(', ')}`,
         found: current || 'none',
       });
     }
-    const next = params.ladder[index + 1];
-    if (next === undefined) {
-      throw new ActionRefusedError('scale-up', id.id, `expected a compute size below the top of the ladder, found ${current}, its top: already at the maximum`, { expected: `below ${current}`, found: current });
-    }
-    const tier = postgresTier(next);
+    const tier = params.skus.find((sku) => sku.name === next)?.tier ?? postgresTier(next);
     if (tier === 'Burstable' && highAvailability(server)) {
       throw new ActionRefusedError('scale-up', id.id, `expected a General Purpose or Memory Optimized size for a server with high availability, found ${next} (Burstable)`, { expected: 'a non-Burstable size', found: next });
     }
@@ -127,9 +133,9 @@ export const postgresScaleUp: RemediationAction = {
       summary: `scale PostgreSQL server ${id.name} up from ${current} to ${next} (${tier ?? 'unknown tier'})`,
       changes: [{ resource: id.id, field: 'sku.name', from: current, to: next }],
       reversible: true,
-      undo: undoRecord(id, current, next),
-      params: { ladder: [...params.ladder] },
-      observed: { state: server.state ?? 'Unknown', fromSku: current, toSku: next, highAvailability: server.highAvailability?.mode ?? 'Disabled' },
+      undo: undoRecord(id, current, server.sku?.tier ?? '', next, tier ?? ''),
+      params: { skus: params.skus.map((sku) => ({ name: sku.name, tier: sku.tier })) },
+      observed: { state: server.state ?? 'Unknown', fromSku: current, fromTier: server.sku?.tier ?? '', toSku: next, toTier: tier ?? '', highAvailability: server.highAvailability?.mode ?? 'Disabled' },
       notes: [highAvailability(server) ? 'with high availability the standby is scaled first, then a failover: a short interruption' : 'the server restarts on the new compute size: connections drop for a few minutes'],
       plannedAt: ctx.now().toISOString(),
     };
@@ -139,13 +145,20 @@ export const postgresScaleUp: RemediationAction = {
     const id = parseResourceId(target.id);
     const from = str(plan.observed.fromSku);
     const to = str(plan.observed.toSku);
-    const done = await setSku(ctx, id, from, to, 'scale up PostgreSQL server');
-    return { action: 'scale-up', targetId: id.id, outcome: done.outcome, message: `${done.outcome === 'applied' ? 'set' : 'already at'} ${to} on ${id.name} (was ${from})`, after: { sku: done.after }, undo: undoRecord(id, from, to) };
+    const done = await setSku(ctx, id, from, to, str(plan.observed.toTier), 'scale up PostgreSQL server');
+    return {
+      action: 'scale-up',
+      targetId: id.id,
+      outcome: done.outcome,
+      message: `${done.outcome === 'applied' ? 'set' : 'already at'} ${to} on ${id.name} (was ${from})`,
+      after: { sku: done.after },
+      undo: undoRecord(id, from, str(plan.observed.fromTier), to, str(plan.observed.toTier)),
+    };
   },
   async undo(ctx, target, record) {
     checkPlanFor(record, 'scale-up', KIND, target);
     const id = parseResourceId(target.id);
-    const done = await setSku(ctx, id, str(record.data.fromSku), str(record.data.toSku), 'undo scale-up of PostgreSQL server');
+    const done = await setSku(ctx, id, str(record.data.fromSku), str(record.data.toSku), str(record.data.toTier), 'undo scale-up of PostgreSQL server');
     return { action: 'scale-up', targetId: id.id, outcome: done.outcome, message: `${done.outcome === 'applied' ? 'set' : 'already at'} ${str(record.data.toSku)} on ${id.name}`, after: { sku: done.after } };
   },
 };

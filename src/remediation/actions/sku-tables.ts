@@ -48,3 +48,35 @@ export function postgresTier(skuName: string): 'Burstable' | 'GeneralPurpose' | 
   if (/^Standard_E\d+a?d?s_v[3-6]$/i.test(skuName)) return 'MemoryOptimized';
   return undefined;
 }
+
+const PLAN_TIER_ORDER = ['free', 'shared', 'basic', 'standard', 'premium', 'premiumv2', 'premiumv3', 'premiummv3', 'premiumv4', 'isolated', 'isolatedv2'];
+
+/** An App Service plan SKU's place among all (tier generation first, then size), or undefined when unknown. */
+export function planSkuRank(skuName: string): number | undefined {
+  const family = planFamily(skuName);
+  if (family === undefined || isPlatformScaledTier(family.tier)) return undefined;
+  const tier = PLAN_TIER_ORDER.indexOf(family.tier.toLowerCase());
+  const size = Number(/(\d+)/.exec(skuName)?.[1] ?? '0');
+  return tier < 0 ? undefined : tier * 100 + size;
+}
+
+/** A PostgreSQL compute size's place among all (tier, then vCores), or undefined when unknown. */
+export function postgresSkuRank(skuName: string): number | undefined {
+  const tier = postgresTier(skuName);
+  if (tier === undefined) return undefined;
+  const vcores = Number(/^Standard_[A-Z](\d+)/i.exec(skuName)?.[1] ?? '0');
+  return ['Burstable', 'GeneralPurpose', 'MemoryOptimized'].indexOf(tier) * 1000 + vcores;
+}
+
+/**
+ * The ladder's next step from `current`: the entry after it when it is on the ladder (the
+ * operator's order wins), else the first entry ranked above it; undefined at the top, or when
+ * `current` is off the ladder and cannot be ranked (fail closed).
+ */
+export function nextOnLadder(ladder: readonly string[], current: string, rank: (name: string) => number | undefined): string | undefined {
+  const index = ladder.findIndex((name) => name.toLowerCase() === current.toLowerCase());
+  if (index >= 0) return ladder[index + 1];
+  const from = rank(current);
+  if (from === undefined) return undefined;
+  return ladder.find((name) => (rank(name) ?? Number.NEGATIVE_INFINITY) > from);
+}

@@ -26,10 +26,9 @@ import type { RunbookContext } from '../../runbooks/runbook.ts';
 /** A JSON value, as plans and records carry them. */
 export type JsonValue = string | number | boolean | null | readonly JsonValue[] | { readonly [key: string]: JsonValue };
 
-/** The names of remediation actions (the `action` of a rule's ladder rung). */
-export const REMEDIATION_ACTION_NAMES = ['restart', 'swap-back', 'scale-out', 'scale-up', 'rollback'] as const;
-/** A remediation action's name. */
-export type RemediationActionName = (typeof REMEDIATION_ACTION_NAMES)[number];
+import type { RemediationActionName } from '../../config/remediation-schema.ts';
+
+export { REMEDIATION_ACTION_NAMES, type RemediationActionName } from '../../config/remediation-schema.ts';
 
 /** The resource kinds remediation acts on. */
 export type RemediationKind = Extract<ResourceKind, 'webSite' | 'containerApp' | 'postgresFlexibleServer'>;

@@ -11,8 +11,8 @@ import { callAzure } from '../../azure/errors.ts';
 import { parseResourceId, type ResourceId } from '../../azure/resource-id.ts';
 import type { TargetConfig } from '../../config/schema.ts';
 import { awaitOperation } from './long-running.ts';
-import { parseParams, scaleUpParamsSchema, swapBackParamsSchema, webRestartParamsSchema, webScaleOutParamsSchema } from './params.ts';
-import { isPlatformScaledTier, planFamily } from './sku-tables.ts';
+import { parseParams, swapBackParamsSchema, webRestartParamsSchema, webScaleOutParamsSchema, webScaleUpParamsSchema } from './params.ts';
+import { isPlatformScaledTier, nextOnLadder, planFamily, planSkuRank } from './sku-tables.ts';
 import {
   ActionNotEffectiveError,
   ActionRefusedError,
@@ -72,11 +72,11 @@ export const webRestart: RemediationAction = {
       action: 'restart',
       kind: KIND,
       targetId: id.id,
-      summary: `${params.soft ? 'soft-' : ''}restart ${params.slot === undefined ? 'web app' : `slot ${params.slot} of`} ${id.name}`,
+      summary: `${params.softRestart ? 'soft-' : ''}restart ${params.slot === undefined ? 'web app' : `slot ${params.slot} of`} ${id.name}`,
       changes: [{ resource, field: 'state', from: 'Running', to: 'Running (restarted)' }],
       reversible: false,
       irreversibleReason: 'a restart cannot be undone (and needs no undo: the app runs the same deploy)',
-      params: { ...(params.slot === undefined ? {} : { slot: params.slot }), soft: params.soft },
+      params: { ...(params.slot === undefined ? {} : { slot: params.slot }), softRestart: params.softRestart },
       observed: { state, ...(site.defaultHostName === undefined ? {} : { host: site.defaultHostName }) },
       notes: ['the app answers 503 while it restarts; verification waits for it'],
       plannedAt: ctx.now().toISOString(),
@@ -92,7 +92,7 @@ export const webRestart: RemediationAction = {
       throw new ActionStateChangedError('restart', resource, `expected the app to still be Running, found ${site.state ?? 'Unknown'}`, { expected: 'state Running', found: site.state ?? 'Unknown' });
     }
     const client = await web(ctx, id);
-    const options = { softRestart: plan.params.soft === true, synchronous: false, ...(ctx.signal === undefined ? {} : { abortSignal: ctx.signal }) };
+    const options = { softRestart: plan.params.softRestart === true, synchronous: false, ...(ctx.signal === undefined ? {} : { abortSignal: ctx.signal }) };
     await callAzure({ resourceId: resource, operation: 'restart web app' }, () =>
       slot === undefined ? client.webApps.restart(id.resourceGroup, id.name, options) : client.webApps.restartSlot(id.resourceGroup, id.name, slot, options),
     );
@@ -185,14 +185,14 @@ export const webSwapBack: RemediationAction = {
     if (slot === undefined) {
       throw new ActionRefusedError('swap-back', id.id, `expected the last swap to involve production, found ${swap.source} → ${swap.destination}`, { expected: 'a swap with production', found: `${swap.source} → ${swap.destination}` });
     }
-    if (params.slot !== undefined && params.slot.toLowerCase() !== slot.toLowerCase()) {
+    if (params.slot.toLowerCase() !== slot.toLowerCase()) {
       throw new ActionRefusedError('swap-back', id.id, `expected the last swap to be with slot ${params.slot}, found ${slot}`, { expected: `a swap with ${params.slot}`, found: slot });
     }
     const now = ctx.now();
     const ageMinutes = (now.getTime() - Date.parse(swap.at)) / 60_000;
-    if (ageMinutes > params.windowMinutes) {
-      throw new ActionRefusedError('swap-back', id.id, `expected the last swap within ${params.windowMinutes} min, found it ${Math.round(ageMinutes)} min ago (${swap.at}): too old to be the cause`, {
-        expected: `a swap within ${params.windowMinutes} min`,
+    if (ageMinutes > params.withinMinutes) {
+      throw new ActionRefusedError('swap-back', id.id, `expected the last swap within ${params.withinMinutes} min, found it ${Math.round(ageMinutes)} min ago (${swap.at}): too old to be the cause`, {
+        expected: `a swap within ${params.withinMinutes} min`,
         found: `${Math.round(ageMinutes)} min ago`,
       });
     }
@@ -213,7 +213,7 @@ export const webSwapBack: RemediationAction = {
         { resource: `${id.id}/slots/${slot}`, field: 'artifact', from: slotArtifact, to: productionArtifact },
       ],
       reversible: true,
-      params: { slot, windowMinutes: params.windowMinutes },
+      params: { slot, withinMinutes: params.withinMinutes },
       observed: { swapAt: swap.at, swapSource: swap.source, swapDestination: swap.destination, productionArtifact, slotArtifact },
       notes: ['app settings move with the deploy except slot-sticky ones; both slots restart', "the undo record (swap again) comes with apply's result: it names the swap apply made"],
       plannedAt,
@@ -393,21 +393,22 @@ export const webScaleOut: RemediationAction = {
   async plan(ctx, target, raw) {
     const id = parseResourceId(target.id);
     const params = parseParams(webScaleOutParamsSchema, raw, 'scale-out', id.id);
+    const maximum = params.maxWorkers;
     const state = await readPlan(ctx, 'scale-out', id);
     const family = planFamily(state.skuName);
     if (family === undefined) {
       throw new ActionRefusedError('scale-out', state.planId.id, `expected an App Service SKU whose worker limit is known, found ${state.skuName}`, { expected: 'a known SKU', found: state.skuName });
     }
-    const ceiling = Math.min(params.maximum, family.maxWorkers);
+    const ceiling = Math.min(maximum, family.maxWorkers);
     const to = Math.min(state.capacity + params.step, ceiling);
     if (to <= state.capacity) {
-      throw new ActionRefusedError('scale-out', state.planId.id, `expected fewer than ${ceiling} workers (maximum ${params.maximum}, ${family.tier} allows ${family.maxWorkers}), found ${state.capacity}: already at the maximum`, {
+      throw new ActionRefusedError('scale-out', state.planId.id, `expected fewer than ${ceiling} workers (maximum ${maximum}, ${family.tier} allows ${family.maxWorkers}), found ${state.capacity}: already at the maximum`, {
         expected: `fewer than ${ceiling} workers`,
         found: String(state.capacity),
       });
     }
     const notes = [`the plan is shared by every app on it: all of them get ${to} workers`];
-    if (ceiling < params.maximum) notes.push(`the ${family.tier} tier allows at most ${family.maxWorkers} workers, below the configured maximum ${params.maximum}`);
+    if (ceiling < maximum) notes.push(`the ${family.tier} tier allows at most ${family.maxWorkers} workers, below the configured maximum ${maximum}`);
     return {
       action: 'scale-out',
       kind: KIND,
@@ -416,7 +417,7 @@ export const webScaleOut: RemediationAction = {
       changes: [{ resource: state.planId.id, field: 'sku.capacity', from: state.capacity, to }],
       reversible: true,
       undo: planUndo('scale-out', id.id, state.planId.id, { name: state.skuName, capacity: state.capacity }, { name: state.skuName, capacity: to }),
-      params: { step: params.step, maximum: params.maximum },
+      params: { step: params.step, maxWorkers: maximum },
       observed: { planId: state.planId.id, skuName: state.skuName, tier: state.tier, capacity: state.capacity, toSkuName: state.skuName, toCapacity: to },
       notes,
       plannedAt: ctx.now().toISOString(),
@@ -432,22 +433,19 @@ export const webScaleUp: RemediationAction = {
   description: "move the site's App Service plan to the next SKU of an explicit ladder; reversible",
   async plan(ctx, target, raw) {
     const id = parseResourceId(target.id);
-    const params = parseParams(scaleUpParamsSchema, raw, 'scale-up', id.id);
-    const unknown = params.ladder.filter((name) => planFamily(name) === undefined);
+    const params = parseParams(webScaleUpParamsSchema, raw, 'scale-up', id.id);
+    const ladder = params.skus;
+    const unknown = ladder.filter((name) => planFamily(name) === undefined);
     if (unknown.length > 0) {
       throw new ActionRefusedError('scale-up', id.id, `expected App Service SKU names on the ladder, found ${unknown.join(', ')}`, { expected: 'SKUs such as B1, S1, P1v2, P1v3', found: unknown.join(', ') });
     }
     const state = await readPlan(ctx, 'scale-up', id);
-    const index = params.ladder.findIndex((name) => name.toLowerCase() === state.skuName.toLowerCase());
-    if (index < 0) {
-      throw new ActionRefusedError('scale-up', state.planId.id, `expected the plan's SKU on the ladder [${params.ladder.join(', ')}], found ${state.skuName}: which step is next cannot be told`, {
-        expected: `one of ${params.ladder.join(', ')}`,
+    const next = nextOnLadder(ladder, state.skuName, planSkuRank);
+    if (next === undefined) {
+      throw new ActionRefusedError('scale-up', state.planId.id, `expected a SKU on the ladder [${ladder.join(', ')}] above the plan's ${state.skuName}, found none: already at or above the maximum, or not comparable`, {
+        expected: `a SKU above ${state.skuName} on ${ladder.join(', ')}`,
         found: state.skuName,
       });
-    }
-    const next = params.ladder[index + 1];
-    if (next === undefined) {
-      throw new ActionRefusedError('scale-up', state.planId.id, `expected a SKU below the top of the ladder, found ${state.skuName}, its top: already at the maximum`, { expected: `below ${state.skuName}`, found: state.skuName });
     }
     const family = planFamily(next);
     if (family === undefined || isPlatformScaledTier(family.tier)) {
@@ -467,7 +465,7 @@ export const webScaleUp: RemediationAction = {
       changes: [{ resource: state.planId.id, field: 'sku.name', from: state.skuName, to: next }],
       reversible: true,
       undo: planUndo('scale-up', id.id, state.planId.id, { name: state.skuName, capacity: state.capacity }, { name: next, capacity: state.capacity }),
-      params: { ladder: [...params.ladder] },
+      params: { skus: [...ladder] },
       observed: { planId: state.planId.id, skuName: state.skuName, tier: state.tier, capacity: state.capacity, toSkuName: next, toCapacity: state.capacity },
       notes: [`the plan is shared by every app on it: all of them move to ${next}`, 'the apps restart on new workers while the plan changes tier'],
       plannedAt: ctx.now().toISOString(),

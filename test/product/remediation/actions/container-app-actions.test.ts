@@ -111,16 +111,18 @@ afterEach(async () => {
 });
 
 describe('restart', () => {
-  it('restarts the active revisions that receive traffic, not the idle ones', async () => {
+  it('restarts every active revision (revisions: active), or only the latest ready one (revisions: latest)', async () => {
     const { action: ctx, ...c } = await contextOf('ca-actions');
     const target = targetNamed(c, 'ca-stuck');
     expect(await hostStatus(sandbox(), `ca-stuck.${DOMAIN}`, '/health')).toBe(503);
     const plan = await planWithoutSideEffects(sandbox(), ctx, target, 'containerApp', 'restart', {});
-    expect(plan).toMatchObject({ reversible: false, observed: { revisions: ['ca-stuck--one'] }, notes: ['active revisions without traffic are left alone: ca-stuck--idle'] });
+    expect(plan).toMatchObject({ reversible: false, observed: { revisions: ['ca-stuck--one', 'ca-stuck--idle'] }, notes: ['ca-stuck--idle receives no traffic'] });
+    const latest = await planWithoutSideEffects(sandbox(), ctx, target, 'containerApp', 'restart', { revisions: 'latest' });
+    expect(latest.observed.revisions).toEqual(['ca-stuck--one']);
     await sandbox().clearRequests();
     expect((await getRemediationAction('containerApp', 'restart').apply(ctx, target, plan)).outcome).toBe('applied');
     const restarts = (await sandbox().requests()).filter((entry) => entry.method === 'POST' && entry.path.endsWith('/restart'));
-    expect(restarts.map((entry) => entry.path.split('/').at(-2))).toEqual(['ca-stuck--one']);
+    expect(restarts.map((entry) => entry.path.split('/').at(-2))).toEqual(['ca-stuck--one', 'ca-stuck--idle']);
     expect(await hostStatus(sandbox(), `ca-stuck.${DOMAIN}`, '/health')).toBe(200);
   });
 });
@@ -130,7 +132,7 @@ describe('scale-out', () => {
     const { action: ctx, ...c } = await contextOf('ca-actions');
     const target = targetNamed(c, 'ca-pressure');
     expect(await hostStatus(sandbox(), `ca-pressure.${DOMAIN}`, '/health')).toBe(503);
-    const plan = await planWithoutSideEffects(sandbox(), ctx, target, 'containerApp', 'scale-out', { step: 2, maximum: 3 });
+    const plan = await planWithoutSideEffects(sandbox(), ctx, target, 'containerApp', 'scale-out', { step: 2, maxReplicas: 3 });
     expect(plan.changes.slice(0, 2)).toEqual([
       expect.objectContaining({ field: 'properties.template.scale.minReplicas', from: 1, to: 3 }),
       expect.objectContaining({ field: 'properties.template.scale.maxReplicas', from: 2, to: 3 }),
@@ -159,7 +161,7 @@ describe('scale-out', () => {
 
   it('refuses in Multiple mode with traffic pinned to a revision (the new revision would get 0 %)', async () => {
     const { action: ctx, ...c } = await contextOf('ca-actions');
-    const refused = await expectNoMutation(sandbox(), () => getRemediationAction('containerApp', 'scale-out').plan(ctx, targetNamed(c, 'ca-pinned'), { maximum: 5 }));
+    const refused = await expectNoMutation(sandbox(), () => getRemediationAction('containerApp', 'scale-out').plan(ctx, targetNamed(c, 'ca-pinned'), { maxReplicas: 5 }));
     expect(refused).toBeInstanceOf(ActionRefusedError);
     expect((refused as Error).message).toContain('would get 0 % of traffic');
   });
@@ -170,14 +172,14 @@ describe('scale-out', () => {
     await setHealth(sandbox(), { image: 'cr.azurecr.io/api:broken', healthy: false, failsProvisioning: true });
     const app = await apps.containerApps.get('rg', 'ca-alone');
     await apps.containerApps.beginUpdateAndWait('rg', 'ca-alone', { location: app.location, template: { containers: [{ name: 'api', image: 'cr.azurecr.io/api:broken' }] } }, { updateIntervalInMs: 20 });
-    const refused = await expectNoMutation(sandbox(), () => getRemediationAction('containerApp', 'scale-out').plan(ctx, targetNamed(c, 'ca-alone'), { maximum: 5 }));
+    const refused = await expectNoMutation(sandbox(), () => getRemediationAction('containerApp', 'scale-out').plan(ctx, targetNamed(c, 'ca-alone'), { maxReplicas: 5 }));
     expect((refused as Error).message).toContain('never became ready');
   });
 
   it('refuses to apply when the app got a new revision after the plan', async () => {
     const { action: ctx, ...c } = await contextOf('xshopai');
     const target = targetNamed(c, 'ca-cart-service');
-    const plan = await planWithoutSideEffects(sandbox(), ctx, target, 'containerApp', 'scale-out', { maximum: 4 });
+    const plan = await planWithoutSideEffects(sandbox(), ctx, target, 'containerApp', 'scale-out', { maxReplicas: 4 });
     const apps = client(XSHOP);
     const app = await apps.containerApps.get(XRG, 'ca-cart-service');
     await apps.containerApps.beginUpdateAndWait(XRG, 'ca-cart-service', { location: app.location, template: { containers: [{ name: 'cart', image: 'crxshopaiprod.azurecr.io/cart-service:v1.0.41' }] } }, { updateIntervalInMs: 20 });
@@ -216,8 +218,9 @@ describe('rollback', () => {
     const refused = await expectNoMutation(sandbox(), () => getRemediationAction('containerApp', 'rollback').plan(ctx, targetNamed(c, 'ca-same-image'), {}));
     expect(refused).toBeInstanceOf(ActionRefusedError);
     expect((refused as Error).message).toContain('ca-same-image--scaled: runs the same image as ca-same-image--now');
-    const alone = await expectNoMutation(sandbox(), () => getRemediationAction('containerApp', 'rollback').plan(ctx, targetNamed(c, 'ca-stuck'), { revision: 'nope' }));
-    expect((alone as Error).message).toContain('ca-stuck--nope: not an older revision of ca-stuck');
+    const window = await expectNoMutation(sandbox(), () => getRemediationAction('containerApp', 'rollback').plan(ctx, targetNamed(c, 'ca-stuck'), { maxRevisionAgeDays: 5 }));
+    expect((window as Error).message).toContain('ca-stuck--idle: created');
+    expect((window as Error).message).toContain('older than the rollback window');
   });
 
   it('passes over an older active revision that is unhealthy', async () => {

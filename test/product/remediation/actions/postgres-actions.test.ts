@@ -47,9 +47,10 @@ describe('PostgreSQL actions', () => {
   it('scale-up: the next size of the ladder; re-apply is a no-op; undo restores the size', async () => {
     const { action: ctx, ...c } = await contextOf('kilometers');
     const target = targetNamed(c, KPG);
-    const before = (await pg().servers.get(KRG, KPG)).sku?.name ?? '';
-    const ladder = [before, 'Standard_D2ds_v5', 'Standard_D4ds_v5'];
-    const plan = await planWithoutSideEffects(sandbox(), ctx, target, 'postgresFlexibleServer', 'scale-up', { ladder });
+    const server = await pg().servers.get(KRG, KPG);
+    const before = server.sku?.name ?? '';
+    const skus = [{ name: before, tier: server.sku?.tier ?? '' }, { name: 'Standard_D2ds_v5', tier: 'GeneralPurpose' }, { name: 'Standard_D4ds_v5', tier: 'GeneralPurpose' }];
+    const plan = await planWithoutSideEffects(sandbox(), ctx, target, 'postgresFlexibleServer', 'scale-up', { skus });
     expect(plan).toMatchObject({ reversible: true, changes: [{ field: 'sku.name', from: before, to: 'Standard_D2ds_v5' }] });
     const action = getRemediationAction('postgresFlexibleServer', 'scale-up');
     const result = await action.apply(ctx, target, plan);
@@ -64,10 +65,15 @@ describe('PostgreSQL actions', () => {
   it('refuses a size off the ladder and Burstable for a server with high availability; nothing changes', async () => {
     const { action: ctx, ...c } = await contextOf('xshopai');
     const target = targetNamed(c, 'psql-xshopai-prod');
-    const current = (await pg('3d3e2c74-9f20-4cae-9c77-3e202d803003').servers.get('rg-xshopai-prod', 'psql-xshopai-prod')).sku?.name ?? '';
-    const off = await expectNoMutation(sandbox(), () => getRemediationAction('postgresFlexibleServer', 'scale-up').plan(ctx, target, { ladder: ['Standard_B1ms', 'Standard_B2s'] }));
+    const sku = (await pg('3d3e2c74-9f20-4cae-9c77-3e202d803003').servers.get('rg-xshopai-prod', 'psql-xshopai-prod')).sku;
+    const current = sku?.name ?? '';
+    const off = await expectNoMutation(sandbox(), () =>
+      getRemediationAction('postgresFlexibleServer', 'scale-up').plan(ctx, target, { skus: [{ name: 'Standard_B1ms', tier: 'Burstable' }, { name: 'Standard_B2s', tier: 'Burstable' }] }),
+    );
     expect(off).toMatchObject({ name: 'ActionRefusedError', found: current });
-    const burst = await expectNoMutation(sandbox(), () => getRemediationAction('postgresFlexibleServer', 'scale-up').plan(ctx, target, { ladder: [current, 'Standard_B2ms'] }));
+    const burst = await expectNoMutation(sandbox(), () =>
+      getRemediationAction('postgresFlexibleServer', 'scale-up').plan(ctx, target, { skus: [{ name: current, tier: sku?.tier ?? '' }, { name: 'Standard_B2ms', tier: 'Burstable' }] }),
+    );
     expect(burst).toBeInstanceOf(ActionRefusedError);
     expect((burst as Error).message).toContain('high availability');
   });

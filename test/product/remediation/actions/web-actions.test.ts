@@ -164,8 +164,8 @@ describe('swap-back', () => {
     expect((await web.webApps.getConfiguration(RG, SITE)).linuxFxVersion).toBe(IMAGE_240);
     expect(await hostStatus(sandbox(), PROD_HOST, '/health')).toBe(503);
 
-    const plan = await planWithoutSideEffects(sandbox(), ctx, target, 'webSite', 'swap-back', { windowMinutes: 30 });
-    expect(plan).toMatchObject({ reversible: true, params: { slot: 'staging', windowMinutes: 30 }, observed: { swapSource: 'staging', swapDestination: 'production', productionArtifact: IMAGE_240, slotArtifact: IMAGE_241 } });
+    const plan = await planWithoutSideEffects(sandbox(), ctx, target, 'webSite', 'swap-back', { withinMinutes: 30 });
+    expect(plan).toMatchObject({ reversible: true, params: { slot: 'staging', withinMinutes: 30 }, observed: { swapSource: 'staging', swapDestination: 'production', productionArtifact: IMAGE_240, slotArtifact: IMAGE_241 } });
     expect(plan.changes).toEqual([
       { resource: SITE_ID, field: 'artifact', from: IMAGE_240, to: IMAGE_241 },
       { resource: `${SITE_ID}/slots/staging`, field: 'artifact', from: IMAGE_241, to: IMAGE_240 },
@@ -194,7 +194,7 @@ describe('swap-back', () => {
     const web = webClient();
     await web.webApps.swapSlotWithProduction(RG, SITE, { targetSlot: 'staging', preserveVnet: true }, POLL);
     const later = await km(() => new Date(Date.now() + 3 * 3600_000));
-    const old = await expectNoMutation(sandbox(), () => getRemediationAction('webSite', 'swap-back').plan(later.action, targetNamed(later, SITE), { windowMinutes: 60 }));
+    const old = await expectNoMutation(sandbox(), () => getRemediationAction('webSite', 'swap-back').plan(later.action, targetNamed(later, SITE), { withinMinutes: 60 }));
     expect(old).toBeInstanceOf(ActionRefusedError);
     expect((old as Error).message).toMatch(/expected the last swap within 60 min, found it 18\d min ago/);
     const { action: ctx, ...c } = await km();
@@ -227,7 +227,7 @@ describe('scale-out and scale-up of the App Service plan', () => {
     const { action: ctx, ...c } = await scripted();
     const target = targetNamed(c, 'app-memory');
     expect(await hostStatus(sandbox(), 'app-memory.azurewebsites.net', '/health')).toBe(503);
-    const plan = await planWithoutSideEffects(sandbox(), ctx, target, 'webSite', 'scale-out', { maximum: 2 });
+    const plan = await planWithoutSideEffects(sandbox(), ctx, target, 'webSite', 'scale-out', { maxWorkers: 2 });
     expect(plan).toMatchObject({ reversible: true, changes: [{ field: 'sku.capacity', from: 1, to: 2 }] });
     expect(plan.notes[0]).toContain('shared by every app on it');
     const action = getRemediationAction('webSite', 'scale-out');
@@ -237,7 +237,7 @@ describe('scale-out and scale-up of the App Service plan', () => {
     expect(await hostStatus(sandbox(), 'app-memory.azurewebsites.net', '/health')).toBe(200);
     expect((await action.apply(ctx, target, plan)).outcome).toBe('skipped');
     // At the maximum: refused, nothing changes.
-    const top = await expectNoMutation(sandbox(), () => action.plan(ctx, target, { maximum: 2 }));
+    const top = await expectNoMutation(sandbox(), () => action.plan(ctx, target, { maxWorkers: 2 }));
     expect(top).toMatchObject({ name: 'ActionRefusedError', found: '2' });
     if (result.undo === undefined || action.undo === undefined) throw new Error('scale-out is reversible');
     expect((await action.undo(ctx, target, result.undo)).outcome).toBe('applied');
@@ -247,14 +247,14 @@ describe('scale-out and scale-up of the App Service plan', () => {
 
   it("caps scale-out at the tier's worker limit and says so", async () => {
     const { action: ctx, ...c } = await scripted();
-    const plan = await planWithoutSideEffects(sandbox(), ctx, targetNamed(c, 'app-memory'), 'webSite', 'scale-out', { step: 5, maximum: 10 });
+    const plan = await planWithoutSideEffects(sandbox(), ctx, targetNamed(c, 'app-memory'), 'webSite', 'scale-out', { step: 5, maxWorkers: 10 });
     expect(plan.changes).toEqual([expect.objectContaining({ from: 1, to: 3 })]);
     expect(plan.notes.join(' ')).toContain('the Basic tier allows at most 3 workers');
   });
 
   it('refuses to scale a Consumption plan (the platform scales it)', async () => {
     const { action: ctx, ...c } = await scripted();
-    for (const [name, params] of [['scale-out', { maximum: 3 }], ['scale-up', { ladder: ['Y1', 'EP1'] }]] as const) {
+    for (const [name, params] of [['scale-out', { maxWorkers: 3 }], ['scale-up', { skus: ['EP1'] }]] as const) {
       const refused = await expectNoMutation(sandbox(), () => getRemediationAction('webSite', name).plan(ctx, targetNamed(c, 'func-app'), params));
       expect(refused, name).toBeInstanceOf(ActionRefusedError);
       expect((refused as Error).message, name).toContain('which the platform scales itself');
@@ -264,7 +264,7 @@ describe('scale-out and scale-up of the App Service plan', () => {
   it('scale-up moves to the next SKU of the ladder and keeps the workers; undo moves back', async () => {
     const { action: ctx, ...c } = await km();
     const target = targetNamed(c, SITE);
-    const plan = await planWithoutSideEffects(sandbox(), ctx, target, 'webSite', 'scale-up', { ladder: ['P1v3', 'P2v3', 'P3v3'] });
+    const plan = await planWithoutSideEffects(sandbox(), ctx, target, 'webSite', 'scale-up', { skus: ['P1v3', 'P2v3', 'P3v3'] });
     expect(plan).toMatchObject({ summary: `scale App Service plan ${PLAN} up from P1v3 to P2v3 (2 workers)`, reversible: true });
     const action = getRemediationAction('webSite', 'scale-up');
     const result = await action.apply(ctx, target, plan);
@@ -275,22 +275,28 @@ describe('scale-out and scale-up of the App Service plan', () => {
     expect((await webClient().appServicePlans.get(RG, PLAN)).sku).toMatchObject({ name: 'P1v3', capacity: 2 });
   });
 
-  it('scale-up refuses a plan whose SKU is not on the ladder, and the top of the ladder', async () => {
+  it('scale-up from a SKU off the ladder takes the first SKU ranked above it (B1 → P1v2)', async () => {
+    const { action: ctx, ...c } = await scripted();
+    const plan = await planWithoutSideEffects(sandbox(), ctx, targetNamed(c, 'app-memory'), 'webSite', 'scale-up', { skus: ['P1v2'] });
+    expect(plan.changes).toEqual([expect.objectContaining({ field: 'sku.name', from: 'B1', to: 'P1v2' })]);
+  });
+
+  it('scale-up refuses a plan whose SKU is above the whole ladder, and the top of the ladder', async () => {
     const { action: ctx, ...c } = await km();
     const target = targetNamed(c, SITE);
-    const off = await expectNoMutation(sandbox(), () => getRemediationAction('webSite', 'scale-up').plan(ctx, target, { ladder: ['S1', 'S2'] }));
+    const off = await expectNoMutation(sandbox(), () => getRemediationAction('webSite', 'scale-up').plan(ctx, target, { skus: ['S1', 'S2'] }));
     expect(off).toMatchObject({ name: 'ActionRefusedError', found: 'P1v3' });
-    const top = await expectNoMutation(sandbox(), () => getRemediationAction('webSite', 'scale-up').plan(ctx, target, { ladder: ['P0v3', 'P1v3'] }));
-    expect((top as Error).message).toContain('already at the maximum');
+    const top = await expectNoMutation(sandbox(), () => getRemediationAction('webSite', 'scale-up').plan(ctx, target, { skus: ['P0v3', 'P1v3'] }));
+    expect((top as Error).message).toContain('already at or above the maximum');
     const unbounded = await expectNoMutation(sandbox(), () => getRemediationAction('webSite', 'scale-out').plan(ctx, target, { step: 1 }));
     expect(unbounded).toBeInstanceOf(ActionParamsError);
-    expect((unbounded as Error).message).toContain('params.maximum');
+    expect((unbounded as Error).message).toContain('params.maxWorkers');
   });
 
   it('refuses to apply a scale plan when the plan changed meanwhile (no clobbering)', async () => {
     const { action: ctx, ...c } = await km();
     const target = targetNamed(c, SITE);
-    const plan = await planWithoutSideEffects(sandbox(), ctx, target, 'webSite', 'scale-out', { maximum: 5 });
+    const plan = await planWithoutSideEffects(sandbox(), ctx, target, 'webSite', 'scale-out', { maxWorkers: 5 });
     const web = webClient();
     const current = await web.appServicePlans.get(RG, PLAN);
     await web.appServicePlans.createOrUpdate(RG, PLAN, { ...current, sku: { name: 'P1v3', capacity: 4 } }, POLL);
