@@ -69,6 +69,8 @@ export interface ApprovalDecision {
 /** The output of {@link restoreOrchestrator} (also in the run record). */
 export interface RestoreOutput {
   readonly id: string;
+  /** The run record's id. */
+  readonly runId: string;
   readonly outcome: RestoreOutcome;
   readonly succeeded: boolean;
   readonly summary: string;
@@ -147,6 +149,7 @@ function decisionOf(kind: 'approved' | 'rejected', payload: unknown, at: Date): 
 export function* restoreOrchestrator(context: OrchestrationContext): Generator<Task, RestoreOutput, unknown> {
   const input = context.df.getInput<RestoreInput>();
   const id = context.df.instanceId;
+  const runId = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i.test(id) ? id : context.df.newGuid(id);
   const startedAt = context.df.currentUtcDateTime.toISOString();
   const log = new StepLog(context);
   const status = (phase: string, extra: Record<string, unknown> = {}): void => {
@@ -171,7 +174,8 @@ export function* restoreOrchestrator(context: OrchestrationContext): Generator<T
       ...rollbackHealth.map((verdict) => ({ code: 'restore.rollback.health', severity: verdict.healthy ? ('ok' as const) : ('fail' as const), message: `${verdict.targetId}: ${verdict.reason}` })),
     ];
     const finishInput: FinishStepInput = {
-      runId: id,
+      // Run record ids are uuids; instance ids need not be (restore-<uuid>, or the caller's own).
+      runId,
       runbook: 'restore',
       trigger: input.trigger,
       ...(input.requestedBy === undefined ? {} : { requestedBy: input.requestedBy }),
@@ -180,7 +184,8 @@ export function* restoreOrchestrator(context: OrchestrationContext): Generator<T
       sourceServerId: plan?.sourceServerId ?? input.request.server,
       outcome: `${outcome}: ${summary}`,
       succeeded,
-      steps: log.steps,
+      // A copy: a later log.add must not change the input recorded in the history.
+      steps: [...log.steps],
       findings,
     };
     try {
@@ -190,6 +195,7 @@ export function* restoreOrchestrator(context: OrchestrationContext): Generator<T
     }
     const output: RestoreOutput = {
       id,
+      runId,
       outcome,
       succeeded,
       summary,
