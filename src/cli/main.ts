@@ -19,6 +19,7 @@ import { inventoryCommand, type InventoryCommandOptions } from './commands/inven
 import { explainAlertCommand, explainEventCommand, guardrailsResetCommand, guardrailsStatusCommand, type ExplainOptions, type GuardrailsCommandOptions } from './commands/remediation.ts';
 import { planCommand, runCommand, type RunbookCommandOptions } from './commands/runbook.ts';
 import { remediateCli } from './commands/remediate.ts';
+import { registerRestoreCommands } from './commands/restore-cli.ts';
 import { runsListCommand, runsShowCommand, runsStartCommand, type RunsListOptions, type RunsSourceOptions, type RunsStartOptions } from './commands/runs.ts';
 import { sandboxCommand, type SandboxCommandOptions } from './commands/sandbox.ts';
 import { RUNBOOK_NAMES } from '../runbooks/registry.ts';
@@ -355,6 +356,8 @@ function buildProgram(io: CliIo, exit: { code: number }, json: boolean): Command
     .action(async (file: string, options: { app?: string; key?: string; appCa?: string; wait?: boolean; timeout?: number; json?: boolean }) => {
       exit.code = await remediateCli(file, options, io);
     });
+
+  registerRestoreCommands(program, io, exit);
 
   program
     .command('demo')

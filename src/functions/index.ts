@@ -15,3 +15,4 @@ import '../orchestrators/remediation.ts';
 import './health-probe.ts';
 import '../orchestrators/verify-health.ts';
 import './restores.ts';
+import './drills.ts';

@@ -1,17 +1,22 @@
 /**
- * The schedules of the runbook timer functions: app setting `<RUNBOOK>_SCHEDULE`, else the
- * default. Kept apart from `runbook-timers.ts` so that reading them registers no function.
+ * The schedules of the app's timer functions: app setting `<NAME>_SCHEDULE`, else the default.
+ * Kept apart from the trigger modules so that reading them registers no function.
  */
 import { parseNcrontab } from '../config/ncrontab.ts';
 import type { RunbookName } from '../config/schema.ts';
 import { errorMessage, type ConfigIssue } from '../errors.ts';
+import { RESTORE_TIMERS } from '../restore/names.ts';
 
-/** One timer function: its runbook, name, schedule setting and default schedule. */
-export interface RunbookTimer {
-  readonly runbook: RunbookName;
+/** One timer function: its name, schedule setting and default schedule. */
+export interface ScheduledTimer {
   readonly functionName: string;
   readonly setting: string;
   readonly defaultSchedule: string;
+}
+
+/** The timer of a runbook. */
+export interface RunbookTimer extends ScheduledTimer {
+  readonly runbook: RunbookName;
 }
 
 /** The timer of every runbook, with the issue's default schedules (UTC). */
@@ -23,8 +28,20 @@ export const RUNBOOK_TIMERS: readonly RunbookTimer[] = [
   { runbook: 'secret-expiry', functionName: 'secretExpiryTimer', setting: 'SECRET_EXPIRY_SCHEDULE', defaultSchedule: '0 0 7 * * *' },
 ];
 
+/**
+ * Timers that start or tend orchestrations rather than run a runbook (restore drills and their
+ * sweeper), with the same setting-else-default schedules.
+ */
+export const ORCHESTRATION_TIMERS: readonly ScheduledTimer[] = [
+  { functionName: RESTORE_TIMERS.restoreDrillTimer.name, setting: RESTORE_TIMERS.restoreDrillTimer.setting, defaultSchedule: RESTORE_TIMERS.restoreDrillTimer.default },
+  { functionName: RESTORE_TIMERS.drillSweeperTimer.name, setting: RESTORE_TIMERS.drillSweeperTimer.setting, defaultSchedule: RESTORE_TIMERS.drillSweeperTimer.default },
+];
+
+/** Every timer function of the app. */
+export const ALL_TIMERS: readonly ScheduledTimer[] = [...RUNBOOK_TIMERS, ...ORCHESTRATION_TIMERS];
+
 /** The schedule setting of `timer` as `env` holds it: trimmed, or undefined when unset or empty. */
-function scheduleSetting(timer: RunbookTimer, env: Readonly<Record<string, string | undefined>>): string | undefined {
+function scheduleSetting(timer: ScheduledTimer, env: Readonly<Record<string, string | undefined>>): string | undefined {
   const value = env[timer.setting]?.trim();
   return value === undefined || value === '' ? undefined : value;
 }
@@ -35,7 +52,7 @@ function scheduleSetting(timer: RunbookTimer, env: Readonly<Record<string, strin
  * five years of `now`.
  */
 export function scheduleProblem(
-  timer: RunbookTimer,
+  timer: ScheduledTimer,
   env: Readonly<Record<string, string | undefined>> = process.env,
   now: Date = new Date(),
 ): ConfigIssue | undefined {
@@ -63,7 +80,7 @@ export function scheduleProblem(
  * naming the setting, and every timer run fails with that message until the setting is fixed
  * (see `src/startup/readiness.ts`), so the runbook never runs on a schedule nobody chose.
  */
-export function resolveSchedule(timer: RunbookTimer, env: Readonly<Record<string, string | undefined>> = process.env): string {
+export function resolveSchedule(timer: ScheduledTimer, env: Readonly<Record<string, string | undefined>> = process.env): string {
   const value = scheduleSetting(timer, env);
   return value === undefined || scheduleProblem(timer, env) !== undefined ? timer.defaultSchedule : value;
 }

@@ -23,6 +23,10 @@ export const RESTORE_ACTIVITIES = {
   heartbeat: 'drillHeartbeatActivity',
   measureRpo: 'drillMeasureRpoActivity',
   recordDrill: 'drillRecordActivity',
+  /** Records a drill's scratch server before it is created, and its teardown (the sweeper's recorded id). */
+  scratch: 'drillScratchActivity',
+  /** Deletes a drill's scratch server, or says it is busy (still being created) so the drill waits and tries again. */
+  teardown: 'drillTeardownActivity',
 } as const;
 
 /** External events the approval gate waits for. */

@@ -13,7 +13,7 @@
 import { isRunningInAzure } from '../azure/credential.ts';
 import { CONFIG_FILE_SETTING, CONFIG_TEXT_SETTING, distance } from '../config/load.ts';
 import type { ConfigIssue } from '../errors.ts';
-import { RUNBOOK_TIMERS, scheduleProblem } from '../functions/runbook-schedules.ts';
+import { ALL_TIMERS, scheduleProblem } from '../functions/runbook-schedules.ts';
 
 /** App settings, as the worker's environment holds them. */
 export type AppSettings = Readonly<Record<string, string | undefined>>;
@@ -99,7 +99,7 @@ const SETTINGS: readonly SettingSpec[] = [
 ];
 
 /** Names of every app setting the code reads, schedules included. */
-export const APP_SETTING_NAMES: readonly string[] = [...SETTINGS.map((setting) => setting.name), ...RUNBOOK_TIMERS.map((timer) => timer.setting)];
+export const APP_SETTING_NAMES: readonly string[] = [...SETTINGS.map((setting) => setting.name), ...ALL_TIMERS.map((timer) => timer.setting)];
 
 function shown(spec: SettingSpec | undefined, value: string): string {
   if (spec?.secret === true) return 'a value (not shown)';
@@ -156,7 +156,7 @@ export function checkAppSettings(settings: AppSettings, context: AppSettingsCont
   if (inAzure && (settings.AzureWebJobsStorage ?? '') === '' && (settings.AzureWebJobsStorage__accountName ?? '') === '' && (settings.AzureWebJobsStorage__blobServiceUri ?? '') === '') {
     issues.push({ path: 'AzureWebJobsStorage__accountName', message: 'expected the host storage to be set in Azure (AzureWebJobsStorage__accountName for identity-based storage, or AzureWebJobsStorage), found neither' });
   }
-  for (const timer of RUNBOOK_TIMERS) {
+  for (const timer of ALL_TIMERS) {
     const problem = scheduleProblem(timer, settings, context.now);
     if (problem !== undefined) issues.push(problem);
   }

@@ -81,6 +81,8 @@ describe('schedules', () => {
         ['revisionCleanupTimer', FAR],
         ['imagePurgeTimer', '0 0 5 1 1 *'],
         ['secretExpiryTimer', '0 0 7 * * *'],
+        ['restoreDrillTimer', '0 30 3 * * 0'],
+        ['drillSweeperTimer', '0 0 * * * *'],
       ]),
     );
     expect(Object.fromEntries(RUNBOOK_TIMERS.map((timer) => [timer.setting, resolveSchedule(timer, {})]))).toEqual({

@@ -13,7 +13,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { VirtualClock } from '../../../local-host/clock.ts';
 import type { FunctionInfo } from '../../../local-host/function-registry.ts';
 import { startLocalHost, type LocalHost } from '../../../local-host/local-host.ts';
-import { RUNBOOK_TIMERS } from '../../../src/functions/runbook-schedules.ts';
+import { ALL_TIMERS } from '../../../src/functions/runbook-schedules.ts';
 import { loadMainTemplate, resourceAt } from '../../support/arm-template.ts';
 
 interface PendingFunction {
@@ -37,7 +37,7 @@ let host: LocalHost;
 let functions: readonly FunctionInfo[];
 beforeAll(async () => {
   // No schedule settings in the environment: the inventory shows the code's defaults.
-  for (const timer of RUNBOOK_TIMERS) Reflect.deleteProperty(process.env, timer.setting);
+  for (const timer of ALL_TIMERS) Reflect.deleteProperty(process.env, timer.setting);
   host = await startLocalHost({ entryPoint: 'src/functions/index.ts', port: 0, clock: new VirtualClock(), enableTimers: false });
   functions = host.functions;
 });
@@ -58,17 +58,17 @@ describe('the deployment against the app\'s function inventory', () => {
 
   it('sets the schedule setting of every timer the app registers, defaulting to the code\'s schedule', () => {
     const timers = functions.filter((f) => f.triggerType === 'timer');
-    expect(timers.length).toBeGreaterThanOrEqual(RUNBOOK_TIMERS.length);
+    expect(timers.length).toBeGreaterThanOrEqual(ALL_TIMERS.length);
     for (const timer of timers) {
-      const setting = RUNBOOK_TIMERS.find((t) => t.functionName === timer.name)?.setting;
-      expect(setting, `timer ${timer.name}: its schedule setting is unknown to infra; add it to RUNBOOK_TIMERS or the like and to main.bicep's schedules`).toBeDefined();
+      const setting = ALL_TIMERS.find((t) => t.functionName === timer.name)?.setting;
+      expect(setting, `timer ${timer.name}: its schedule setting is unknown to infra; add it to ALL_TIMERS (ALL_TIMERS or ORCHESTRATION_TIMERS) and to main.bicep's schedules`).toBeDefined();
       expect(appSettings.has(setting!), `main.bicep sets ${setting}`).toBe(true);
       expect(scheduleDefaults[setting!], `default of ${setting} in main.bicep`).toBe(timer.timer?.schedule);
     }
   });
 
   it('sets no schedule setting that no timer reads, except those of pending timers', () => {
-    const known = new Set([...RUNBOOK_TIMERS.map((t) => t.setting), ...pending.flatMap((p) => (p.setting === undefined ? [] : [p.setting]))]);
+    const known = new Set([...ALL_TIMERS.map((t) => t.setting), ...pending.flatMap((p) => (p.setting === undefined ? [] : [p.setting]))]);
     const schedules = [...appSettings.keys()].filter((name) => name.endsWith('_SCHEDULE'));
     expect(schedules.filter((s) => !known.has(s))).toEqual([]);
     for (const p of pending.filter((entry) => entry.trigger === 'timer')) {
