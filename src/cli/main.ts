@@ -23,6 +23,7 @@ import { registerRestoreCommands } from './commands/restore-cli.ts';
 import { runsListCommand, runsShowCommand, runsStartCommand, type RunsListOptions, type RunsSourceOptions, type RunsStartOptions } from './commands/runs.ts';
 import { sandboxCommand, type SandboxCommandOptions } from './commands/sandbox.ts';
 import { RUNBOOK_NAMES } from '../runbooks/registry.ts';
+import { appOptions, examples, exitCodes } from './help.ts';
 import { CliExit, EXIT, processIo, type CliIo } from './output.ts';
 
 function parsePort(value: string): number {
@@ -33,15 +34,6 @@ function parsePort(value: string): number {
 
 function collect(value: string, previous: string[] | undefined): string[] {
   return [...(previous ?? []), value];
-}
-
-/** The `Exit codes:` block of a command's help, from the codes it can end with. */
-function exitCodes(lines: readonly [number, string][]): string {
-  return ['', 'Exit codes:', ...lines.map(([code, text]) => `  ${String(code).padEnd(4)} ${text}`)].join('\n');
-}
-
-function examples(lines: readonly string[]): string {
-  return ['', 'Examples:', ...lines.map((line) => `  ${line}`)].join('\n');
 }
 
 const TARGET_HELP = 'only this target: its name, a unique end of its id (rg/providers/type/name) or the full id (repeatable)';
@@ -230,11 +222,6 @@ function buildProgram(io: CliIo, exit: { code: number }, json: boolean): Command
 
   // runs: past runs (blob storage or the app) and manual runs in the app.
   const runs = program.command('runs').description('past runs (list, show) and runs started in the app (start)');
-  const appOptions = (command: Command): Command =>
-    command
-      .option('--app <url>', 'the app: https://<app>.azurewebsites.net, or the local host npm run dev prints (default: OPS_AUTOPILOT_APP_URL)')
-      .option('--key <key>', 'a function key of the app (default: OPS_AUTOPILOT_APP_KEY); sent in a header, never in a URL')
-      .option('--app-ca <pem>', 'extra CA certificate(s) to trust for the app, besides the system roots (default: OPS_AUTOPILOT_APP_CA_FILE)');
   appOptions(
     runs
       .command('list')
@@ -332,13 +319,12 @@ function buildProgram(io: CliIo, exit: { code: number }, json: boolean): Command
       exit.code = await sandboxCommand(options);
     });
 
-  program
-    .command('remediate')
-    .description("post an alert payload to the app's POST /api/alerts as an action group does, then follow the remediation (it runs in the app, durably)")
-    .argument('<payload.json>', 'an alert in the common alert schema')
-    .option('--app <url>', 'the app (https://<app>.azurewebsites.net; default OPS_AUTOPILOT_APP_URL)')
-    .option('--key <key>', 'the function key (default OPS_AUTOPILOT_APP_KEY)')
-    .option('--app-ca <pem>', 'an extra CA to trust for the app (default OPS_AUTOPILOT_APP_CA_FILE)')
+  appOptions(
+    program
+      .command('remediate')
+      .description("post an alert payload to the app's POST /api/alerts as an action group does, then follow the remediation (it runs in the app, durably)")
+      .argument('<payload.json>', 'an alert in the common alert schema'),
+  )
     .option('--no-wait', 'print the status URL and return without following')
     .option('--timeout <seconds>', 'longest follow (default 3600)', (value) => {
       const seconds = Number(value);

@@ -22,7 +22,9 @@ export function estateJsonSchema(): Record<string, unknown> {
   const generated = z.toJSONSchema(estateConfigSchema, {
     io: 'input',
     target: 'draft-2020-12',
-    unrepresentable: 'any',
+    // A field zod cannot express in JSON Schema fails the build of the schema instead of turning
+    // into `{}` ("anything goes"), which editors would show as accepting any value.
+    unrepresentable: 'throw',
   }) as Record<string, unknown>;
   return {
     $schema: generated.$schema,

@@ -3,19 +3,17 @@
  * registered by main.ts with one call.
  */
 import type { Command } from 'commander';
+import { appOptions, examples, exitCodes } from '../help.ts';
 import type { CliIo } from '../output.ts';
 import { drillHistoryCommand, drillRunCommand, restoreDecisionCommand, restoreStartCommand, restoreStatusCommand, type DecisionOptions, type DrillHistoryOptions, type DrillRunOptions, type RestoreCliOptions, type RestoreStartOptions } from './restore.ts';
 
-function appOptions(command: Command): Command {
-  return command
-    .option('--app <url>', 'the app: https://<app>.azurewebsites.net, or the local host npm run dev prints (default: OPS_AUTOPILOT_APP_URL)')
-    .option('--key <key>', 'a function key of the app (default: OPS_AUTOPILOT_APP_KEY); sent in a header, never in a URL')
-    .option('--app-ca <pem>', 'extra CA certificate(s) to trust for the app, besides the system roots (default: OPS_AUTOPILOT_APP_CA_FILE)')
-    .option('--json', 'print the app\'s answer as JSON');
+/** The app options of every restore and drill command, with `--json` (they all print the app's answer). */
+function appJsonOptions(command: Command): Command {
+  return appOptions(command).option('--json', 'print the app\'s answer as JSON');
 }
 
-function help(examples: readonly string[], codes: readonly [number, string][]): string {
-  return ['', 'Examples:', ...examples.map((line) => `  ${line}`), '', 'Exit codes:', ...codes.map(([code, text]) => `  ${String(code).padEnd(4)} ${text}`)].join('\n');
+function help(lines: readonly string[], codes: readonly [number, string][]): string {
+  return `${examples(lines)}\n${exitCodes(codes)}`;
 }
 
 const START_CODES: readonly [number, string][] = [
@@ -28,7 +26,7 @@ const START_CODES: readonly [number, string][] = [
 /** Adds `restore start|status|approve|reject` and `drill run|history` to `program`. */
 export function registerRestoreCommands(program: Command, io: CliIo, exit: { code: number }): void {
   const restore = program.command('restore').description('point-in-time restores of PostgreSQL flexible servers to a new server, run durably by the app');
-  appOptions(
+  appJsonOptions(
     restore
       .command('start')
       .description('validate and plan in the app (nothing created), confirm, start the restore in the app and follow it until done or waiting for approval')
@@ -43,13 +41,13 @@ export function registerRestoreCommands(program: Command, io: CliIo, exit: { cod
     .action(async (options: RestoreStartOptions) => {
       exit.code = await restoreStartCommand(options, io);
     });
-  appOptions(restore.command('status').description('where a restore is, and its outcome once done').argument('<id>', 'the restore id (restore start prints it)'))
+  appJsonOptions(restore.command('status').description('where a restore is, and its outcome once done').argument('<id>', 'the restore id (restore start prints it)'))
     .addHelpText('after', help(['ops-autopilot restore status restore-3f2a…'], [[0, 'running, waiting, or done and succeeded'], [1, 'failed, no such restore, or the app could not be reached'], [2, 'usage error']]))
     .action(async (id: string, options: RestoreCliOptions) => {
       exit.code = await restoreStatusCommand(id, options, io);
     });
   for (const decision of ['approve', 'reject'] as const) {
-    appOptions(
+    appJsonOptions(
       restore
         .command(decision)
         .description(decision === 'approve' ? 'approve the cutover of a restore waiting for approval' : 'reject the cutover of a restore waiting for approval (the new server is kept or deleted as configured)')
@@ -64,7 +62,7 @@ export function registerRestoreCommands(program: Command, io: CliIo, exit: { cod
   }
 
   const drill = program.command('drill').description('restore drills: restore to a scratch server, validate, measure RTO and RPO, tear down');
-  appOptions(
+  appJsonOptions(
     drill
       .command('run')
       .description('plan in the app (nothing created), confirm, run a drill in the app and follow it; prints RTO and RPO per server (JSON: servers[].rto and .rpo)')
@@ -82,7 +80,7 @@ export function registerRestoreCommands(program: Command, io: CliIo, exit: { cod
     .action(async (options: DrillRunOptions) => {
       exit.code = await drillRunCommand(options, io);
     });
-  appOptions(
+  appJsonOptions(
     drill
       .command('history')
       .description('past drills, newest first: server, restore point, RTO and RPO against their targets, verdict')

@@ -6,95 +6,35 @@
  * one server and always a teardown, and the sweeper deleting only what drills created.
  */
 import pg from 'pg';
-import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
-import { VirtualClock } from '../../../local-host/clock.ts';
-import { startLocalHost, type LocalHost } from '../../../local-host/local-host.ts';
+import { describe, expect, it } from 'vitest';
 import type { RestoreDrillOutput } from '../../../src/orchestrators/restore-drill.ts';
 import { main } from '../../../src/cli/main.ts';
 import { RESTORE_DRILL_ORCHESTRATOR } from '../../../src/restore/names.ts';
-import { isMutatingRequest, sandboxRequest, sandboxToken, useSandbox, worldConfigFile } from '../../support/sandbox.ts';
+import { RESTORE_CANARY as CANARY, RESTORE_RG as RG, RESTORE_SOURCE_ID as SOURCE_ID, useRestoreWorld } from '../../support/restore-world.ts';
+import { isMutatingRequest, sandboxRequest, sandboxToken } from '../../support/sandbox.ts';
 
-const SUB = '6a6b6c6d-0000-4000-8000-000000000010';
-const RG = `/subscriptions/${SUB}/resourceGroups/rg-restore-prod`;
-const SOURCE_ID = `${RG}/providers/Microsoft.DBforPostgreSQL/flexibleServers/psql-restore-prod`;
-const CANARY = 'Sbx-Restore-Canary-7f3a9c1e';
 const CREATE = 'Microsoft.DBforPostgreSQL/flexibleServers.create';
 
-const sandbox = useSandbox({ worlds: ['test/fixtures/worlds/restore.yaml'], lroDurationMs: 1000 });
+const world = useRestoreWorld({ entryPoint: 'test/fixtures/drill-app.ts', setupTimeoutMs: 180_000, syncBeforeEach: true });
+const { sandbox, servers, sandboxNow, advance, api } = world;
 
-let host: LocalHost;
-let clock: VirtualClock;
-
-interface ServerState {
-  id: string;
-  state: string;
-  tags?: Record<string, string>;
-}
-
-async function serverStates(): Promise<ServerState[]> {
-  const state = (await sandboxRequest(sandbox(), { url: '/_sandbox/state' })).json<{ providers: Record<string, ServerState[]> }>();
-  return state.providers['Microsoft.DBforPostgreSQL'] ?? [];
-}
-
-async function servers(): Promise<string[]> {
-  return (await serverStates()).map((server) => server.id.split('/').pop() ?? '').sort();
-}
-
-async function sandboxNow(): Promise<Date> {
-  return new Date((await sandboxRequest(sandbox(), { url: '/_sandbox/clock' })).json<{ now: string }>().now);
-}
-
-async function advance(ms: number): Promise<void> {
-  await sandbox().advanceClock(ms);
-  await clock.advance(ms);
-}
-
-/** Lets the host's virtual clock catch up with the sandbox's (which also runs in real time), so commits and the drill's clock agree. */
-async function sync(): Promise<void> {
-  const ahead = (await sandboxNow()).getTime() - clock.now().getTime();
-  if (ahead > 0) await clock.advance(ahead);
-}
-
-async function drive(id: string, until: (phase: string | undefined) => boolean = () => false, stepMs = 30_000, maxSteps = 300): Promise<void> {
-  for (let step = 0; step < maxSteps; step += 1) {
-    await host.idle();
-    const status = host.durable.getStatus(id);
-    if (status !== undefined && !['Running', 'Pending'].includes(status.runtimeStatus)) return;
-    const phases = [status?.customStatus, ...host.durable.listInstances(['Running']).filter((instance) => instance.instanceId.startsWith(`${id}:`)).map((instance) => instance.customStatus)].map(
-      (custom) => (custom as { phase?: string } | null)?.phase,
-    );
-    if (phases.some((phase) => until(phase))) return;
-    await advance(stepMs);
-    // The sandbox clock also runs in real time: keep the host's within one step of it.
-    await sync();
-  }
-  throw new Error(`${id} still running after ${String(maxSteps)} steps`);
+/** Drives a drill, and stops too when one of its per-server sub-orchestrations reaches a matching phase; the sandbox clock also runs in real time, so the host's is kept within one step of it. */
+function drive(id: string, until?: (phase: string | undefined) => boolean, stepMs?: number, maxSteps = 300): Promise<void> {
+  return world.drive(id, until, { stepMs, maxSteps, children: true, sync: true });
 }
 
 function output(id: string): RestoreDrillOutput {
-  const status = host.durable.getStatus(id);
-  expect(status?.runtimeStatus, JSON.stringify(status?.output)).toBe('Completed');
-  return status?.output as RestoreDrillOutput;
-}
-
-async function api(method: string, path: string, body?: unknown): Promise<{ status: number; json: Record<string, unknown> }> {
-  const response = await fetch(`${host.baseUrl}/api/${path}`, {
-    method,
-    headers: { 'x-functions-key': host.keys.function, ...(body === undefined ? {} : { 'content-type': 'application/json' }) },
-    ...(body === undefined ? {} : { body: JSON.stringify(body) }),
-  });
-  const text = await response.text();
-  return { status: response.status, json: text === '' ? {} : (JSON.parse(text) as Record<string, unknown>) };
+  return world.output(id) as RestoreDrillOutput;
 }
 
 /** The sweeper, invoked as its timer would be at the virtual clock's now (the like-with-like clock). */
 async function sweep(): Promise<void> {
-  const now = clock.now().toISOString();
-  await host.invoke('drillSweeperTimer', { Schedule: { AdjustForDST: true }, ScheduleStatus: { Last: now, Next: now, LastUpdated: now }, IsPastDue: false });
+  const now = world.clock().now().toISOString();
+  await world.host().invoke('drillSweeperTimer', { Schedule: { AdjustForDST: true }, ScheduleStatus: { Last: now, Next: now, LastUpdated: now }, IsPastDue: false });
 }
 
 function sweeperLines(): string {
-  return host.logs
+  return world.host().logs
     .filter((entry) => entry.functionName === 'drillSweeperTimer')
     .map((entry) => entry.message)
     .join('\n');
@@ -112,7 +52,7 @@ async function plantServer(name: string, tags: Record<string, string>): Promise<
   });
   expect(response.status, response.text).toBeLessThan(300);
   await advance(5_000);
-  await host.idle();
+  await world.host().idle();
 }
 
 function createsOf(name: string): Promise<number> {
@@ -120,27 +60,6 @@ function createsOf(name: string): Promise<number> {
     .requests()
     .then((entries) => entries.filter((entry) => isMutatingRequest(entry) && entry.method === 'PUT' && entry.path.toLowerCase().endsWith(`/flexibleservers/${name}`) && entry.status === 202).length);
 }
-
-beforeAll(async () => {
-  clock = new VirtualClock(await sandboxNow());
-  host = await startLocalHost({
-    entryPoint: 'test/fixtures/drill-app.ts',
-    port: 0,
-    clock,
-    enableTimers: false,
-    settings: { OPS_AUTOPILOT_CONFIG_FILE: worldConfigFile(sandbox(), 'restore') },
-  });
-  // A restore window to go back into.
-  await advance(20 * 60_000);
-}, 180_000);
-afterAll(async () => {
-  await host.stop();
-});
-beforeEach(async () => {
-  host.durable.setCrashPlan(undefined);
-  await sandbox().clearFaults();
-  await sync();
-});
 
 describe('restoreDrillOrchestrator', () => {
   it('refuses a server without a drill policy (400, nothing started) and plans without creating anything', async () => {
@@ -180,13 +99,13 @@ describe('restoreDrillOrchestrator', () => {
     const row = (history.json.drills as Record<string, unknown>[]).find((entry) => entry.instanceId === server?.instanceId);
     expect(row).toMatchObject({ serverId: SOURCE_ID, verdict: 'passed', reason: '', rpoSeconds: 30, rtoTargetSeconds: 3600, rpoTargetSeconds: 900, tornDown: true, runId: server?.runId, restorePoint: server?.restorePoint });
     expect((await api('GET', `drills/${id}`)).json).toMatchObject({ done: true, output: { verdict: 'passed' } });
-    const everything = JSON.stringify([host.durable.getStatus(id, { showHistory: true, showInput: true }), host.durable.history(`${id}:0`), host.logs, history.json]);
+    const everything = JSON.stringify([world.host().durable.getStatus(id, { showHistory: true, showInput: true }), world.host().durable.history(`${id}:0`), world.host().logs, history.json]);
     expect(everything).not.toContain(CANARY);
   }, 180_000);
 
   it('a failed restore operation fails the drill, with nothing left behind', async () => {
     await sandbox().injectFault({ operationId: CREATE, failLongRunningOperation: true, errorCode: 'RestoreFailed', message: 'drill restore failed on purpose' });
-    host.durable.startNew(RESTORE_DRILL_ORCHESTRATOR, { instanceId: 'drill-fails', input: { trigger: 'http' } });
+    world.host().durable.startNew(RESTORE_DRILL_ORCHESTRATOR, { instanceId: 'drill-fails', input: { trigger: 'http' } });
     await drive('drill-fails');
     const server = output('drill-fails').servers[0];
     expect(server).toMatchObject({ verdict: 'failed', tornDown: true, rto: { seconds: null, met: false } });
@@ -195,7 +114,7 @@ describe('restoreDrillOrchestrator', () => {
   }, 180_000);
 
   it('data that fails validation fails the drill and still tears down', async () => {
-    host.durable.startNew(RESTORE_DRILL_ORCHESTRATOR, { instanceId: 'drill-stale', input: { trigger: 'http' } });
+    world.host().durable.startNew(RESTORE_DRILL_ORCHESTRATOR, { instanceId: 'drill-stale', input: { trigger: 'http' } });
     await drive('drill-stale', (phase) => phase === 'creating' || phase === 'restoring');
     // Rows the point cannot have: the restored count falls outside the tolerance.
     const db = new pg.Client({ host: '127.0.0.1', port: sandbox().postgres?.frontDoorPort, user: 'rsadmin', password: CANARY, database: 'app', ssl: { ca: sandbox().caPem, servername: 'psql-restore-prod.postgres.database.azure.com' } });
@@ -214,7 +133,7 @@ describe('restoreDrillOrchestrator', () => {
     // The world's drill policy gives up after 1 h; this restore takes 1.5 h.
     await sandbox().setOperationDuration(CREATE, 90 * 60_000);
     try {
-      host.durable.startNew(RESTORE_DRILL_ORCHESTRATOR, { instanceId: 'drill-slow', input: { trigger: 'timer' } });
+      world.host().durable.startNew(RESTORE_DRILL_ORCHESTRATOR, { instanceId: 'drill-slow', input: { trigger: 'timer' } });
       await drive('drill-slow', undefined, 10 * 60_000);
     } finally {
       await sandbox().setOperationDuration(CREATE, undefined);
@@ -225,13 +144,13 @@ describe('restoreDrillOrchestrator', () => {
     expect(server?.steps.map((step) => step.step)).toEqual(expect.arrayContaining(['deadline', 'teardown']));
     expect(await servers()).not.toContain(server?.scratchServerId?.split('/').pop());
     // Bounded history: 1.5 h of waiting are about 30 looks 30 s doubling to 5 min apart (at most 10 events each), not a busy loop.
-    expect(host.durable.history('drill-slow:0').current.length).toBeLessThan(10 * 30 + 60);
+    expect(world.host().durable.history('drill-slow:0').current.length).toBeLessThan(10 * 30 + 60);
   }, 180_000);
 
   it('the sweeper deletes the drill server a failed teardown left, and only that: a look-alike and a tag without a record survive', async () => {
     // The teardown's delete is refused every time: the drill ends with the server left behind.
     await sandbox().injectFault({ operationId: 'Microsoft.DBforPostgreSQL/flexibleServers.delete', status: 403, errorCode: 'AuthorizationFailed', message: 'no delete for you', count: 50 });
-    host.durable.startNew(RESTORE_DRILL_ORCHESTRATOR, { instanceId: 'drill-leftover', input: { trigger: 'http' } });
+    world.host().durable.startNew(RESTORE_DRILL_ORCHESTRATOR, { instanceId: 'drill-leftover', input: { trigger: 'http' } });
     await drive('drill-leftover', (phase) => phase === 'restoring');
     // While its drill runs, the sweeper leaves the scratch server to the drill's own teardown.
     await sweep();
@@ -246,7 +165,7 @@ describe('restoreDrillOrchestrator', () => {
     await plantServer('psql-restore-prod-drill-lookal1', {});
     await plantServer('psql-restore-prod-drill-tagged1', { 'ops-autopilot-created-by': 'ops-autopilot', 'ops-autopilot-purpose': 'drill', 'ops-autopilot-owner': 'drill-nobody:0' });
     await sweep();
-    await host.idle();
+    await world.host().idle();
     const after = await servers();
     expect(after).not.toContain(scratch);
     expect(after).toContain('psql-restore-prod-drill-lookal1');
@@ -255,25 +174,25 @@ describe('restoreDrillOrchestrator', () => {
     expect(sweeperLines()).toMatch(/kept: .*psql-restore-prod-drill-tagged1 \(tagged as a drill server, but no drill recorded it/);
     // A second sweep finds nothing of the drills' left.
     await sweep();
-    expect(host.invocations.filter((entry) => entry.functionName === 'drillSweeperTimer').every((entry) => entry.outcome === 'succeeded')).toBe(true);
+    expect(world.host().invocations.filter((entry) => entry.functionName === 'drillSweeperTimer').every((entry) => entry.outcome === 'succeeded')).toBe(true);
   }, 180_000);
 
   it('a crash at every step: one scratch server, always torn down, the drill recorded once', async () => {
     const id = 'drill-crash';
     const seen = new Set<string>();
-    host.durable.setCrashPlan((point) => {
+    world.host().durable.setCrashPlan((point) => {
       if (point.instanceId !== id && !point.instanceId.startsWith(`${id}:`)) return false;
-      const key = `${point.instanceId}|${point.kind}|${point.name}|${String(host.durable.history(point.instanceId).current.length)}`;
+      const key = `${point.instanceId}|${point.kind}|${point.name}|${String(world.host().durable.history(point.instanceId).current.length)}`;
       if (seen.has(key)) return false;
       seen.add(key);
       return true;
     });
-    host.durable.startNew(RESTORE_DRILL_ORCHESTRATOR, { instanceId: id, input: { trigger: 'http' } });
+    world.host().durable.startNew(RESTORE_DRILL_ORCHESTRATOR, { instanceId: id, input: { trigger: 'http' } });
     await drive(id, undefined, 10_000, 400);
-    host.durable.setCrashPlan(undefined);
+    world.host().durable.setCrashPlan(undefined);
     const result = output(id);
     const server = result.servers[0];
-    expect(host.durable.crashes.filter((point) => point.instanceId.startsWith(id)).length).toBeGreaterThan(20);
+    expect(world.host().durable.crashes.filter((point) => point.instanceId.startsWith(id)).length).toBeGreaterThan(20);
     expect(server?.tornDown).toBe(true);
     const scratch = server?.scratchServerId?.split('/').pop() ?? '';
     expect(await createsOf(scratch)).toBe(1);
@@ -287,14 +206,14 @@ describe('restoreDrillOrchestrator', () => {
 /** Runs the CLI in process against the local host, capturing its output. */
 function runCli(args: readonly string[]): { done: Promise<{ code: number; stdout: string; stderr: string }> } {
   const out = { stdout: '', stderr: '' };
-  const done = main([...args, '--app', host.baseUrl, '--key', host.keys.function], { stdout: (chunk) => (out.stdout += chunk), stderr: (chunk) => (out.stderr += chunk) }).then((code) => ({ code, ...out }));
+  const done = main([...args, '--app', world.host().baseUrl, '--key', world.host().keys.function], { stdout: (chunk) => (out.stdout += chunk), stderr: (chunk) => (out.stderr += chunk) }).then((code) => ({ code, ...out }));
   return { done };
 }
 
 /** Waits for an instance with `prefix` that was not there before, and returns its id. */
 async function newInstance(prefix: string, before: ReadonlySet<string>): Promise<string> {
   for (let attempt = 0; attempt < 200; attempt += 1) {
-    const found = host.durable.listInstances().find((instance) => instance.instanceId.startsWith(prefix) && !instance.instanceId.includes(':') && !before.has(instance.instanceId));
+    const found = world.host().durable.listInstances().find((instance) => instance.instanceId.startsWith(prefix) && !instance.instanceId.includes(':') && !before.has(instance.instanceId));
     if (found !== undefined) return found.instanceId;
     await new Promise((resolve) => setTimeout(resolve, 100));
   }
@@ -329,11 +248,11 @@ describe('ops-autopilot restore and drill, through the app', () => {
     expect(status.code).toBe(1);
     expect(status.stdout).toMatch(/^rejected: /m);
     // A restore started over HTTP (id restore-<uuid>) still gets its run record (a uuid of its own).
-    const restored = host.durable.getStatus(id)?.output as { runId: string; steps: { step: string }[] };
+    const restored = world.host().durable.getStatus(id)?.output as { runId: string; steps: { step: string }[] };
     expect(restored.runId).toMatch(/^[0-9a-f-]{36}$/);
     expect(restored.steps.map((step) => step.step)).not.toContain('record');
 
-    const before = new Set(host.durable.listInstances().map((instance) => instance.instanceId));
+    const before = new Set(world.host().durable.listInstances().map((instance) => instance.instanceId));
     const run = runCli(['drill', 'run', '--yes', '--json']);
     const drillId = await newInstance('drill-', before);
     await drive(drillId);

@@ -6,39 +6,15 @@
  * input creating nothing, a planted canary never leaving Key Vault, and a crash at every step.
  */
 import pg from 'pg';
-import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
-import { VirtualClock } from '../../../local-host/clock.ts';
-import { startLocalHost, type LocalHost } from '../../../local-host/local-host.ts';
+import { describe, expect, it } from 'vitest';
 import type { RestoreOutput } from '../../../src/orchestrators/restore.ts';
 import { RESTORE_ORCHESTRATOR } from '../../../src/restore/names.ts';
-import { isMutatingRequest, sandboxRequest, sandboxToken, useSandbox, worldConfigFile } from '../../support/sandbox.ts';
+import { RESTORE_CANARY as CANARY, RESTORE_RG as RG, RESTORE_SOURCE_ID as SOURCE_ID, useRestoreWorld } from '../../support/restore-world.ts';
+import { isMutatingRequest, sandboxRequest, sandboxToken } from '../../support/sandbox.ts';
 
-const SUB = '6a6b6c6d-0000-4000-8000-000000000010';
-const RG = `/subscriptions/${SUB}/resourceGroups/rg-restore-prod`;
-const SOURCE_ID = `${RG}/providers/Microsoft.DBforPostgreSQL/flexibleServers/psql-restore-prod`;
-const CANARY = 'Sbx-Restore-Canary-7f3a9c1e';
 
-const sandbox = useSandbox({ worlds: ['test/fixtures/worlds/restore.yaml'], lroDurationMs: 1000 });
-
-let host: LocalHost;
-let clock: VirtualClock;
-
-interface SandboxState {
-  clock: { now: string };
-  providers: Record<string, { id: string; state: string; tags?: Record<string, string>; sandboxDatabase?: { host: string; port: number; database: string; role: string } }[]>;
-}
-
-async function state(): Promise<SandboxState> {
-  return (await sandboxRequest(sandbox(), { url: '/_sandbox/state' })).json<SandboxState>();
-}
-
-async function servers(): Promise<string[]> {
-  return (await state()).providers['Microsoft.DBforPostgreSQL']?.map((server) => server.id.split('/').pop() ?? '').sort() ?? [];
-}
-
-async function sandboxNow(): Promise<Date> {
-  return new Date((await state()).clock.now);
-}
+const world = useRestoreWorld({ entryPoint: 'test/fixtures/restore-app.ts', setupTimeoutMs: 60_000 });
+const { sandbox, servers, sandboxNow, advance, api } = world;
 
 /** A superuser-free connection to the source through the front door, as an app would connect. */
 async function source(): Promise<pg.Client> {
@@ -47,37 +23,13 @@ async function source(): Promise<pg.Client> {
   return client;
 }
 
-async function advance(ms: number): Promise<void> {
-  await sandbox().advanceClock(ms);
-  await clock.advance(ms);
-}
-
 /** Drives an instance on both clocks until `until` holds or it ends. */
-async function drive(id: string, until: (phase: string | undefined) => boolean = () => false, stepMs = 30_000, maxSteps = 200): Promise<void> {
-  for (let step = 0; step < maxSteps; step += 1) {
-    await host.idle();
-    const status = host.durable.getStatus(id);
-    if (status !== undefined && !['Running', 'Pending', 'ContinuedAsNew'].includes(status.runtimeStatus)) return;
-    if (until((status?.customStatus as { phase?: string } | null)?.phase)) return;
-    await advance(stepMs);
-  }
-  throw new Error(`${id} still running after ${maxSteps} steps: ${JSON.stringify(host.durable.getStatus(id)?.customStatus)}`);
+function drive(id: string, until?: (phase: string | undefined) => boolean, stepMs?: number): Promise<void> {
+  return world.drive(id, until, { stepMs });
 }
 
 function output(id: string): RestoreOutput {
-  const status = host.durable.getStatus(id);
-  expect(status?.runtimeStatus, JSON.stringify(status?.output)).toBe('Completed');
-  return status?.output as RestoreOutput;
-}
-
-async function api(method: string, path: string, body?: unknown): Promise<{ status: number; json: Record<string, unknown> }> {
-  const response = await fetch(`${host.baseUrl}/api/${path}`, {
-    method,
-    headers: { 'x-functions-key': host.keys.function, ...(body === undefined ? {} : { 'content-type': 'application/json' }) },
-    ...(body === undefined ? {} : { body: JSON.stringify(body) }),
-  });
-  const text = await response.text();
-  return { status: response.status, json: text === '' ? {} : (JSON.parse(text) as Record<string, unknown>) };
+  return world.output(id) as RestoreOutput;
 }
 
 /** Changes a server's admin password behind the automation's back (an app holding the old one can no longer log in). */
@@ -97,30 +49,10 @@ async function health(): Promise<number> {
   return (await sandboxRequest(sandbox(), { url: '/_hosts/app-restore-api.azurewebsites.net/health' })).status;
 }
 
-beforeAll(async () => {
-  clock = new VirtualClock(await sandboxNow());
-  host = await startLocalHost({
-    entryPoint: 'test/fixtures/restore-app.ts',
-    port: 0,
-    clock,
-    enableTimers: false,
-    settings: { OPS_AUTOPILOT_CONFIG_FILE: worldConfigFile(sandbox(), 'restore') },
-  });
-  // History the restores can go back to: a backup exists from days ago, so any point in the last hours is valid.
-  await advance(20 * 60_000);
-}, 60_000);
-afterAll(async () => {
-  await host.stop();
-});
-beforeEach(async () => {
-  host.durable.setCrashPlan(undefined);
-  await sandbox().clearFaults();
-});
-
 describe('restoreOrchestrator', () => {
   it('invalid input gets 400 with every problem and creates nothing', async () => {
     const before = await servers();
-    const future = new Date(clock.now().getTime() + 3_600_000).toISOString();
+    const future = new Date(world.clock().now().getTime() + 3_600_000).toISOString();
     const cases: [unknown, RegExp][] = [
       [{ server: 'psql-nowhere', point: 'latest' }, /restore policy/],
       [{ server: SOURCE_ID, point: future }, /between the earliest restore date/],
@@ -157,7 +89,7 @@ describe('restoreOrchestrator', () => {
     // Started on the hub directly: the HTTP starter validates against the wall clock, which the
     // virtual clocks of this test have left 20 minutes behind (the orchestration validates again).
     const id = 'restore-happy';
-    host.durable.startNew(RESTORE_ORCHESTRATOR, { instanceId: id, input: { request: { server: SOURCE_ID, point: between.toISOString(), newServerName: 'psql-restore-happy' }, cutover: true, trigger: 'http' } });
+    world.host().durable.startNew(RESTORE_ORCHESTRATOR, { instanceId: id, input: { request: { server: SOURCE_ID, point: between.toISOString(), newServerName: 'psql-restore-happy' }, cutover: true, trigger: 'http' } });
     await drive(id, (phase) => phase === 'awaiting-approval');
     expect((await api('GET', `restores/${id}`)).json).toMatchObject({ done: false, phase: 'awaiting-approval' });
 
@@ -181,7 +113,7 @@ describe('restoreOrchestrator', () => {
     // The old server is untouched and still there.
     expect(await servers()).toContain('psql-restore-prod');
     // The canary (the admin password) never reached the orchestration's input, output, status or history.
-    const everything = JSON.stringify([host.durable.getStatus(id, { showHistory: true, showInput: true }), host.durable.history(id), host.logs]);
+    const everything = JSON.stringify([world.host().durable.getStatus(id, { showHistory: true, showInput: true }), world.host().durable.history(id), world.host().logs]);
     expect(everything).not.toContain(CANARY);
     expect(everything).not.toContain(encodeURIComponent(CANARY));
   }, 120_000);
@@ -221,11 +153,11 @@ describe('restoreOrchestrator', () => {
 
   it('consumers unhealthy on the new server: the previous DATABASE_URL is put back, they are healthy again, and it escalates', async () => {
     const { instanceId, input } = restoreInput('unhealthy');
-    host.durable.startNew(RESTORE_ORCHESTRATOR, { instanceId, input });
+    world.host().durable.startNew(RESTORE_ORCHESTRATOR, { instanceId, input });
     await drive(instanceId, (phase) => phase === 'awaiting-approval');
     // The new server stops accepting the password in Key Vault: the app cannot use it after the cutover.
     await changePassword('psql-restore-unhealthy', 'Another-Password-42!');
-    host.durable.raiseEvent(instanceId, 'approve', { by: 'tests' });
+    world.host().durable.raiseEvent(instanceId, 'approve', { by: 'tests' });
     await drive(instanceId, undefined, 10_000);
     const result = output(instanceId);
     expect(result.outcome, result.summary).toBe('rolled-back');
@@ -240,7 +172,7 @@ describe('restoreOrchestrator', () => {
     for (let index = 0; index < 12; index += 1) await db.query(`INSERT INTO users (id, email) VALUES ($1, $2)`, [300 + index, `late${index}@example.com`]);
     await db.end();
     const { instanceId, input } = restoreInput('stale');
-    host.durable.startNew(RESTORE_ORCHESTRATOR, { instanceId, input });
+    world.host().durable.startNew(RESTORE_ORCHESTRATOR, { instanceId, input });
     await drive(instanceId);
     const result = output(instanceId);
     expect(result.outcome).toBe('validation-failed');
@@ -256,29 +188,29 @@ describe('restoreOrchestrator', () => {
     // history length there, so the re-run after a crash passes the point it crashed at.
     const { instanceId, input } = restoreInput('crash');
     const seen = new Set<string>();
-    host.durable.setCrashPlan((point) => {
+    world.host().durable.setCrashPlan((point) => {
       if (point.instanceId !== instanceId) return false;
-      const key = `${point.kind}|${point.name}|${host.durable.history(instanceId).current.length}`;
+      const key = `${point.kind}|${point.name}|${world.host().durable.history(instanceId).current.length}`;
       if (seen.has(key)) return false;
       seen.add(key);
       return true;
     });
-    host.durable.startNew(RESTORE_ORCHESTRATOR, { instanceId, input });
+    world.host().durable.startNew(RESTORE_ORCHESTRATOR, { instanceId, input });
     for (let step = 0; step < 200; step += 1) {
-      await host.idle();
-      const status = host.durable.getStatus(instanceId);
+      await world.host().idle();
+      const status = world.host().durable.getStatus(instanceId);
       if (status !== undefined && !['Running', 'Pending'].includes(status.runtimeStatus)) break;
-      if ((status?.customStatus as { phase?: string } | null)?.phase === 'awaiting-approval') host.durable.raiseEvent(instanceId, 'approve', { by: 'tests' });
+      if ((status?.customStatus as { phase?: string } | null)?.phase === 'awaiting-approval') world.host().durable.raiseEvent(instanceId, 'approve', { by: 'tests' });
       // Never broken: at every step the consumer is healthy, on the old or the new server (or restarting onto one).
       const probe = await sandboxRequest(sandbox(), { url: '/_hosts/app-restore-api.azurewebsites.net/health' });
       expect(probe.status === 200 || /restarting/.test(probe.text), `${probe.status} ${probe.text}`).toBe(true);
       await advance(10_000);
     }
-    host.durable.setCrashPlan(undefined);
+    world.host().durable.setCrashPlan(undefined);
     const result = output(instanceId);
     expect(result.outcome, result.summary).toBe('cut-over');
-    expect(host.durable.crashes.filter((point) => point.instanceId === instanceId).length).toBeGreaterThan(20);
-    const kinds = new Set(host.durable.crashes.map((point) => point.kind));
+    expect(world.host().durable.crashes.filter((point) => point.instanceId === instanceId).length).toBeGreaterThan(20);
+    const kinds = new Set(world.host().durable.crashes.map((point) => point.kind));
     expect([...kinds].sort()).toEqual(['after-activity-run', 'after-episode-commit', 'before-episode-commit']);
     // No duplicate server: exactly one create was accepted, although the create activity ran again after its crash.
     const created = (await sandbox().requests()).filter((entry) => isMutatingRequest(entry) && entry.method === 'PUT' && entry.path.toLowerCase().endsWith('/flexibleservers/psql-restore-crash') && entry.status === 202);
