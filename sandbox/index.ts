@@ -118,6 +118,8 @@ export interface SandboxHandle {
   webhooks(name?: string): Promise<CapturedWebhook[]>;
   /** Shifts the sandbox clock (`context.now()`); resolves once the operations it made due have completed. */
   advanceClock(ms: number): Promise<void>;
+  /** The sandbox clock's current time (`GET /_sandbox/clock`). */
+  now(): Promise<Date>;
   /** The Event Grid outbox: what the emulated services published (`GET /_sandbox/eventgrid`). */
   eventGridEvents(): Promise<EventGridOutboxEvent[]>;
   /** The same events as CloudEvents 1.0. */
@@ -427,6 +429,7 @@ function createHandle(parts: {
     advanceClock: async (ms) => {
       await control('POST', '/_sandbox/clock', { advanceMs: ms });
     },
+    now: async () => new Date(((await control('GET', '/_sandbox/clock')) as { now: string }).now),
     eventGridEvents: async () => (await control('GET', '/_sandbox/eventgrid')) as EventGridOutboxEvent[],
     cloudEvents: async () => (await control('GET', '/_sandbox/eventgrid?schema=cloudevents')) as CloudEventOutboxEvent[],
     clearEventGridEvents: async () => {

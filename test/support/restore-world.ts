@@ -5,7 +5,8 @@
  */
 import { afterAll, beforeAll, beforeEach, expect } from 'vitest';
 import { VirtualClock } from '../../local-host/clock.ts';
-import { startLocalHost, type LocalHost } from '../../local-host/local-host.ts';
+import { startAppDriver, type AppDriver, type DriveOptions } from '../../local-host/app-driver.ts';
+import type { LocalHost } from '../../local-host/local-host.ts';
 import type { SandboxHandle } from '../../sandbox/index.ts';
 import { sandboxRequest, useSandbox, worldConfigFile } from './sandbox.ts';
 
@@ -23,17 +24,7 @@ export interface SandboxServer {
   sandboxDatabase?: { host: string; port: number; database: string; role: string };
 }
 
-/** How {@link RestoreWorld.drive} steps an instance. */
-export interface DriveOptions {
-  /** Virtual time per step (default 30 s). */
-  stepMs?: number;
-  /** Steps before giving up (default 200). */
-  maxSteps?: number;
-  /** Also stop when a sub-orchestration (`<id>:<n>`) reports a matching phase. */
-  children?: boolean;
-  /** Catch the host's clock up with the sandbox's (which also runs in real time) after each step. */
-  sync?: boolean;
-}
+export type { DriveOptions };
 
 /** The restore world and what the tests do with it. */
 export interface RestoreWorld {
@@ -60,11 +51,16 @@ export interface RestoreWorld {
 /** Starts the restore world around a test file: the host before its tests, faults and crash plans cleared before each. */
 export function useRestoreWorld(options: { entryPoint: string; setupTimeoutMs: number; syncBeforeEach?: boolean }): RestoreWorld {
   const sandbox = useSandbox({ worlds: ['test/fixtures/worlds/restore.yaml'], lroDurationMs: 1000 });
+  let driver: AppDriver | undefined;
   let host: LocalHost | undefined;
   let clock: VirtualClock | undefined;
   const hostOf = (): LocalHost => {
     if (host === undefined) throw new Error('the local host is not started (use it inside a test)');
     return host;
+  };
+  const driverOf = (): AppDriver => {
+    if (driver === undefined) throw new Error('the local host is not started (use it inside a test)');
+    return driver;
   };
   const clockOf = (): VirtualClock => {
     if (clock === undefined) throw new Error('the virtual clock is not started (use it inside a test)');
@@ -83,60 +79,28 @@ export function useRestoreWorld(options: { entryPoint: string; setupTimeoutMs: n
       return (await world.serverStates()).map((server) => server.id.split('/').pop() ?? '').sort();
     },
     async sandboxNow() {
-      return new Date((await sandboxRequest(sandbox(), { url: '/_sandbox/clock' })).json<{ now: string }>().now);
+      return sandbox().now();
     },
-    async advance(ms) {
-      await sandbox().advanceClock(ms);
-      await clockOf().advance(ms);
-    },
-    async sync() {
-      const ahead = (await world.sandboxNow()).getTime() - clockOf().now().getTime();
-      if (ahead > 0) await clockOf().advance(ahead);
-    },
-    async drive(id, until = () => false, { stepMs = 30_000, maxSteps = 200, children = false, sync = false } = {}) {
-      const running = hostOf();
-      for (let step = 0; step < maxSteps; step += 1) {
-        await running.idle();
-        const status = running.durable.getStatus(id);
-        if (status !== undefined && !['Running', 'Pending', 'ContinuedAsNew'].includes(status.runtimeStatus)) return;
-        const statuses = [status?.customStatus, ...(children ? running.durable.listInstances(['Running']).filter((instance) => instance.instanceId.startsWith(`${id}:`)).map((instance) => instance.customStatus) : [])];
-        if (statuses.some((custom) => until((custom as { phase?: string } | null)?.phase))) return;
-        await world.advance(stepMs);
-        if (sync) await world.sync();
-      }
-      throw new Error(`${id} still running after ${maxSteps} steps: ${JSON.stringify(running.durable.getStatus(id)?.customStatus)}`);
-    },
+    advance: (ms) => driverOf().advance(ms),
+    sync: () => driverOf().sync(),
+    drive: (id, until, options) => driverOf().drive(id, until, options),
     output(id) {
       const status = hostOf().durable.getStatus(id);
       expect(status?.runtimeStatus, JSON.stringify(status?.output)).toBe('Completed');
       return status?.output;
     },
-    async api(method, path, body) {
-      const running = hostOf();
-      const response = await fetch(`${running.baseUrl}/api/${path}`, {
-        method,
-        headers: { 'x-functions-key': running.keys.function, ...(body === undefined ? {} : { 'content-type': 'application/json' }) },
-        ...(body === undefined ? {} : { body: JSON.stringify(body) }),
-      });
-      const text = await response.text();
-      return { status: response.status, json: text === '' ? {} : (JSON.parse(text) as Record<string, unknown>) };
-    },
+    api: (method, path, body) => driverOf().api(method, path, body),
   };
 
   beforeAll(async () => {
-    clock = new VirtualClock(await world.sandboxNow());
-    host = await startLocalHost({
-      entryPoint: options.entryPoint,
-      port: 0,
-      clock,
-      enableTimers: false,
-      settings: { OPS_AUTOPILOT_CONFIG_FILE: worldConfigFile(sandbox(), 'restore') },
-    });
+    driver = await startAppDriver({ sandbox: sandbox(), entryPoint: options.entryPoint, configFile: worldConfigFile(sandbox(), 'restore') });
+    host = driver.host;
+    clock = driver.clock;
     // History the restores can go back to: a backup exists from days ago, so any point in the last hours is valid.
     await world.advance(20 * 60_000);
   }, options.setupTimeoutMs);
   afterAll(async () => {
-    await host?.stop();
+    await driver?.stop();
   });
   beforeEach(async () => {
     hostOf().durable.setCrashPlan(undefined);

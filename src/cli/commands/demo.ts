@@ -3,8 +3,9 @@
  * estate, prints the inventory, then runs every runbook that has targets there through the
  * executor with the world's generated config (`dryRun: false`: the sandbox is where applying is
  * harmless): the planted problems found, the cleanup plans, and what applying them did. Run
- * records go to Azurite. Stops everything and exits 0 (1 if anything unexpected failed;
- * findings are expected).
+ * records go to Azurite. An estate with a restore drill policy (Kilometers.ai) then runs a drill
+ * through the app on the local host and prints its RTO and RPO (`demo-drill.ts`). Stops
+ * everything and exits 0 (1 if anything unexpected failed; findings are expected).
  */
 import { createAzureClients } from '../../azure/clients.ts';
 import { loadConfigFile } from '../../config/load.ts';
@@ -17,6 +18,7 @@ import { memoryLogger } from '../../runs/run-log.ts';
 import { formatInventory } from '../inventory-format.ts';
 import { EXIT, type CliIo } from '../output.ts';
 import { formatRun } from '../runbook-format.ts';
+import { demoDrill, drillServers } from './demo-drill.ts';
 import { collectInventory } from './inventory.ts';
 import { asWorldUsageError } from './sandbox.ts';
 
@@ -104,6 +106,10 @@ export async function demoCommand(options: DemoCommandOptions, io: CliIo): Promi
         for (const line of lines.filter((candidate) => candidate.unexpected)) {
           failures += 1;
           io.stderr(`error: ${world.name}: ${line.summary}\n`);
+        }
+        if (drillServers(config).length > 0 && !(await demoDrill(sandbox, world.configFile, config, io))) {
+          failures += 1;
+          io.stderr(`error: ${world.name}: the restore drill did not pass\n`);
         }
       } catch (error) {
         failures += 1;

@@ -288,19 +288,22 @@ export async function drillRunCommand(options: DrillRunOptions, io: CliIo, termi
   if (options.json === true) {
     io.stdout(`${JSON.stringify({ id: final.id, verdict: output.verdict ?? 'failed', summary: output.summary ?? text(final.body.runtimeStatus), servers: results }, null, 2)}\n`);
   } else {
-    io.stdout(
-      formatTable(results, [
-        { header: 'SERVER', value: (row) => text(row.serverId).split('/').pop() },
-        { header: 'VERDICT', value: (row) => text(row.verdict) },
-        { header: 'RTO', value: (row) => `${seconds(record(row.rto).seconds)} / ${seconds(record(row.rto).targetSeconds)}` },
-        { header: 'RPO', value: (row) => `${seconds(record(row.rpo).seconds)} / ${seconds(record(row.rpo).targetSeconds)}` },
-        { header: 'TORN DOWN', value: (row) => (row.tornDown === true ? 'yes' : 'NO') },
-        { header: 'REASON', value: (row) => text(row.reason) },
-      ]),
-    );
+    io.stdout(formatDrillResults(results));
     io.stdout(`${text(output.verdict) || 'failed'}: ${text(output.summary)}\n`);
   }
   return output.verdict === 'passed' ? EXIT.ok : EXIT.failure;
+}
+
+/** The per-server table of a drill's output (`servers[]` of the drill orchestration): verdict, RTO and RPO against their targets, teardown. */
+export function formatDrillResults(results: readonly Record<string, unknown>[]): string {
+  return `${formatTable(results, [
+    { header: 'SERVER', value: (row) => text(row.serverId).split('/').pop() },
+    { header: 'VERDICT', value: (row) => text(row.verdict) },
+    { header: 'RTO', value: (row) => `${seconds(record(row.rto).seconds)} / ${seconds(record(row.rto).targetSeconds)}` },
+    { header: 'RPO', value: (row) => `${seconds(record(row.rpo).seconds)} / ${seconds(record(row.rpo).targetSeconds)}` },
+    { header: 'TORN DOWN', value: (row) => (row.tornDown === true ? 'yes' : 'NO') },
+    { header: 'REASON', value: (row) => text(row.reason) },
+  ])}\n`;
 }
 
 /** `drill history`. */

@@ -98,6 +98,13 @@ describe('ops-autopilot demo', () => {
     expect(run.stdout.match(/^Planted problems:$/gm)).toHaveLength(5);
     expect(run.stdout.match(/^run record: autopilot-runs\/inventory\/\d{4}\/\d{2}\/\d{2}\/[0-9a-f-]{36}\.json \(succeeded\)$/gm)).toHaveLength(5);
     expect(run.stdout).toContain('psql-lms-prod');
+    // Kilometers.ai has a drill policy: a drill through the app, its RTO and RPO against the targets, torn down.
+    expect(run.stdout).toMatch(/^Restore drill on kilometers \(psql-kilometers-prod-k7x2\), through the app's POST \/api\/drills/m);
+    const drill = /^\s+psql-kilometers-prod-k7x2\s+passed\s+(\d+) s \/ 3600 s\s+(\d+) s \/ 900 s\s+yes\s/m.exec(run.stdout);
+    expect(drill, run.stdout).not.toBeNull();
+    // The restore takes the 15 min the demo gives it; the point lies between two heartbeats a minute apart.
+    expect(Number(drill?.[1])).toBeGreaterThanOrEqual(15 * 60);
+    expect(Number(drill?.[2])).toBeLessThanOrEqual(60);
     expect(run.stdout.trimEnd().split('\n').at(-1)).toBe('Sandbox stopped. All estates inventoried.');
   }, 180_000);
 });
