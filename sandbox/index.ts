@@ -125,6 +125,14 @@ export interface SandboxHandle {
   /** The same events as CloudEvents 1.0. */
   cloudEvents(): Promise<CloudEventOutboxEvent[]>;
   clearEventGridEvents(): Promise<void>;
+  /**
+   * Pushes every event published from now on (of `eventTypes`, all when absent) to a loopback
+   * http endpoint, e.g. the local host's Event Grid webhook; a subscription of the same name is
+   * replaced. Advancing the clock waits for the deliveries it causes.
+   */
+  subscribeEventGrid(subscription: { name?: string; endpoint: string; eventTypes?: readonly string[]; schema?: 'eventgrid' | 'cloudevents' }): Promise<void>;
+  /** The deliveries made to the subscriptions: event id and type, status or error. */
+  eventGridDeliveries(): Promise<{ subscription: string; eventId: string; eventType: string; subject: string; status?: number; error?: string }[]>;
   /** Mints an access token with chosen claims (`POST /_sandbox/identity/tokens`), e.g. a Secure Webhook token. */
   mintToken(options: MintTokenOptions): Promise<string>;
   /** Makes the identity sign with a new key (the JWKS keeps the previous ones); returns its `kid`. */
@@ -435,6 +443,11 @@ function createHandle(parts: {
     clearEventGridEvents: async () => {
       await control('DELETE', '/_sandbox/eventgrid');
     },
+    subscribeEventGrid: async (subscription) => {
+      await control('POST', '/_sandbox/eventgrid/subscriptions', subscription);
+    },
+    eventGridDeliveries: async () =>
+      ((await control('GET', '/_sandbox/eventgrid/subscriptions')) as { deliveries: { subscription: string; eventId: string; eventType: string; subject: string; status?: number; error?: string }[] }).deliveries,
     mintToken: async (options) => ((await control('POST', '/_sandbox/identity/tokens', options)) as { access_token: string }).access_token,
     rotateSigningKey: async () => ((await control('POST', '/_sandbox/identity/keys/rotate')) as { kid: string }).kid,
     setOperationDuration: async (operationId, ms) => {

@@ -6,7 +6,7 @@
  */
 import { randomUUID } from 'node:crypto';
 import https from 'node:https';
-import type { IncomingMessage, ServerResponse } from 'node:http';
+import http, { type IncomingMessage, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { z } from 'zod';
 import type {
@@ -158,6 +158,12 @@ export class SandboxServer {
   private readonly events: SandboxEvent[] = [];
   private readonly webhooks: CapturedWebhook[] = [];
   private readonly outbox: EventGridOutboxEvent[] = [];
+  /** Push subscriptions of the Event Grid outbox (`/_sandbox/eventgrid/subscriptions`). */
+  private readonly subscriptions: EventGridSubscription[] = [];
+  /** Deliveries made (at most 1,000 kept), for tests and `GET /_sandbox/eventgrid/subscriptions`. */
+  private readonly deliveries: EventGridDelivery[] = [];
+  /** Deliveries under way; advancing the clock waits for them (bounded). */
+  private readonly delivering = new Set<Promise<void>>();
   private readonly controlRoutes: readonly ControlRoute[];
   readonly clock = new SandboxClock();
   private readonly lroDurations: Map<string, number>;
@@ -250,6 +256,7 @@ export class SandboxServer {
     // A tick already under way may have read the clock before the shift; run once more after it.
     await this.tick();
     await this.tick();
+    await this.deliveriesSettled();
   }
 
   /** Sets (or with `undefined` resets) the duration of one operation id, in sandbox-clock milliseconds. */
@@ -295,6 +302,46 @@ export class SandboxServer {
       metadataVersion: '1',
     });
     if (this.outbox.length > MAX_OUTBOX_EVENTS) this.outbox.splice(0, this.outbox.length - MAX_OUTBOX_EVENTS);
+    const published = this.outbox[this.outbox.length - 1];
+    if (published === undefined) return;
+    for (const subscription of this.subscriptions) {
+      if (subscription.eventTypes !== undefined && !subscription.eventTypes.some((type) => type.toLowerCase() === published.eventType.toLowerCase())) continue;
+      const delivery = this.deliver(subscription, published).finally(() => {
+        this.delivering.delete(delivery);
+      });
+      this.delivering.add(delivery);
+    }
+  }
+
+  /**
+   * Pushes one event to a subscription's endpoint as Event Grid does: a POST of a one-event
+   * array (`aeg-event-type: Notification`), in the subscription's schema; retried up to 3 times
+   * on a network error, 408, 429 or 5xx (Event Grid's back-off is minutes; here 200 ms), never on
+   * another 4xx (Event Grid dead-letters those).
+   */
+  private async deliver(subscription: EventGridSubscription, event: EventGridOutboxEvent): Promise<void> {
+    const payload =
+      subscription.schema === 'cloudevents'
+        ? [{ specversion: '1.0', id: event.id, source: event.topic, subject: event.subject, type: event.eventType, time: event.eventTime, datacontenttype: 'application/json', data: event.data }]
+        : [event];
+    const body = JSON.stringify(payload);
+    let outcome: { status?: number; error?: string } = {};
+    for (let attempt = 1; attempt <= 3; attempt += 1) {
+      outcome = await postLoopback(subscription.endpoint, body);
+      if (outcome.status !== undefined && outcome.status < 400) break;
+      if (outcome.status !== undefined && outcome.status !== 408 && outcome.status !== 429 && outcome.status < 500) break;
+      await new Promise((resolve) => setTimeout(resolve, 200).unref());
+    }
+    this.deliveries.push({ subscription: subscription.name, eventId: event.id, eventType: event.eventType, subject: event.subject, time: new Date().toISOString(), ...outcome });
+    if (this.deliveries.length > 1000) this.deliveries.splice(0, this.deliveries.length - 1000);
+  }
+
+  /** Waits (at most `ms`) until the Event Grid deliveries under way have ended. */
+  async deliveriesSettled(ms = CLOCK_SETTLE_MS): Promise<void> {
+    const deadline = Date.now() + ms;
+    while (this.delivering.size > 0 && Date.now() < deadline) {
+      await Promise.race([Promise.allSettled([...this.delivering]), new Promise((resolve) => setTimeout(resolve, Math.max(1, deadline - Date.now())).unref())]);
+    }
   }
 
   /** The Event Grid outbox, in the Event Grid schema or as CloudEvents 1.0. */
@@ -797,7 +844,16 @@ export class SandboxServer {
           for (const [operationId, value] of Object.entries(body as Record<string, number | null>)) this.setOperationDuration(operationId, value ?? undefined);
           return { status: 200, body: { default: this.options.lroDurationMs, ...Object.fromEntries(this.lroDurations) } };
         }
+        case 'POST eventgrid': {
+          if (name !== 'subscriptions' || segments.length !== 2) throw new ControlRequestError(`${method} ${path}`, 'expected /_sandbox/eventgrid/subscriptions');
+          const subscription = parseSubscription(json(), `${method} ${path}`);
+          const existing = this.subscriptions.findIndex((candidate) => candidate.name === subscription.name);
+          if (existing >= 0) this.subscriptions.splice(existing, 1);
+          this.subscriptions.push(subscription);
+          return { status: 201, body: this.subscriptions };
+        }
         case 'GET eventgrid': {
+          if (name === 'subscriptions') return { status: 200, body: { subscriptions: this.subscriptions, deliveries: this.deliveries } };
           const schema = query.get('schema') ?? 'eventgrid';
           if (schema !== 'eventgrid' && schema !== 'cloudevents') {
             throw new ControlRequestError(`${method} ${path}`, `expected schema=eventgrid or schema=cloudevents, found schema=${schema}`);
@@ -805,6 +861,11 @@ export class SandboxServer {
           return { status: 200, body: this.eventGridEvents(schema) };
         }
         case 'DELETE eventgrid':
+          if (name === 'subscriptions') {
+            this.subscriptions.length = 0;
+            this.deliveries.length = 0;
+            return { status: 204 };
+          }
           this.outbox.length = 0;
           return { status: 204 };
         case 'POST identity': {
@@ -896,4 +957,77 @@ function parseMintOptions(body: unknown, where: string): MintTokenOptions {
     throw new ControlRequestError(where, parsed.error.issues.map((issue) => `${issue.path.join('.') || '(body)'}: ${issue.message}`).join('; '));
   }
   return parsed.data;
+}
+
+/** A push subscription of the sandbox's Event Grid outbox. */
+export interface EventGridSubscription {
+  readonly name: string;
+  /** A loopback http URL, e.g. the local host's `/runtime/webhooks/EventGrid?functionName=eventGrid`. */
+  readonly endpoint: string;
+  /** Event types delivered (case-insensitive); all when absent. */
+  readonly eventTypes?: readonly string[];
+  readonly schema: 'eventgrid' | 'cloudevents';
+}
+
+/** One delivery attempt's outcome (after retries). */
+export interface EventGridDelivery {
+  readonly subscription: string;
+  readonly eventId: string;
+  readonly eventType: string;
+  readonly subject: string;
+  readonly time: string;
+  readonly status?: number;
+  readonly error?: string;
+}
+
+function parseSubscription(body: unknown, where: string): EventGridSubscription {
+  if (typeof body !== 'object' || body === null || Array.isArray(body)) throw new ControlRequestError(where, 'expected {"name": <string>, "endpoint": <loopback http URL>, "eventTypes"?: [<string>], "schema"?: "eventgrid" | "cloudevents"}');
+  const record = body as Record<string, unknown>;
+  const endpoint = record.endpoint;
+  let url: URL | undefined;
+  try {
+    url = typeof endpoint === 'string' ? new URL(endpoint) : undefined;
+  } catch {
+    url = undefined;
+  }
+  if (url?.protocol !== 'http:' || !['127.0.0.1', 'localhost', '[::1]'].includes(url.hostname)) {
+    throw new ControlRequestError(where, `endpoint: expected a loopback http URL, found ${JSON.stringify(endpoint)}`);
+  }
+  const types = record.eventTypes;
+  if (types !== undefined && (!Array.isArray(types) || !types.every((type) => typeof type === 'string'))) throw new ControlRequestError(where, 'eventTypes: expected an array of strings');
+  const schema = record.schema ?? 'eventgrid';
+  if (schema !== 'eventgrid' && schema !== 'cloudevents') throw new ControlRequestError(where, `schema: expected eventgrid or cloudevents, found ${JSON.stringify(schema)}`);
+  return {
+    name: typeof record.name === 'string' && record.name !== '' ? record.name : 'default',
+    endpoint: url.toString(),
+    ...(types === undefined ? {} : { eventTypes: types }),
+    schema,
+  };
+}
+
+/** POSTs a JSON body to a loopback http URL (the local Functions host serves http); 10 s deadline. */
+function postLoopback(endpoint: string, body: string): Promise<{ status?: number; error?: string }> {
+  return new Promise((resolve) => {
+    const url = new URL(endpoint);
+    const request = http.request(
+      url,
+      { method: 'POST', headers: { 'content-type': 'application/json', 'content-length': String(Buffer.byteLength(body)), 'aeg-event-type': 'Notification' }, timeout: 10_000 },
+      (response) => {
+        response.resume();
+        response.on('end', () => {
+          resolve({ status: response.statusCode ?? 0 });
+        });
+        response.on('error', (error) => {
+          resolve({ error: error.message });
+        });
+      },
+    );
+    request.on('timeout', () => {
+      request.destroy(new Error('no answer within 10 s'));
+    });
+    request.on('error', (error) => {
+      resolve({ error: error.message });
+    });
+    request.end(body);
+  });
 }

@@ -40,16 +40,28 @@ export function parseKeyVaultReference(value: string): { vault: string; name: st
   return { vault, name, version: fields.get('secretversion') };
 }
 
+/**
+ * What an app setting holds once App Service has resolved it: the plain value, or for a Key Vault
+ * reference the value of the version it names (the latest without one), or the reason it does
+ * not resolve (App Service then leaves the reference text in the setting).
+ */
+export function resolveSettingValue(value: string, vaults: KeyVaultsProvider): { readonly value: string } | { readonly problem: string } {
+  if (!value.trim().startsWith('@Microsoft.KeyVault(')) return { value };
+  const reference = parseKeyVaultReference(value);
+  if (reference === undefined) return { problem: 'the Key Vault reference is malformed' };
+  const secret = vaults.resolveSecretUri(reference.vault, reference.name, reference.version);
+  if (secret === undefined) return { problem: `the Key Vault reference to ${reference.vault}/${reference.name}${reference.version === undefined ? '' : `/${reference.version}`} does not resolve` };
+  return { value: secret };
+}
+
 /** Why an app with this connection string (or reference) cannot use its database, or undefined when it can. */
 export function checkDatabaseUrl(value: string, postgres: PostgresFlexibleProvider, vaults: KeyVaultsProvider): string | undefined {
-  let resolved = value;
-  const reference = parseKeyVaultReference(value);
-  if (value.trim().startsWith('@Microsoft.KeyVault(')) {
-    if (reference === undefined) return 'the Key Vault reference is malformed';
-    const secret = vaults.resolveSecretUri(reference.vault, reference.name, reference.version);
-    if (secret === undefined) return `the Key Vault reference to ${reference.vault}/${reference.name}${reference.version === undefined ? '' : `/${reference.version}`} does not resolve`;
-    resolved = secret;
-  }
+  const resolved = resolveSettingValue(value, vaults);
+  return 'problem' in resolved ? resolved.problem : checkResolvedDatabaseUrl(resolved.value, postgres);
+}
+
+/** Why a resolved connection string cannot log in to its database, or undefined when it can. */
+export function checkResolvedDatabaseUrl(resolved: string, postgres: PostgresFlexibleProvider): string | undefined {
   let url: URL;
   try {
     url = new URL(resolved);

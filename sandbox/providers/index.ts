@@ -12,7 +12,7 @@ import { KeyVaultsProvider } from './key-vaults.ts';
 import { PostgresFlexibleProvider } from './postgres-flexible.ts';
 import { StorageAccountsProvider } from './storage-accounts.ts';
 import { WebSitesProvider } from './web-sites.ts';
-import { checkDatabaseUrl } from './database-url.ts';
+import { checkResolvedDatabaseUrl, resolveSettingValue } from './database-url.ts';
 
 export { ContainerAppJobsProvider } from './container-app-jobs.ts';
 export { ContainerAppsProvider } from './container-apps.ts';
@@ -32,13 +32,23 @@ export function defaultProviders(): SandboxProvider[] {
   const containerApps = new ContainerAppsProvider(health);
   const postgres = new PostgresFlexibleProvider();
   const vaults = new KeyVaultsProvider();
-  web.setDatabaseCheck((value) => checkDatabaseUrl(value, postgres, vaults));
+  const storage = new StorageAccountsProvider();
+  // Apps hold credentials: their health depends on whether those still work.
+  web.setCredentialChecks({
+    resolve: (value) => resolveSettingValue(value, vaults),
+    check: (kind, value) => {
+      if (kind === 'secret') return undefined;
+      if (kind === 'database-url') return checkResolvedDatabaseUrl(value, postgres);
+      const found = storage.keyAuthenticates(kind.storageAccount, value);
+      return found.ok ? undefined : found.reason;
+    },
+  });
   return [
     web,
     containerApps,
     new ContainerAppJobsProvider(),
     postgres,
-    new StorageAccountsProvider(),
+    storage,
     vaults,
     new ContainerRegistriesProvider(),
     createAppHostProvider([web, containerApps], health),

@@ -25,6 +25,8 @@ const VAULTS = 'Microsoft.KeyVault/vaults';
 /** The resource Key Vault names in its challenge; tokens must carry it as audience. */
 export const KEY_VAULT_RESOURCE = 'https://vault.azure.net';
 const MAX_PAGE = 25;
+/** Key Vault sends `SecretNearExpiry` 30 days before `exp`. */
+const NEAR_EXPIRY_MS = 30 * 24 * 3_600_000;
 
 const versionSpecSchema = z
   .object({
@@ -103,6 +105,8 @@ export class KeyVaultsProvider implements SandboxProvider {
   readonly name = 'Microsoft.KeyVault';
   readonly types = [VAULTS] as const;
   private readonly vaults = new ResourceStore<VaultState>();
+  /** Per version: the expiry notices already sent (`near`, `expired`). */
+  private readonly notified = new Map<string, Set<string>>();
   /** Encrypts backups so they are opaque, as Key Vault's are. */
   private readonly backupKey = randomBytes(32);
 
@@ -130,6 +134,15 @@ export class KeyVaultsProvider implements SandboxProvider {
             };
           }),
         });
+      }
+      for (const secret of secrets.values()) {
+        for (const version of secret.versions) {
+          if (version.expires === undefined) continue;
+          const sent = new Set<string>();
+          if (now.getTime() >= version.expires.getTime() - NEAR_EXPIRY_MS) sent.add('near');
+          if (now.getTime() >= version.expires.getTime()) sent.add('expired');
+          this.notified.set(version.version, sent);
+        }
       }
       this.vaults.add({
         ...baseOf(world, resource, VAULTS),
@@ -212,6 +225,9 @@ export class KeyVaultsProvider implements SandboxProvider {
         }),
       ),
       data('PUT', '/secrets/{secretName}', 'KeyVault.setSecret', (request, context, vault) => this.setSecret(request, context, vault)),
+      data('PATCH', '/secrets/{secretName}/{version}', 'KeyVault.updateSecret', (request, context, vault) =>
+        this.withSecret(request, vault, (secret) => this.updateSecret(request, context, vault, secret)),
+      ),
       data('POST', '/secrets/restore', 'KeyVault.restoreSecret', (request, context, vault) => this.restore(request, context, vault)),
     ];
   }
@@ -374,7 +390,94 @@ export class KeyVaultsProvider implements SandboxProvider {
     secret.versions.push(version);
     vault.secrets.set(name.toLowerCase(), secret);
     context.event('keyvault.set', { vault: vault.name, secret: secret.name, version: version.version });
+    this.publishSecretEvent(context, vault, secret, version, 'SecretNewVersionCreated');
     return this.bundle(context, vault, secret, version.version);
+  }
+
+  /**
+   * `UpdateSecret` (`PATCH /secrets/{name}/{version}`, body `{ contentType?, tags?, attributes?:
+   * { enabled?, exp?, nbf? } }`): changes a version's properties, never its value. Answers 200
+   * with the bundle without `value`, as Key Vault does. Tags, when given, replace the version's
+   * tags; an attribute left out keeps its value; `exp`/`nbf` set to null clear it.
+   */
+  private updateSecret(request: SandboxRequest, context: ProviderContext, vault: VaultState, secret: SecretState): SandboxResponse {
+    const versionId = param(request, 'version').toLowerCase();
+    const version = secret.versions.find((candidate) => candidate.version === versionId);
+    if (version === undefined) {
+      return json(404, { error: { code: 'SecretNotFound', message: `A secret with (name/id) ${secret.name}/${versionId} was not found in this key vault.` } });
+    }
+    const body = updateSecretBodySchema.safeParse(request.body ?? {});
+    if (!body.success) {
+      return json(400, { error: { code: 'BadParameter', message: 'expected a JSON body { "contentType"?, "tags"?: { string: string }, "attributes"?: { "enabled"?: boolean, "exp"?: seconds, "nbf"?: seconds } }' } });
+    }
+    if (secret.certificateBacked) {
+      return json(403, { error: { code: 'Forbidden', message: `Secret ${secret.name} is managed by a certificate; update the certificate instead.` } });
+    }
+    const { attributes, tags, contentType } = body.data;
+    if (attributes?.enabled !== undefined) version.enabled = attributes.enabled;
+    if (attributes?.exp !== undefined) version.expires = attributes.exp === null ? undefined : new Date(attributes.exp * 1000);
+    if (attributes?.nbf !== undefined) version.notBefore = attributes.nbf === null ? undefined : new Date(attributes.nbf * 1000);
+    if (tags !== undefined) version.tags = { ...tags };
+    if (contentType !== undefined) version.contentType = contentType;
+    version.updated = context.now();
+    // A changed expiry starts its own near-expiry and expiry notices.
+    if (attributes?.exp !== undefined) this.notified.delete(version.version);
+    context.event('keyvault.update', { vault: vault.name, secret: secret.name, version: version.version, enabled: version.enabled });
+    return json(200, {
+      id: this.secretId(context, secret, version),
+      attributes: this.attributes(vault, version),
+      ...(version.tags === undefined ? {} : { tags: version.tags }),
+      ...(version.contentType === undefined ? {} : { contentType: version.contentType }),
+    });
+  }
+
+  /**
+   * Key Vault's Event Grid events (schema: `Id`, `VaultName`, `ObjectType`, `ObjectName`,
+   * `Version`, `NBF`, `EXP`), published to the vault's system topic and delivered to the
+   * sandbox's Event Grid subscriptions.
+   */
+  private publishSecretEvent(context: ProviderContext, vault: VaultState, secret: SecretState, version: SecretVersionState, type: 'SecretNewVersionCreated' | 'SecretNearExpiry' | 'SecretExpired'): void {
+    context.publishEvent?.({
+      topic: vault.id,
+      subject: secret.name,
+      eventType: `Microsoft.KeyVault.${type}`,
+      dataVersion: '1',
+      data: {
+        Id: `https://${vault.name}.vault.azure.net/secrets/${secret.name}/${version.version}`,
+        VaultName: vault.name,
+        ObjectType: 'Secret',
+        ObjectName: secret.name,
+        Version: version.version,
+        NBF: version.notBefore === undefined ? null : unixSeconds(version.notBefore),
+        EXP: version.expires === undefined ? null : unixSeconds(version.expires),
+      },
+    });
+  }
+
+  /**
+   * Near-expiry and expiry notices, as Key Vault sends them for the current version of a secret:
+   * `SecretNearExpiry` once the clock reaches 30 days before `exp`, `SecretExpired` once it
+   * reaches `exp`; each once per version (a changed `exp` re-arms them). Thresholds already
+   * passed when the world was seeded count as sent long ago, so seeding alone publishes nothing.
+   */
+  onClock(now: Date, context: ProviderContext): void {
+    for (const vault of this.vaults.all()) {
+      for (const secret of vault.secrets.values()) {
+        const current = secret.versions[secret.versions.length - 1];
+        if (current?.expires === undefined || !current.enabled) continue;
+        const sent = this.notified.get(current.version) ?? new Set<string>();
+        const nearAt = current.expires.getTime() - NEAR_EXPIRY_MS;
+        if (now.getTime() >= nearAt && !sent.has('near')) {
+          sent.add('near');
+          this.publishSecretEvent(context, vault, secret, current, 'SecretNearExpiry');
+        }
+        if (now.getTime() >= current.expires.getTime() && !sent.has('expired')) {
+          sent.add('expired');
+          this.publishSecretEvent(context, vault, secret, current, 'SecretExpired');
+        }
+        this.notified.set(current.version, sent);
+      }
+    }
   }
 
   /** The value of a secret version by its identifier (`…/secrets/{name}[/{version}]`), for emulated apps resolving Key Vault references; undefined when it does not resolve. */
@@ -494,6 +597,11 @@ export class KeyVaultsProvider implements SandboxProvider {
 }
 
 const restoreBodySchema = z.object({ value: z.string().min(1) });
+const updateSecretBodySchema = z.object({
+  contentType: z.string().optional(),
+  tags: stringMap.optional(),
+  attributes: z.object({ enabled: z.boolean().optional(), exp: z.number().nullable().optional(), nbf: z.number().nullable().optional() }).loose().optional(),
+});
 const setSecretBodySchema = z.object({
   value: z.string(),
   contentType: z.string().optional(),

@@ -30,6 +30,14 @@ const accountSpecSchema = z
     allowSharedKeyAccess: z.boolean().default(false),
     /** Days since each key was last regenerated (default: when the account was created). */
     keysRotatedDaysAgo: z.object({ key1: z.number().min(0).optional(), key2: z.number().min(0).optional() }).strict().default({}),
+    /**
+     * Fixed key values (base64 of 64 bytes), for a world that must link a key to a Key Vault
+     * secret holding it (as `StorageAccountKey` does); Azurite's own otherwise.
+     */
+    keyValues: z
+      .object({ key1: z.base64().optional(), key2: z.base64().optional() })
+      .strict()
+      .default({}),
   })
   .strict();
 
@@ -88,8 +96,8 @@ export class StorageAccountsProvider implements SandboxProvider {
         changeFeed: spec.changeFeed,
         allowSharedKeyAccess: spec.allowSharedKeyAccess,
         keys: {
-          key1: key('key1', context.azurite?.accountKeys[resource.name], spec.keysRotatedDaysAgo.key1),
-          key2: key('key2', context.azurite?.secondaryAccountKeys[resource.name], spec.keysRotatedDaysAgo.key2),
+          key1: key('key1', spec.keyValues.key1 ?? context.azurite?.accountKeys[resource.name], spec.keysRotatedDaysAgo.key1),
+          key2: key('key2', spec.keyValues.key2 ?? context.azurite?.secondaryAccountKeys[resource.name], spec.keysRotatedDaysAgo.key2),
         },
       });
     }
@@ -135,6 +143,19 @@ export class StorageAccountsProvider implements SandboxProvider {
       const status = (error as { statusCode?: unknown }).statusCode;
       return { ok: false, reason: `${typeof status === 'number' ? `${String(status)} ` : ''}${error instanceof Error ? (error.message.split('\n')[0] ?? error.message) : String(error)}` };
     }
+  }
+
+  /**
+   * Whether `key` authenticates to the account now, answered from provider state (Azurite is
+   * told exactly these keys, see {@link applyKeys}), so an app's health can depend on it
+   * synchronously; {@link checkKey} makes the real request.
+   */
+  keyAuthenticates(accountName: string, key: string): StorageKeyCheck {
+    const account = this.accounts.all().find((candidate) => candidate.name.toLowerCase() === accountName.toLowerCase());
+    if (account === undefined) return { ok: false, reason: `no storage account ${accountName}` };
+    if (!account.allowSharedKeyAccess) return { ok: false, reason: `storage account ${account.name} does not allow shared key access` };
+    if (key !== account.keys.key1.value && key !== account.keys.key2.value) return { ok: false, reason: `403 the key does not authenticate to storage account ${account.name}` };
+    return { ok: true };
   }
 
   /** An account by ARM coordinates. */

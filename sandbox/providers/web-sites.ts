@@ -57,6 +57,9 @@ const containerFields = {
   sitecontainers: z.array(siteContainerSpecSchema).optional(),
 };
 
+/** What an app setting the app's health depends on holds (see `credentialSettings`). */
+export const credentialKindSchema = z.union([z.literal('secret'), z.literal('database-url'), z.object({ storageAccount: z.string().min(1) }).strict()]);
+
 const slotSpecSchema = z
   .object({
     name: z.string().min(1),
@@ -92,10 +95,34 @@ const siteSpecSchema = z
      * resolves to a Ready server of the sandbox that accepts its login and database.
      */
     databaseUrlSetting: z.string().min(1).optional(),
+    /**
+     * Further app settings the app's health depends on, by what they hold: `secret` (any value
+     * the setting resolves to), `database-url` (a connection string that logs in) or
+     * `{ storageAccount }` (an account key that authenticates). Health reads the values the app
+     * holds: Key Vault references as resolved when it last started or refreshed them.
+     */
+    credentialSettings: z.record(z.string().min(1), credentialKindSchema).default({}),
     createdDaysAgo: z.number().min(0).default(100),
     slots: z.array(slotSpecSchema).default([]),
   })
   .strict();
+
+
+/** See {@link credentialKindSchema}. */
+export type CredentialKind = z.infer<typeof credentialKindSchema>;
+
+/**
+ * How the provider resolves a setting (a Key Vault reference to its value) and checks a held
+ * credential: wired by `defaultProviders()` from the Key Vault, PostgreSQL and Storage providers.
+ */
+export interface CredentialChecks {
+  resolve(value: string): { readonly value: string } | { readonly problem: string };
+  /** Why the held value does not work as `kind`, or undefined when it does. */
+  check(kind: CredentialKind, value: string): string | undefined;
+}
+
+/** App Service re-fetches Key Vault references every 24 hours. */
+const REFERENCE_REFRESH_MS = 24 * 3_600_000;
 
 const planSpecSchema = z
   .object({
@@ -148,6 +175,15 @@ export interface WebAppState extends ArmResourceBase {
   appSettings: Map<string, string>;
   /** The app setting whose connection string its health depends on (see the spec). */
   databaseUrlSetting: string | undefined;
+  /** Further settings its health depends on (see the spec). */
+  credentialSettings: Record<string, CredentialKind>;
+  /**
+   * Secret values: what the running app holds for each Key Vault reference, resolved when it
+   * last started (or refreshed its references); undefined until the first resolution.
+   */
+  heldReferences: Map<string, { readonly value: string } | { readonly problem: string }> | undefined;
+  /** When the references were last resolved (sandbox clock). */
+  referencesResolvedAt: Date | undefined;
   lastModified: Date;
   slotSwapStatus: { timestampUtc: Date; sourceSlotName: string; destinationSlotName: string } | undefined;
 }
@@ -259,6 +295,9 @@ export class WebSitesProvider implements SandboxProvider, AppHostResolver {
         sitecontainers: siteContainers.sitecontainers,
         appSettings: new Map(Object.entries(spec.appSettings)),
         databaseUrlSetting: spec.databaseUrlSetting,
+        credentialSettings: { ...spec.credentialSettings },
+        heldReferences: undefined,
+        referencesResolvedAt: undefined,
         lastModified: daysBefore(now, Math.min(spec.createdDaysAgo, 2)),
         slotSwapStatus: undefined,
       };
@@ -296,6 +335,9 @@ export class WebSitesProvider implements SandboxProvider, AppHostResolver {
             sitecontainers: slotContainers.sitecontainers,
             appSettings: new Map(Object.entries(slot.appSettings)),
             databaseUrlSetting: spec.databaseUrlSetting,
+            credentialSettings: { ...spec.credentialSettings },
+            heldReferences: undefined,
+            referencesResolvedAt: undefined,
             lastModified: daysBefore(now, Math.min(slot.createdDaysAgo, 1)),
             slotSwapStatus: undefined,
           };
@@ -342,33 +384,72 @@ export class WebSitesProvider implements SandboxProvider, AppHostResolver {
     );
   }
 
-  /**
-   * Checks a connection string an app runs with (after resolving a Key Vault reference): the
-   * reason it cannot connect, or undefined when it can. Set by `defaultProviders()` from the
-   * PostgreSQL and Key Vault providers.
-   */
-  private databaseCheck: ((value: string) => string | undefined) | undefined;
+  /** Set by `defaultProviders()`; without it (hand-built tests) health depends on no credential. */
+  private credentialChecks: CredentialChecks | undefined;
 
-  /** Wires the check of {@link databaseCheck}. */
-  setDatabaseCheck(check: (value: string) => string | undefined): void {
-    this.databaseCheck = check;
+  /** Wires {@link credentialChecks}. */
+  setCredentialChecks(checks: CredentialChecks): void {
+    this.credentialChecks = checks;
   }
 
-  /** Why the app cannot reach its database, or undefined (also when its health does not depend on one). */
-  private databaseProblem(app: WebAppState): string | undefined {
-    if (app.databaseUrlSetting === undefined || this.databaseCheck === undefined) return undefined;
-    const value = app.appSettings.get(app.databaseUrlSetting);
-    if (value === undefined || value === '') return `app setting ${app.databaseUrlSetting} is not set`;
-    const problem = this.databaseCheck(value);
-    return problem === undefined ? undefined : `${app.databaseUrlSetting}: ${problem}`;
+  /** Every site and slot. */
+  private allApps(): WebAppState[] {
+    return this.sites.all().flatMap((site) => [site, ...(this.slots.get(site.id.toLowerCase()) ?? [])]);
+  }
+
+  /**
+   * Resolves the app's Key Vault references as App Service does when the app starts: at start,
+   * restart, any configuration change (which restarts it), a swap, the references refresh
+   * (`POST …/config/configreferences/appsettings/refresh`) and every 24 hours. In between the
+   * app keeps the values it holds, so a new secret version reaches it only by one of those.
+   */
+  private loadReferences(app: WebAppState, now: Date): void {
+    const checks = this.credentialChecks;
+    if (checks === undefined) return;
+    const held = new Map<string, { readonly value: string } | { readonly problem: string }>();
+    for (const [name, value] of app.appSettings) {
+      if (value.trim().startsWith('@Microsoft.KeyVault(')) held.set(name, checks.resolve(value));
+    }
+    app.heldReferences = held;
+    app.referencesResolvedAt = now;
+  }
+
+  /** Apps resolve their references once every world has seeded (Key Vault may seed after them). */
+  afterSeed(context: ProviderContext): void {
+    for (const app of this.allApps()) this.loadReferences(app, context.now());
+  }
+
+  /** The daily re-fetch of Key Vault references. */
+  onClock(now: Date): void {
+    for (const app of this.allApps()) {
+      if (app.referencesResolvedAt !== undefined && now.getTime() - app.referencesResolvedAt.getTime() >= REFERENCE_REFRESH_MS) this.loadReferences(app, now);
+    }
+  }
+
+  /** Why the app's credentials do not work, or undefined (also when its health depends on none). */
+  private credentialProblem(app: WebAppState): string | undefined {
+    const checks = this.credentialChecks;
+    if (checks === undefined) return undefined;
+    const settings: [string, CredentialKind][] = Object.entries(app.credentialSettings);
+    if (app.databaseUrlSetting !== undefined) settings.unshift([app.databaseUrlSetting, 'database-url']);
+    for (const [name, kind] of settings) {
+      const value = app.appSettings.get(name);
+      if (value === undefined || value === '') return `app setting ${name} is not set`;
+      let held: { readonly value: string } | { readonly problem: string } = { value };
+      if (value.trim().startsWith('@Microsoft.KeyVault(')) held = app.heldReferences?.get(name) ?? checks.resolve(value);
+      if ('problem' in held) return `${name}: ${held.problem}`;
+      const problem = checks.check(kind, held.value);
+      if (problem !== undefined) return `${name}: ${problem}`;
+    }
+    return undefined;
   }
 
   /** The scripted health of a site or slot. */
   healthOf(app: WebAppState, now: Date): HealthVerdict {
     if (!app.healthy) return { healthy: false, reason: `${app.id} is unhealthy (instance test hook)`, status: 503, body: { status: 'unhealthy' }, paths: undefined };
-    const database = this.databaseProblem(app);
-    if (database !== undefined) {
-      return { healthy: false, reason: `${app.id} cannot reach its database: ${database}`, status: 503, body: { status: 'unhealthy', database: 'unreachable' }, paths: undefined };
+    const credential = this.credentialProblem(app);
+    if (credential !== undefined) {
+      return { healthy: false, reason: `${app.id} holds a credential that does not work: ${credential}`, status: 503, body: { status: 'unhealthy', credential: 'failing' }, paths: undefined };
     }
     const plan = this.planOf(app);
     return this.health.verdict({
@@ -464,6 +545,9 @@ export class WebSitesProvider implements SandboxProvider, AppHostResolver {
     return [
       write('PUT', `${site}/config/appsettings`, 'Microsoft.Web/sites.updateApplicationSettings', onApp((app, request, context) => this.updateAppSettings(app, request, context))),
       write('PUT', `${slot}/config/appsettings`, 'Microsoft.Web/sites/slots.updateApplicationSettings', onApp((app, request, context) => this.updateAppSettings(app, request, context))),
+      // The documented refresh of Key Vault references (App Service's "refresh" endpoint): re-fetches every reference without a restart.
+      write('POST', `${site}/config/configreferences/appsettings/refresh`, 'Microsoft.Web/sites.refreshConfigReferences', onApp((app, _request, context) => this.refreshReferences(app, context))),
+      write('POST', `${slot}/config/configreferences/appsettings/refresh`, 'Microsoft.Web/sites/slots.refreshConfigReferences', onApp((app, _request, context) => this.refreshReferences(app, context))),
       write('POST', `${site}/restart`, 'Microsoft.Web/sites.restart', onApp((app, request, context) => this.restart(app, request, context))),
       write('POST', `${slot}/restart`, 'Microsoft.Web/sites/slots.restart', onApp((app, request, context) => this.restart(app, request, context))),
       write('POST', `${site}/slotsswap`, 'Microsoft.Web/sites.swapSlotWithProduction', onApp((app, request, context) => this.swap(app, request, context))),
@@ -488,10 +572,18 @@ export class WebSitesProvider implements SandboxProvider, AppHostResolver {
     app.appSettings = new Map(Object.entries(parsed.data.properties));
     app.lastModified = now;
     app.lastStarted = now;
+    this.loadReferences(app, now);
     app.restartingUntil = new Date(now.getTime() + (context.operationDurationMs?.() ?? 0));
     // Names only: values are secrets.
     context.event('web.appsettings', { resourceId: app.id, names: [...app.appSettings.keys()].sort() });
     return json(200, this.appSettingsJson(app));
+  }
+
+  /** Re-fetches the app's Key Vault references now (200, no body); the app keeps running. */
+  private refreshReferences(app: WebAppState, context: ProviderContext): SandboxResponse {
+    this.loadReferences(app, context.now());
+    context.event('web.references.refresh', { resourceId: app.id });
+    return { status: 200 };
   }
 
   /**
@@ -505,6 +597,7 @@ export class WebSitesProvider implements SandboxProvider, AppHostResolver {
     const durationMs = context.operationDurationMs?.() ?? 0;
     app.lastStarted = now;
     app.restartingUntil = new Date(now.getTime() + durationMs);
+    this.loadReferences(app, now);
     const softRestart = request.query.get('softRestart') === 'true';
     context.event('web.restart', { resourceId: app.id, softRestart, synchronous: request.query.get('synchronous') === 'true' });
     const origin = armEventOrigin(request, context);
@@ -585,6 +678,7 @@ export class WebSitesProvider implements SandboxProvider, AppHostResolver {
     const status = { timestampUtc: now, sourceSlotName: this.slotLabel(from), destinationSlotName: this.slotLabel(to) };
     for (const app of [from, to]) {
       app.lastStarted = now;
+      this.loadReferences(app, now);
       app.lastModified = now;
       app.slotSwapStatus = { ...status };
       // A deploy that an unhealthy-after-swap script waits for turns bad where it lands.
