@@ -43,6 +43,7 @@ export const REMEDIATION_FUNCTION_NAMES = {
   commitActivity: 'remediationCommitActivity',
   actActivity: 'remediationActActivity',
   undoActivity: 'remediationUndoActivity',
+  lockActivity: 'remediationLockActivity',
   checkResolvedActivity: 'remediationCheckResolvedActivity',
   finishActivity: 'remediationFinishActivity',
 } as const;

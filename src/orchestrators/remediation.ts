@@ -14,7 +14,11 @@
  *   however often an activity runs.
  * - **act** is the one dry-run gate: in dry run every rung is planned and recorded and nothing
  *   changes; otherwise the per-resource lock (shared with the runbook executor, owner = this
- *   instance) decides who acts: a held lock ends the remediation as `suppressed`.
+ *   instance) decides who acts: a held lock ends the remediation as `suppressed`. The act
+ *   activity takes the lock as a bounded *hold*; it stays held through verification and undo
+ *   (renewed by the lock activity before each verification, for its deadline) and is released
+ *   by the finish of every path, a failure included. A remediation that crashes and never
+ *   resumes frees it when the hold expires.
  * - **verifyHealth** is the health module's durable sub-step (`yield*`, durable timers, N
  *   consecutive successes or a deadline). A rung that did not help is undone when reversible.
  * - **escalate**: after the last rung, the finish step notifies with the alert, every action,
@@ -42,7 +46,9 @@ import {
   finishActivity,
   flowStoreFor,
   guardrailsActivity,
+  lockActivity,
   matchActivity,
+  ACT_HOLD_MS,
   undoActivity,
   watchSpec,
   type ActInput,
@@ -52,6 +58,8 @@ import {
   type FlowDeps,
   type GuardrailsInput,
   type GuardrailsOutcome,
+  type LockInput,
+  type LockResult,
   type MatchOutcome,
   type RemediationInput,
   type RemediationOutcome,
@@ -61,6 +69,7 @@ import {
   type UndoResult,
 } from '../remediation/flow-activities.ts';
 import { remediationServices, type GuardrailOutcome, type Json, type VerifyHealthResult, type VerifySpec } from '../remediation/flow-services.ts';
+import '../remediation/services.ts';
 import { AppNotReadyError, checkReadiness } from '../startup/readiness.ts';
 
 const names = REMEDIATION_FUNCTION_NAMES;
@@ -132,8 +141,20 @@ export const remediationOrchestrator: OrchestrationHandler = function* (context:
     context.df.setCustomStatus(view);
   };
 
+  // Set once an act or undo ran outside dry run: from then on this instance may hold the target's lock.
+  let lockTarget: string | undefined;
+
   function* finish(outcome: RemediationOutcome, reason: string, extra: { page?: 'trigger' | 'resolve'; error?: string } = {}): Generator<Task, RemediationOutput, unknown> {
     status('finishing', { outcome, reason });
+    if (lockTarget !== undefined) {
+      const unlock: LockInput = { instanceId, targetId: lockTarget, release: true };
+      try {
+        yield context.df.callActivityWithRetry(names.lockActivity, retry, unlock);
+      } catch {
+        // The hold expires by itself (bounded); the record still gets written.
+      }
+      lockTarget = undefined;
+    }
     const finishInput: FinishInput = {
       instanceId,
       startedAt,
@@ -157,117 +178,132 @@ export const remediationOrchestrator: OrchestrationHandler = function* (context:
     return outcome;
   }
 
-  status('matching');
-  try {
-    match = (yield context.df.callActivityWithRetry(names.matchActivity, retry, input)) as MatchOutcome;
-  } catch (error) {
-    return yield* finish('failed', `could not match the ${input.source}: ${failureText(error)}`, { error: failureText(error) });
-  }
-  if (match.decision === 'ignore' || match.decision === 'reject') return yield* finish(match.decision === 'ignore' ? 'ignored' : 'rejected', match.reason);
-  if (match.flow === 'notify') return yield* finish('notified', match.reason);
-  const rule = match.rule;
-  const target = match.target;
-  if (rule === undefined || target === undefined) return yield* finish('rejected', 'the rules named no target or rule');
-
-  if (match.flow === 'watch' && !match.dryRun) {
-    const spec = watchSpec(rule);
-    if (spec !== undefined) {
-      status('watching');
-      const watched = yield* services.verifyHealth(context, { targetId: target.id, kind: target.kind, ...spec });
-      watch = shortVerify(watched);
-      if (watched.healthy) return yield* finish('healthy', `health held after ${match.summary}: ${watched.reason}`);
-    }
-  }
-
-  let planned = 0;
-  for (const [index, step] of rule.ladder.entries()) {
-    rung = index;
-    if (!match.dryRun) {
-      const resolved = (yield context.df.callActivityWithRetry(names.checkResolvedActivity, retry, { instanceId })) as ResolutionMarker | null;
-      if (resolved !== null) return yield* finish('resolved', `the alert was resolved at ${resolved.resolvedAt} before rung ${String(index + 1)} (${step.action})`, { page: 'resolve' });
-    }
-    status('guardrails');
-    const guardInput: GuardrailsInput = {
-      targetId: target.id,
-      rule,
-      action: step.action,
-      triggerKey: input.triggerKey,
-      monitorCondition: match.monitorCondition,
-      now: context.df.currentUtcDateTime.toISOString(),
-      dryRun: match.dryRun,
-      reservationKey: `${instanceId}:${String(index)}`,
-      rung: index,
-      owner: instanceId,
-    };
-    let guard: GuardrailsOutcome;
+  function* run(): Generator<Task, RemediationOutput, unknown> {
+    status('matching');
     try {
-      guard = (yield context.df.callActivityWithRetry(names.guardrailsActivity, retry, guardInput)) as GuardrailsOutcome;
+      match = (yield context.df.callActivityWithRetry(names.matchActivity, retry, input)) as MatchOutcome;
     } catch (error) {
-      // Fail closed: without a guardrail decision nothing acts.
-      steps.push({ rung: index, action: step.action, error: `guardrails could not be evaluated: ${failureText(error)}` });
-      return yield* finish('failed', `guardrails could not be evaluated for ${step.action}; nothing was changed`, { error: failureText(error) });
+      return yield* finish('failed', `could not match the ${input.source}: ${failureText(error)}`, { error: failureText(error) });
     }
-    const evidence: { -readonly [K in keyof StepEvidence]: StepEvidence[K] } = { rung: index, action: step.action, guardrails: guard.decisions, allowed: guard.allowed };
-    steps.push(evidence);
-    const blockedBy = guard.decisions.filter((decision) => decision.verdict === 'block');
-    const planOnly = match.dryRun || guard.dryRun;
-    if (!guard.allowed && !planOnly) {
-      return yield* finish('suppressed', `${step.action} suppressed: ${blockedBy.map((decision) => `${decision.guardrail} (${decision.reason})`).join('; ') || 'a guardrail refused'}`);
+    if (match.decision === 'ignore' || match.decision === 'reject') return yield* finish(match.decision === 'ignore' ? 'ignored' : 'rejected', match.reason);
+    if (match.flow === 'notify') return yield* finish('notified', match.reason);
+    const rule = match.rule;
+    const target = match.target;
+    if (rule === undefined || target === undefined) return yield* finish('rejected', 'the rules named no target or rule');
+
+    if (match.flow === 'watch' && !match.dryRun) {
+      const spec = watchSpec(rule);
+      if (spec !== undefined) {
+        status('watching');
+        const watched = yield* services.verifyHealth(context, { targetId: target.id, kind: target.kind, ...spec });
+        watch = shortVerify(watched);
+        if (watched.healthy) return yield* finish('healthy', `health held after ${match.summary}: ${watched.reason}`);
+      }
     }
 
-    status('acting');
-    const actInput: ActInput = { instanceId, targetId: target.id, rung: index, action: step.action, params: step.params, dryRun: planOnly };
-    let acted: ActStepResult;
-    try {
-      acted = (yield context.df.callActivityWithRetry(names.actActivity, retry, actInput)) as ActStepResult;
-    } catch (error) {
-      evidence.error = failureText(error);
-      evidence.commit = yield* commit(guard.reservation, 'failed');
-      continue;
-    }
-    if (acted.outcome === 'locked') {
-      evidence.result = { outcome: 'skipped', message: `not applied: ${acted.message}` };
-      evidence.commit = yield* commit(guard.reservation, 'not-applied');
-      return yield* finish('suppressed', `${step.action} not applied: another operation holds the lock of ${target.id}${acted.holder === undefined ? '' : ` (${acted.holder})`}`);
-    }
-    evidence.plan = { summary: acted.plan.summary, reversible: acted.plan.reversible };
-    if (acted.outcome === 'planned') {
-      planned += 1;
-      evidence.result = { outcome: 'planned', message: `dry run: would ${acted.plan.summary}${guard.allowed ? '' : ` (the guardrails would refuse it now: ${blockedBy.map((decision) => decision.guardrail).join(', ')})`}` };
-      evidence.commit = yield* commit(guard.reservation, 'not-applied');
-      continue;
-    }
-    evidence.result = { outcome: acted.outcome, message: acted.message };
-
-    status('verifying');
-    const verified = yield* services.verifyHealth(context, { targetId: target.id, kind: target.kind, ...step.verify } satisfies VerifySpec & { targetId: string; kind: string });
-    evidence.verify = shortVerify(verified);
-    if (verified.healthy) {
-      evidence.commit = yield* commit(guard.reservation, 'succeeded');
-      return yield* finish('remediated', `${step.action} helped: ${verified.reason}`);
-    }
-    const undoRecord = acted.undo ?? acted.plan.undo;
-    if (acted.plan.reversible && undoRecord !== undefined) {
-      status('undoing');
-      const undoInput: UndoInput = { instanceId, targetId: target.id, rung: index, action: step.action, undo: undoRecord };
+    let planned = 0;
+    for (const [index, step] of rule.ladder.entries()) {
+      rung = index;
+      if (!match.dryRun) {
+        const resolved = (yield context.df.callActivityWithRetry(names.checkResolvedActivity, retry, { instanceId })) as ResolutionMarker | null;
+        if (resolved !== null) return yield* finish('resolved', `the alert was resolved at ${resolved.resolvedAt} before rung ${String(index + 1)} (${step.action})`, { page: 'resolve' });
+      }
+      status('guardrails');
+      const guardInput: GuardrailsInput = {
+        targetId: target.id,
+        rule,
+        action: step.action,
+        triggerKey: input.triggerKey,
+        monitorCondition: match.monitorCondition,
+        now: context.df.currentUtcDateTime.toISOString(),
+        dryRun: match.dryRun,
+        reservationKey: `${instanceId}:${String(index)}`,
+        rung: index,
+        owner: instanceId,
+      };
+      let guard: GuardrailsOutcome;
       try {
-        const undone = (yield context.df.callActivityWithRetry(names.undoActivity, retry, undoInput)) as UndoResult;
-        evidence.undo = undone;
-        evidence.commit = yield* commit(guard.reservation, undone.outcome === 'applied' ? 'undone' : 'failed');
+        guard = (yield context.df.callActivityWithRetry(names.guardrailsActivity, retry, guardInput)) as GuardrailsOutcome;
       } catch (error) {
-        evidence.undo = { outcome: 'failed', message: failureText(error) };
+        // Fail closed: without a guardrail decision nothing acts.
+        steps.push({ rung: index, action: step.action, error: `guardrails could not be evaluated: ${failureText(error)}` });
+        return yield* finish('failed', `guardrails could not be evaluated for ${step.action}; nothing was changed`, { error: failureText(error) });
+      }
+      const evidence: { -readonly [K in keyof StepEvidence]: StepEvidence[K] } = { rung: index, action: step.action, guardrails: guard.decisions, allowed: guard.allowed };
+      steps.push(evidence);
+      const blockedBy = guard.decisions.filter((decision) => decision.verdict === 'block');
+      const planOnly = match.dryRun || guard.dryRun;
+      if (!guard.allowed && !planOnly) {
+        return yield* finish('suppressed', `${step.action} suppressed: ${blockedBy.map((decision) => `${decision.guardrail} (${decision.reason})`).join('; ') || 'a guardrail refused'}`);
+      }
+
+      status('acting');
+      if (!planOnly) lockTarget = target.id;
+      const actInput: ActInput = { instanceId, targetId: target.id, rung: index, action: step.action, params: step.params, dryRun: planOnly };
+      let acted: ActStepResult;
+      try {
+        acted = (yield context.df.callActivityWithRetry(names.actActivity, retry, actInput)) as ActStepResult;
+      } catch (error) {
+        evidence.error = failureText(error);
+        evidence.commit = yield* commit(guard.reservation, 'failed');
+        continue;
+      }
+      if (acted.outcome === 'locked') {
+        evidence.result = { outcome: 'skipped', message: `not applied: ${acted.message}` };
+        evidence.commit = yield* commit(guard.reservation, 'not-applied');
+        return yield* finish('suppressed', `${step.action} not applied: another operation holds the lock of ${target.id}${acted.holder === undefined ? '' : ` (${acted.holder})`}`);
+      }
+      evidence.plan = { summary: acted.plan.summary, reversible: acted.plan.reversible };
+      if (acted.outcome === 'planned') {
+        planned += 1;
+        evidence.result = { outcome: 'planned', message: `dry run: would ${acted.plan.summary}${guard.allowed ? '' : ` (the guardrails would refuse it now: ${blockedBy.map((decision) => decision.guardrail).join(', ')})`}` };
+        evidence.commit = yield* commit(guard.reservation, 'not-applied');
+        continue;
+      }
+      evidence.result = { outcome: acted.outcome, message: acted.message };
+
+      status('verifying');
+      // Keep the lock through the verification's timers and a possible undo after it.
+      const renew: LockInput = { instanceId, targetId: target.id, holdSeconds: step.verify.deadlineSeconds + ACT_HOLD_MS / 1000, purpose: `verify ${step.action}` };
+      const renewed = (yield context.df.callActivityWithRetry(names.lockActivity, retry, renew)) as LockResult;
+      if (renewed.outcome === 'locked') evidence.error = `the lock of ${target.id} was taken during ${step.action}: ${renewed.message}`;
+      const verified = yield* services.verifyHealth(context, { targetId: target.id, kind: target.kind, ...step.verify } satisfies VerifySpec & { targetId: string; kind: string });
+      evidence.verify = shortVerify(verified);
+      if (verified.healthy) {
+        evidence.commit = yield* commit(guard.reservation, 'succeeded');
+        return yield* finish('remediated', `${step.action} helped: ${verified.reason}`);
+      }
+      const undoRecord = acted.undo ?? acted.plan.undo;
+      if (acted.plan.reversible && undoRecord !== undefined) {
+        status('undoing');
+        const undoInput: UndoInput = { instanceId, targetId: target.id, rung: index, action: step.action, undo: undoRecord };
+        try {
+          const undone = (yield context.df.callActivityWithRetry(names.undoActivity, retry, undoInput)) as UndoResult;
+          evidence.undo = undone;
+          evidence.commit = yield* commit(guard.reservation, undone.outcome === 'applied' ? 'undone' : 'failed');
+        } catch (error) {
+          evidence.undo = { outcome: 'failed', message: failureText(error) };
+          evidence.commit = yield* commit(guard.reservation, 'failed');
+        }
+      } else {
         evidence.commit = yield* commit(guard.reservation, 'failed');
       }
-    } else {
-      evidence.commit = yield* commit(guard.reservation, 'failed');
     }
+
+    rung = rule.ladder.length;
+    if (match.dryRun || (planned > 0 && planned === steps.length)) return yield* finish('planned', `dry run: planned ${String(steps.length)} rung(s) of ${rule.name}; nothing was changed`);
+    const resolved = (yield context.df.callActivityWithRetry(names.checkResolvedActivity, retry, { instanceId })) as ResolutionMarker | null;
+    if (resolved !== null) return yield* finish('resolved', `the alert was resolved at ${resolved.resolvedAt}; no escalation`, { page: 'resolve' });
+    return yield* finish('escalated', `${rule.name}: no rung helped (${steps.map((step) => `${step.action}: ${step.error ?? (step.verify?.healthy === false ? 'still unhealthy' : (step.result?.outcome ?? '-'))}`).join(', ')})`, { page: 'trigger' });
   }
 
-  rung = rule.ladder.length;
-  if (match.dryRun || (planned > 0 && planned === steps.length)) return yield* finish('planned', `dry run: planned ${String(steps.length)} rung(s) of ${rule.name}; nothing was changed`);
-  const resolved = (yield context.df.callActivityWithRetry(names.checkResolvedActivity, retry, { instanceId })) as ResolutionMarker | null;
-  if (resolved !== null) return yield* finish('resolved', `the alert was resolved at ${resolved.resolvedAt}; no escalation`, { page: 'resolve' });
-  return yield* finish('escalated', `${rule.name}: no rung helped (${steps.map((step) => `${step.action}: ${step.error ?? (step.verify?.healthy === false ? 'still unhealthy' : (step.result?.outcome ?? '-'))}`).join(', ')})`, { page: 'trigger' });
+  try {
+    return yield* run();
+  } catch (error) {
+    // Whatever failed unexpectedly (an activity out of retries, a verification input out of
+    // bounds), the finish still releases the lock, settles nothing twice and records why.
+    return yield* finish('failed', `remediation stopped: ${failureText(error)}`, { error: failureText(error) });
+  }
 };
 
 let shared: { key: string; clients: AzureClients } | undefined;
@@ -300,6 +336,7 @@ df.app.activity(names.matchActivity, { handler: (input: RemediationInput, contex
 df.app.activity(names.guardrailsActivity, { handler: (input: GuardrailsInput, context) => withFlowDeps(context, (deps) => guardrailsActivity(input, deps)) });
 df.app.activity(names.commitActivity, { handler: (input: { reservation: Json; outcome: GuardrailOutcome }, context) => withFlowDeps(context, (deps) => commitActivity(input, deps)) });
 df.app.activity(names.actActivity, { handler: (input: ActInput, context) => withFlowDeps(context, async (deps) => actActivity(input, deps, await flowStoreFor(deps.config, deps.clients))) });
+df.app.activity(names.lockActivity, { handler: (input: LockInput, context) => withFlowDeps(context, (deps) => lockActivity(input, deps)) });
 df.app.activity(names.undoActivity, { handler: (input: UndoInput, context) => withFlowDeps(context, async (deps) => undoActivity(input, deps, await flowStoreFor(deps.config, deps.clients))) });
 df.app.activity(names.checkResolvedActivity, {
   handler: (input: { instanceId: string }, context) => withFlowDeps(context, async (deps) => (await checkResolvedActivity(input, await flowStoreFor(deps.config, deps.clients))) ?? null),

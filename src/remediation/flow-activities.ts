@@ -358,9 +358,10 @@ const stepName = (instanceId: string, rung: number, step: 'act' | 'undo'): strin
 
 /**
  * `act`: the one dry-run gate and the action. In dry run it only plans (read-only, no lock, no
- * journal). Otherwise it takes the per-resource lock (owner: the instance id, so a retry
- * re-enters it and anyone else — a runbook run, another remediation — is refused), plans,
- * journals the plan, applies, journals the result, and releases the lock.
+ * journal). Otherwise it takes (or renews) the remediation's hold on the per-resource lock
+ * (owner: the instance id, so a retry re-enters it and anyone else — a runbook run, another
+ * remediation — is refused), plans, journals the plan, applies and journals the result. The hold
+ * stays: verification and undo run under it, and the finish releases it.
  */
 export async function actActivity(input: ActInput, deps: FlowDeps, store: FlowStore): Promise<ActStepResult> {
   const target = targetOf(deps.config, input.targetId);
@@ -372,34 +373,81 @@ export async function actActivity(input: ActInput, deps: FlowDeps, store: FlowSt
   const earlier = (await store.read(name)) as StepJournal | undefined;
   if (earlier?.result !== undefined) return { ...earlier.result, ...(earlier.result.outcome === 'locked' ? {} : { replayed: true }) };
   if (earlier?.applying === true && earlier.plan !== undefined) return begunEarlier(earlier.plan);
-  const { provider } = await resourceLocksFor(deps.config, deps.clients);
-  let lock;
+  const locked = await holdLock(deps, target.id, input.instanceId, input.action, ACT_HOLD_MS);
+  if (locked !== undefined) return locked;
+  const plan = earlier?.plan ?? (await action.plan(ctx, target, input.params));
+  const intent = { plan, applying: true } as unknown as Json;
+  // Of two attempts of this step at once (the same activity, re-dispatched), the one that creates the journal applies.
+  if (!(await claim(store, name, earlier !== undefined, intent))) return begunEarlier(plan);
+  let applied;
   try {
-    lock = await provider.acquire(target.id, { owner: input.instanceId, purpose: `remediation ${input.instanceId} ${input.action}` });
+    applied = await action.apply(ctx, target, plan);
+  } catch (error) {
+    // A failed apply may be retried: the journal no longer claims it began.
+    await store.write(name, { plan, failed: failureText(error) } as unknown as Json);
+    throw error;
+  }
+  const result: ActStepResult = { outcome: applied.outcome, plan, message: applied.message, ...(applied.undo === undefined ? {} : { undo: applied.undo }) };
+  await store.write(name, { plan, result } as unknown as Json);
+  return result;
+}
+
+/**
+ * How long a hold taken or renewed by `act` or `undo` lasts: the longest long-running operation
+ * an action awaits (8 min) and a margin. The orchestration renews it before each verification
+ * for that verification's deadline (see {@link lockActivity}).
+ */
+export const ACT_HOLD_MS = 15 * 60_000;
+
+/**
+ * Takes or renews the remediation's hold on the resource lock (owner: the instance id). Returns
+ * the `locked` answer when another operation holds it, undefined when this remediation does.
+ */
+async function holdLock(deps: FlowDeps, targetId: string, owner: string, what: string, holdMs: number): Promise<{ outcome: 'locked'; message: string; holder: string | undefined } | undefined> {
+  const { provider } = await resourceLocksFor(deps.config, deps.clients);
+  try {
+    await provider.hold(targetId, { owner, purpose: `remediation ${owner} ${what}`, holdMs });
+    return undefined;
   } catch (error) {
     if (error instanceof ResourceLockHeldError) return { outcome: 'locked', message: error.message, holder: error.holder };
     throw error;
   }
+}
+
+/** Input of `lock`: take or renew the hold for `holdSeconds` from now, or release it. */
+export interface LockInput {
+  readonly instanceId: string;
+  readonly targetId: string;
+  readonly release?: boolean;
+  readonly holdSeconds?: number;
+  readonly purpose?: string;
+}
+
+/** What `lock` did. */
+export type LockResult =
+  | { readonly outcome: 'held'; readonly expiresAt: string }
+  | { readonly outcome: 'locked'; readonly message: string; readonly holder: string | undefined }
+  | { readonly outcome: 'released' | 'not-held' };
+
+/**
+ * `lock`: the per-resource lock of a remediation, held across its durable waits (verification
+ * timers) as a bounded hold (`src/runs/resource-lock.ts`, `hold`): renewed before each wait for
+ * that wait's length, released by the finish of every path. A remediation that crashes and never
+ * resumes frees the resource when the hold expires.
+ */
+export async function lockActivity(input: LockInput, deps: FlowDeps): Promise<LockResult> {
+  const { provider } = await resourceLocksFor(deps.config, deps.clients);
+  if (input.release === true) return { outcome: (await provider.releaseHold(input.targetId, input.instanceId)) ? 'released' : 'not-held' };
   try {
-    const plan = earlier?.plan ?? (await action.plan(ctx, target, input.params));
-    const intent = { plan, applying: true } as unknown as Json;
-    // Of two attempts of this step at once (the same activity, re-dispatched), the one that creates the journal applies.
-    if (!(await claim(store, name, earlier !== undefined, intent))) return begunEarlier(plan);
-    const lost = lock.lost();
-    if (lost !== undefined) throw new OpsAutopilotError(`remediation: lost the lock of ${target.id} before ${input.action} (${lost}); nothing was changed`);
-    let applied;
-    try {
-      applied = await action.apply(ctx, target, plan);
-    } catch (error) {
-      // A failed apply may be retried: the journal no longer claims it began.
-      await store.write(name, { plan, failed: failureText(error) } as unknown as Json);
-      throw error;
-    }
-    const result: ActStepResult = { outcome: applied.outcome, plan, message: applied.message, ...(applied.undo === undefined ? {} : { undo: applied.undo }) };
-    await store.write(name, { plan, result } as unknown as Json);
-    return result;
-  } finally {
-    await lock.release();
+    const held = await provider.hold(input.targetId, {
+      owner: input.instanceId,
+      purpose: `remediation ${input.instanceId}${input.purpose === undefined ? '' : ` ${input.purpose}`}`,
+      holdMs: (input.holdSeconds ?? ACT_HOLD_MS / 1000) * 1000,
+    });
+    return { outcome: 'held', expiresAt: held.expiresAt };
+  } catch (error) {
+    if (error instanceof ResourceLockHeldError) return { outcome: 'locked', message: error.message, holder: error.holder };
+    throw error;
   }
 }
 
@@ -440,30 +488,20 @@ export async function undoActivity(input: UndoInput, deps: FlowDeps, store: Flow
   const earlier = (await store.read(name)) as { result?: UndoResult; applying?: boolean } | undefined;
   if (earlier?.result !== undefined) return earlier.result;
   if (earlier?.applying === true) return { outcome: 'applied', message: `an earlier attempt began to undo ${input.action}; not repeated (at most once)` };
-  const { provider } = await resourceLocksFor(deps.config, deps.clients);
-  let lock;
+  const locked = await holdLock(deps, target.id, input.instanceId, `undo ${input.action}`, ACT_HOLD_MS);
+  if (locked !== undefined) return { outcome: 'locked', message: locked.message };
+  const intent = { applying: true } as unknown as Json;
+  if (!(await claim(store, name, earlier !== undefined, intent))) return { outcome: 'applied', message: `another attempt is undoing ${input.action}; not repeated (at most once)` };
+  let done;
   try {
-    lock = await provider.acquire(target.id, { owner: input.instanceId, purpose: `remediation ${input.instanceId} undo ${input.action}` });
+    done = await action.undo(runbookContext(deps), target, input.undo);
   } catch (error) {
-    if (error instanceof ResourceLockHeldError) return { outcome: 'locked', message: error.message };
+    await store.write(name, { failed: failureText(error) });
     throw error;
   }
-  try {
-    const intent = { applying: true } as unknown as Json;
-    if (!(await claim(store, name, earlier !== undefined, intent))) return { outcome: 'applied', message: `another attempt is undoing ${input.action}; not repeated (at most once)` };
-    let done;
-    try {
-      done = await action.undo(runbookContext(deps), target, input.undo);
-    } catch (error) {
-      await store.write(name, { failed: failureText(error) });
-      throw error;
-    }
-    const result: UndoResult = { outcome: done.outcome, message: done.message };
-    await store.write(name, { result });
-    return result;
-  } finally {
-    await lock.release();
-  }
+  const result: UndoResult = { outcome: done.outcome, message: done.message };
+  await store.write(name, { result });
+  return result;
 }
 
 /** The marker a `Resolved` alert leaves for the remediation of its `Fired` notification. */
@@ -644,6 +682,7 @@ export async function finishActivity(input: FinishInput, deps: FlowDeps): Promis
         summary: redactString(`${input.match?.summary ?? input.input.triggerKey}: ${input.outcome} — ${input.reason}`).slice(0, 1024),
         source: input.match?.target?.id ?? deps.config.estate,
         severity: 'critical',
+        ...(input.match?.rule?.escalate === undefined ? {} : { targets: escalationNames(input.match.rule.escalate) }),
         details: redactSecrets({ steps: input.steps.map((step) => `${String(step.rung)} ${step.action}: ${step.result?.outcome ?? (step.allowed === false ? 'suppressed' : '-')}${step.verify === undefined ? '' : `, verify ${step.verify.healthy ? 'healthy' : 'unhealthy'}`}${step.undo === undefined ? '' : `, undo ${step.undo.outcome}`}`) }),
       });
       if (sent !== undefined) page = sent;
@@ -658,6 +697,12 @@ export async function finishActivity(input: FinishInput, deps: FlowDeps): Promis
     }
   }
   return { recordBlob: blobName, written, notifications, ...(page === undefined ? {} : { page }) };
+}
+
+/** The notification names of a rule's escalation (`{ notify: [...] }`), when it says. */
+function escalationNames(escalate: unknown): string[] | undefined {
+  if (escalate === null || typeof escalate !== 'object' || !('notify' in escalate) || !Array.isArray(escalate.notify)) return undefined;
+  return escalate.notify.filter((name): name is string => typeof name === 'string');
 }
 
 /** A short, secret-free message of a failure, for evidence. */

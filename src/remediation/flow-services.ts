@@ -9,8 +9,10 @@
  * - paging (`src/notify/pagerduty.ts`): trigger and resolve with a dedup key per incident.
  *
  * The flow depends on these shapes only, so that the orchestration is one piece of code
- * whatever implements them. {@link remediationServices} is the one binding the app uses;
- * {@link useRemediationServices} overrides it (tests, and nothing else). Without a binding every
+ * whatever implements them. `src/remediation/services.ts` is the production binding, installed
+ * with {@link setDefaultRemediationServices} when the orchestrator module loads;
+ * {@link remediationServices} returns it; {@link useRemediationServices} overrides it (tests, and
+ * nothing else). Without a binding (a module graph that never loaded services.ts) every
  * remediation fails closed: it changes nothing and its record says why.
  */
 import type { OrchestrationContext, Task } from 'durable-functions';
@@ -156,6 +158,8 @@ export interface PageRequest {
   readonly source: string;
   readonly severity?: 'critical' | 'error' | 'warning' | 'info';
   readonly details?: Readonly<Record<string, Json>>;
+  /** The notification entries the escalation names (PagerDuty targets among them are paged); default every PagerDuty target. */
+  readonly targets?: readonly string[];
 }
 
 /** What a guardrail store is, to the flow: opaque. */

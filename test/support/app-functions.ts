@@ -31,6 +31,7 @@ export const PRODUCTION_FUNCTIONS = [
   { name: 'remediationCommitActivity', trigger: 'activity', http: undefined, schedule: undefined },
   { name: 'remediationFinishActivity', trigger: 'activity', http: undefined, schedule: undefined },
   { name: 'remediationGuardrailsActivity', trigger: 'activity', http: undefined, schedule: undefined },
+  { name: 'remediationLockActivity', trigger: 'activity', http: undefined, schedule: undefined },
   { name: 'remediationMatchActivity', trigger: 'activity', http: undefined, schedule: undefined },
   { name: 'remediationOrchestrator', trigger: 'orchestration', http: undefined, schedule: undefined },
   { name: 'remediationsGet', trigger: 'http', http: { route: 'remediations/{id}', methods: ['GET'], authLevel: 'function' }, schedule: undefined },

@@ -16,6 +16,7 @@ import type { PlannedAction, Runbook, RunbookContext } from '../../../src/runboo
 import { leaseIdFor } from '../../../src/runs/blob-lease.ts';
 import {
   blobResourceLocks,
+  inProcessResourceLocks,
   normaliseResourceId,
   RESOURCE_LOCK_PREFIX,
   ResourceLockError,
@@ -124,6 +125,69 @@ describe('resource lock', () => {
     expect(limited.lost()).toBeUndefined();
     await expect.poll(() => limited.lost(), { timeout: 5000 }).toMatch(/for its limit of 0 s; renewals stopped/);
     await limited.release();
+  });
+});
+
+describe('a hold across durable waits (remediation)', () => {
+  it('is taken and renewed by its owner without a renewal timer, refuses others, and is released', async () => {
+    const { container } = setup(['ca-unused']);
+    const client = await container();
+    const locks = blobResourceLocks(client);
+    const id = appId('ca-held');
+    const first = await locks.hold(id, { owner: 'rem-1', purpose: 'restart', holdMs: 600_000 });
+    expect(first).toMatchObject({ acquired: true, brokeExpired: false, kind: 'blob-lease' });
+    // Another activity of the same orchestration (another process) re-enters and moves the expiry on.
+    const renewed = await locks.hold(id.toUpperCase(), { owner: 'rem-1', holdMs: 1_200_000 });
+    expect(renewed.acquired).toBe(false);
+    expect(Date.parse(renewed.expiresAt)).toBeGreaterThan(Date.parse(first.expiresAt));
+    // An infinite lease: no renewal runs, yet a runbook run and another remediation are refused well after 60 s would have passed.
+    const properties = await client.getBlockBlobClient(resourceLockBlobName(id)).getProperties();
+    expect(properties.leaseDuration).toBe('infinite');
+    await expect(locks.acquire(id, { owner: 'run-9' })).rejects.toThrow(/held by rem-1/);
+    await expect(locks.hold(id, { owner: 'rem-2', holdMs: 1000 })).rejects.toBeInstanceOf(ResourceLockHeldError);
+    expect(await locks.releaseHold(id, 'rem-2')).toBe(false);
+    expect(await locks.releaseHold(id, 'rem-1')).toBe(true);
+    expect(await locks.releaseHold(id, 'rem-1')).toBe(false);
+    // Released, with its expiry cleared: a runbook's 60 s lease now is never mistaken for an expired hold.
+    const run = await locks.acquire(id, { owner: 'run-9' });
+    await expect(locks.hold(id, { owner: 'rem-3', holdMs: 1000 })).rejects.toThrow(/held by run-9/);
+    await run.release();
+  });
+
+  it('is bounded: a crashed holder past its expiry is broken by the next runbook run or remediation, never before', async () => {
+    const { container } = setup(['ca-unused']);
+    const locks = blobResourceLocks(await container());
+    const id = appId('ca-crashed');
+    let now = Date.now();
+    await locks.hold(id, { owner: 'rem-crashed', holdMs: 60_000, now: () => now });
+    await expect(locks.acquire(id, { owner: 'run-1' })).rejects.toThrow(/held by rem-crashed/);
+    // The hold is capped at the longest hold, whatever the caller asks.
+    const capped = await locks.hold(id, { owner: 'rem-crashed', holdMs: 10 * 24 * 3600_000, now: () => now });
+    expect(Date.parse(capped.expiresAt) - now).toBe(2 * 3600_000);
+    // Its owner never comes back; once the expiry is past, a runbook run takes the resource.
+    now = Date.now() - 3 * 3600_000;
+    await locks.hold(id, { owner: 'rem-crashed', holdMs: 1000, now: () => now });
+    const run = await locks.acquire(id, { owner: 'run-1' });
+    expect(run.owner).toBe('run-1');
+    await run.release();
+    // And a remediation likewise.
+    await locks.hold(id, { owner: 'rem-crashed-2', holdMs: 1000, now: () => Date.now() - 10_000 });
+    const next = await locks.hold(id, { owner: 'rem-next', holdMs: 60_000 });
+    expect(next).toMatchObject({ acquired: true, brokeExpired: true });
+    expect(await locks.releaseHold(id, 'rem-crashed-2')).toBe(false);
+    expect(await locks.releaseHold(id, 'rem-next')).toBe(true);
+  });
+
+  it('in-process (no run-record store): the same rules within the process', async () => {
+    const locks = inProcessResourceLocks();
+    const id = appId('ca-in-process');
+    await locks.hold(id, { owner: 'rem-a', holdMs: 60_000 });
+    await expect(locks.acquire(id, { owner: 'run-a' })).rejects.toBeInstanceOf(ResourceLockHeldError);
+    await expect(locks.hold(id, { owner: 'rem-b', holdMs: 60_000 })).rejects.toBeInstanceOf(ResourceLockHeldError);
+    expect(await locks.releaseHold(id, 'rem-a')).toBe(true);
+    await locks.hold(id, { owner: 'rem-b', holdMs: 1, now: () => Date.now() - 1000 });
+    const run = await locks.acquire(id, { owner: 'run-a' });
+    await run.release();
   });
 });
 
