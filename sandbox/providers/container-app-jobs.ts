@@ -4,6 +4,7 @@
  * every subscription; the shapes follow the Microsoft.App spec (2025-07-01 examples
  * `Jobs_ListBySubscription`, `Job_Get`, `Job_Executions_Get`).
  */
+import { listedOf, type ListedResource } from './resources.ts';
 import { z } from 'zod';
 import type { ProviderContext, RouteDefinition, SandboxProvider, WorldFile, WorldResource } from '../contract.ts';
 import {
@@ -88,6 +89,11 @@ export class ContainerAppJobsProvider implements SandboxProvider {
   readonly name = 'Microsoft.App/jobs';
   readonly types = [JOBS] as const;
   private readonly jobs = new ResourceStore<ContainerAppJobState>();
+
+  /** Every resource, for the generic `Microsoft.Resources` list operations. */
+  listResources(): ListedResource[] {
+    return this.jobs.all().map((resource) => listedOf(resource, JOBS));
+  }
 
   seed(world: WorldFile, resources: readonly WorldResource[], context: ProviderContext): void {
     const now = context.now();

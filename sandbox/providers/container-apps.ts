@@ -7,6 +7,7 @@
  * a new revision; a change to `properties.configuration` (traffic, revision mode) is
  * application-scope and does not. Each revision keeps the template it was created with.
  */
+import { listedOf, type ListedResource } from './resources.ts';
 import { z } from 'zod';
 import type { ProviderContext, RouteDefinition, SandboxProvider, SandboxRequest, SandboxResponse, WorldFile, WorldResource } from '../contract.ts';
 import type { AppEndpointState, AppHostResolver } from './app-health.ts';
@@ -235,6 +236,11 @@ export class ContainerAppsProvider implements SandboxProvider, AppHostResolver {
 
   /** @param health the sandbox's app health, shared with the apphost and Microsoft.Web providers. */
   constructor(readonly health: AppHealth = new AppHealth()) {}
+
+  /** Every resource, for the generic `Microsoft.Resources` list operations. */
+  listResources(): ListedResource[] {
+    return this.apps.all().map((resource) => listedOf(resource, APPS));
+  }
 
   seed(world: WorldFile, resources: readonly WorldResource[], context: ProviderContext): void {
     const now = context.now();

@@ -5,6 +5,7 @@
  * repositories, tags, manifests, locks, deletes). Tag sets can be generated for large
  * benchmark worlds.
  */
+import { listedOf, type ListedResource } from './resources.ts';
 import { createHmac, randomBytes, randomUUID, timingSafeEqual } from 'node:crypto';
 import { z } from 'zod';
 import type { ProviderContext, RouteDefinition, SandboxProvider, SandboxRequest, SandboxResponse, WorldFile, WorldResource } from '../contract.ts';
@@ -188,6 +189,11 @@ export class ContainerRegistriesProvider implements SandboxProvider {
   private readonly arm = new ResourceStore<RegistryState>();
   /** Signs ACR refresh and access tokens; they are JWTs because the SDK reads their `exp`. */
   private readonly signingKey = randomBytes(32);
+
+  /** Every resource, for the generic `Microsoft.Resources` list operations. */
+  listResources(): ListedResource[] {
+    return this.arm.all().map((resource) => listedOf(resource, REGISTRIES));
+  }
 
   seed(world: WorldFile, resources: readonly WorldResource[], context: ProviderContext): void {
     const now = context.now();

@@ -13,6 +13,7 @@ import { PostgresFlexibleProvider } from './postgres-flexible.ts';
 import { StorageAccountsProvider } from './storage-accounts.ts';
 import { WebSitesProvider } from './web-sites.ts';
 import { checkResolvedDatabaseUrl, resolveSettingValue } from './database-url.ts';
+import { ResourcesProvider } from './resources.ts';
 
 export { ContainerAppJobsProvider } from './container-app-jobs.ts';
 export { ContainerAppsProvider } from './container-apps.ts';
@@ -21,6 +22,7 @@ export { KeyVaultsProvider, KEY_VAULT_RESOURCE } from './key-vaults.ts';
 export { PostgresFlexibleProvider } from './postgres-flexible.ts';
 export { StorageAccountsProvider } from './storage-accounts.ts';
 export { WebSitesProvider } from './web-sites.ts';
+export { ResourcesProvider } from './resources.ts';
 export { WorldSpecError } from './common.ts';
 export { AppHealth, healthScriptSchema, type HealthScript } from './health-scripts.ts';
 
@@ -43,14 +45,17 @@ export function defaultProviders(): SandboxProvider[] {
       return found.ok ? undefined : found.reason;
     },
   });
+  const jobs = new ContainerAppJobsProvider();
+  const registries = new ContainerRegistriesProvider();
   return [
     web,
     containerApps,
-    new ContainerAppJobsProvider(),
+    jobs,
     postgres,
     storage,
     vaults,
-    new ContainerRegistriesProvider(),
+    registries,
+    new ResourcesProvider(() => [web, containerApps, jobs, postgres, storage, vaults, registries]),
     createAppHostProvider([web, containerApps], health),
   ];
 }

@@ -2,6 +2,7 @@
  * Microsoft.KeyVault: vaults (ARM) and the secrets data plane (host `keyvault`), including
  * Key Vault's challenge authentication, paging, versions and opaque secret backups.
  */
+import { listedOf, type ListedResource } from './resources.ts';
 import { createCipheriv, createDecipheriv, randomBytes } from 'node:crypto';
 import { z } from 'zod';
 import type { ProviderContext, RouteDefinition, SandboxProvider, SandboxRequest, SandboxResponse, WorldFile, WorldResource } from '../contract.ts';
@@ -109,6 +110,11 @@ export class KeyVaultsProvider implements SandboxProvider {
   private readonly notified = new Map<string, Set<string>>();
   /** Encrypts backups so they are opaque, as Key Vault's are. */
   private readonly backupKey = randomBytes(32);
+
+  /** Every resource, for the generic `Microsoft.Resources` list operations. */
+  listResources(): ListedResource[] {
+    return this.vaults.all().map((resource) => listedOf(resource, VAULTS));
+  }
 
   seed(world: WorldFile, resources: readonly WorldResource[], context: ProviderContext): void {
     const now = context.now();

@@ -9,6 +9,7 @@
  * source's data as of the point, see engine/postgres.ts), delete (`Servers_Delete`), update of
  * the admin password, tags and compute size (`Servers_Update`), restart, and the name availability checks.
  */
+import { listedOf, type ListedResource } from './resources.ts';
 import { randomBytes } from 'node:crypto';
 import { z } from 'zod';
 import type { ProviderContext, RouteDefinition, SandboxProvider, SandboxRequest, SandboxResponse, WorldFile, WorldResource } from '../contract.ts';
@@ -182,6 +183,11 @@ export class PostgresFlexibleProvider implements SandboxProvider {
   readonly name = 'Microsoft.DBforPostgreSQL';
   readonly types = [SERVERS] as const;
   private readonly servers = new ResourceStore<PostgresServerState>();
+
+  /** Every resource, for the generic `Microsoft.Resources` list operations. */
+  listResources(): ListedResource[] {
+    return this.servers.all().map((resource) => listedOf(resource, SERVERS));
+  }
 
   async seed(world: WorldFile, resources: readonly WorldResource[], context: ProviderContext): Promise<void> {
     const now = context.now();

@@ -4,6 +4,7 @@
  * and Azurite accepts exactly the account's current key1 and key2 (when shared-key access is
  * allowed), so a key regenerated through ARM stops authenticating at once, as in Azure.
  */
+import { listedOf, type ListedResource } from './resources.ts';
 import { randomBytes } from 'node:crypto';
 import { Agent } from 'node:https';
 import { BlobServiceClient, StorageSharedKeyCredential, type StoragePipelineOptions } from '@azure/storage-blob';
@@ -70,6 +71,11 @@ export class StorageAccountsProvider implements SandboxProvider {
   private readonly accounts = new ResourceStore<StorageAccountState>();
   private blobEndpoint: (account: string) => string | undefined = () => undefined;
   private seedContext: ProviderContext | undefined;
+
+  /** Every resource, for the generic `Microsoft.Resources` list operations. */
+  listResources(): ListedResource[] {
+    return this.accounts.all().map((resource) => listedOf(resource, ACCOUNTS));
+  }
 
   seed(world: WorldFile, resources: readonly WorldResource[], context: ProviderContext): void {
     this.blobEndpoint = (account) => context.blobEndpointFor(account);

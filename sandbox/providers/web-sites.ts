@@ -6,6 +6,7 @@
  * updates (PUT: SKU and workers, a long-running operation). Health is scripted through
  * `health-scripts.ts`.
  */
+import { listedOf, type ListedResource } from './resources.ts';
 import { z } from 'zod';
 import type { ProviderContext, RouteDefinition, SandboxProvider, SandboxRequest, SandboxResponse, WorldFile, WorldResource } from '../contract.ts';
 import type { AppEndpointState, AppHostResolver } from './app-health.ts';
@@ -263,6 +264,11 @@ export class WebSitesProvider implements SandboxProvider, AppHostResolver {
 
   /** @param health the sandbox's app health, shared with the apphost and Microsoft.App providers. */
   constructor(readonly health: AppHealth = new AppHealth()) {}
+
+  /** Every resource, for the generic `Microsoft.Resources` list operations. */
+  listResources(): ListedResource[] {
+    return [...this.sites.all().map((resource) => listedOf(resource, SITES)), ...this.plans.all().map((resource) => listedOf(resource, PLANS))];
+  }
 
   seed(world: WorldFile, resources: readonly WorldResource[], context: ProviderContext): void {
     const now = context.now();

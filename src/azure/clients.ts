@@ -15,6 +15,7 @@ import type { ContainerAppsAPIClient } from '@azure/arm-appcontainers';
 import type { WebSiteManagementClient } from '@azure/arm-appservice';
 import type { KeyVaultManagementClient } from '@azure/arm-keyvault';
 import type { PostgreSQLManagementFlexibleServerClient } from '@azure/arm-postgresql-flexible';
+import type { ResourceManagementClient } from '@azure/arm-resources';
 import type { StorageManagementClient } from '@azure/arm-storage';
 import type { ContainerRegistryManagementClient } from '@azure/arm-containerregistry';
 import type { ContainerRegistryClient } from '@azure/container-registry';
@@ -221,6 +222,14 @@ export class AzureClients {
     });
   }
 
+  /** Resource Manager's generic resource client (scope discovery: the resources list operations). */
+  resourcesClient(subscriptionId: string): Promise<ResourceManagementClient> {
+    return this.cached(`resources:${subscriptionId.toLowerCase()}`, async () => {
+      const { ResourceManagementClient } = await import('@azure/arm-resources');
+      return new ResourceManagementClient(await this.sdkCredential(), subscriptionId, await this.classicArmOptions(subscriptionId));
+    });
+  }
+
   /** Storage management client. */
   storageClient(subscriptionId: string): Promise<StorageManagementClient> {
     return this.cached(`storage:${subscriptionId.toLowerCase()}`, async () => {
@@ -379,7 +388,7 @@ export class AzureClients {
     };
   }
 
-  /** Options of the AutoRest-generated ARM clients (appcontainers 3, postgresql-flexible 9). */
+  /** Options of the AutoRest-generated ARM clients (appcontainers 3, postgresql-flexible 9, resources 6). */
   private async classicArmOptions(
     subscriptionId: string,
   ): Promise<CommonOptions & { endpoint: string; $host: string; credentialScopes: string[] }> {

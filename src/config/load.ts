@@ -20,6 +20,7 @@ import {
   keyVaultProtectionPolicySchema,
   postgresBackupPolicySchema,
   sandboxUrlIssues,
+  scopeIssues,
   storageProtectionPolicySchema,
   targetSchema,
   type EstateConfig,
@@ -363,6 +364,8 @@ function safetyIssues(input: unknown): LoaderIssue[] {
   for (const duplicate of duplicateTargets(targets, asRecord(root.azure)?.cloud)) {
     issues.push({ path: `targets[${duplicate.index}].id`, message: duplicate.message, related: `targets[${duplicate.first}].id` });
   }
+  // Scopes and defaults: unique names, subscriptions the file names, policies that fit the kinds.
+  for (const issue of scopeIssues(input)) issues.push({ path: formatPath(issue.path), message: issue.message });
   // Also a whole-file refinement of the schema (for code that parses with it directly).
   for (const issue of sandboxUrlIssues(input)) issues.push({ path: formatPath(issue.path), message: issue.message });
   // Remediation checks across levels (kind vs action, params, restart cooldown, escalation names).

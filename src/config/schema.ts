@@ -450,6 +450,44 @@ const runbooksSchema = z
   })
   .strict();
 
+/**
+ * The same policy object with its defaults taken out: each field optional, its default shown to
+ * editors (JSON Schema `default`) but not filled in. Policies are merged across levels
+ * (defaults, scope, target) on what was *written*, so a default of a lower level must not
+ * masquerade as a value written on a higher one; the defaults are filled once, after merging.
+ */
+function withoutDefaults<T extends z.ZodObject>(schema: T): z.ZodType<z.input<T>, z.input<T>> {
+  const shape: Record<string, z.ZodType> = {};
+  for (const [key, field] of Object.entries(schema.shape) as [string, z.ZodType][]) {
+    if (field instanceof z.ZodDefault) {
+      const description = field.description ?? (field.unwrap() as z.ZodType).description;
+      const defaultValue: unknown = field.def.defaultValue;
+      shape[key] = (field.unwrap() as z.ZodType).optional().meta({ ...(description === undefined ? {} : { description }), default: defaultValue });
+    } else shape[key] = field;
+  }
+  const rebuilt = z.object(shape).strict();
+  return (schema.description === undefined ? rebuilt : rebuilt.describe(schema.description)) as unknown as z.ZodType<z.input<T>, z.input<T>>;
+}
+
+/**
+ * Runbook policies as written (no defaults filled): the one shape of `runbooks` on a target, a
+ * scope and a kind default, and of `defaults.runbooks`.
+ */
+export const writtenRunbooksSchema = z
+  .object({
+    'backup-verify': backupVerifyInputSchema
+      .optional()
+      .describe('Backup and protection checks: PostgreSQL retention and backup age, storage soft delete and redundancy, Key Vault soft delete and purge protection (the fields of the target\'s kind).'),
+    'keyvault-backup': withoutDefaults(keyVaultBackupPolicySchema).optional().describe('Back up every Key Vault secret to a blob container and prune old backups.'),
+    'revision-cleanup': withoutDefaults(revisionCleanupPolicySchema).optional().describe('Deactivate old Container Apps revisions, keeping the newest active ones.'),
+    'image-purge': withoutDefaults(imagePurgePolicySchema).optional().describe('Delete old tags (and optionally untagged manifests) in a container registry, never an image in use.'),
+    'secret-expiry': withoutDefaults(secretExpiryPolicySchema).optional().describe('Report Key Vault secrets near expiry (or without one).'),
+  })
+  .strict();
+
+/** Runbook policies as written, before defaults. */
+export type WrittenRunbooks = z.output<typeof writtenRunbooksSchema>;
+
 /** Every runbook policy of a target, with defaults filled in. */
 export type RunbookPolicies = Omit<z.output<typeof runbooksSchema>, 'backup-verify'> & {
   'backup-verify'?: BackupVerifyPolicy;
@@ -461,21 +499,90 @@ const BACKUP_VERIFY_BY_KIND = {
   keyVault: keyVaultProtectionPolicySchema,
 } as const;
 
+/** Kinds a health check applies to. */
+const HEALTH_KINDS: readonly ResourceKind[] = ['webSite', 'containerApp'];
+
+/**
+ * The policy fields a target, a scope and a per-kind default share: one shape, so a block can
+ * move from a target to a scope (or a YAML anchor) unchanged.
+ */
+const policyFields = {
+  health: healthCheckSchema.optional().describe('Health endpoint of a web app or container app (inventory, remediation and restore cutover checks).'),
+  runbooks: writtenRunbooksSchema.optional().describe('The runbooks that apply, each with its policy; a runbook not listed here (or on a level below) does not run.'),
+  remediation: targetRemediationSchema.optional(),
+  restore: restorePolicySchema.optional().describe('Point-in-time restore and restore drills of a PostgreSQL flexible server.'),
+};
+
+/** The policy block of a scope or a per-kind default (the target's, without `id` and `displayName`). */
+export const policySchema = z.object(policyFields).strict().describe('Runbook policies, health check, remediation and restore settings.');
+
+/** A policy block as written. */
+export type WrittenPolicy = z.output<typeof policySchema>;
+
+/**
+ * Checks a policy block against the resource kinds it can apply to: each runbook must fit at
+ * least one of them (and `backup-verify`'s fields every one of them it applies to), `health`
+ * and `restore` the kinds that have them. For a target the kinds are its own kind.
+ */
+export function policyKindIssues(policy: WrittenPolicy, kinds: readonly ResourceKind[], what: string): { path: (string | number)[]; message: string }[] {
+  const issues: { path: (string | number)[]; message: string }[] = [];
+  const runbooks = policy.runbooks ?? {};
+  for (const [runbook, runbookKinds] of Object.entries(RUNBOOK_KINDS) as [RunbookName, readonly ResourceKind[]][]) {
+    if (runbooks[runbook] !== undefined && !kinds.some((kind) => runbookKinds.includes(kind))) {
+      issues.push({ path: ['runbooks', runbook], message: `expected ${what} ${runbookKinds.join(' or ')} for ${runbook}, found ${kinds.join(', ')}` });
+    }
+  }
+  const backup = runbooks['backup-verify'];
+  if (backup !== undefined) {
+    const seen = new Set<string>();
+    for (const kind of kinds) {
+      if (!(kind in BACKUP_VERIFY_BY_KIND)) continue;
+      // The union accepts any of the three shapes; check with the one for each kind so that a
+      // storage field on a PostgreSQL target is reported, not silently dropped.
+      const strict = BACKUP_VERIFY_BY_KIND[kind as keyof typeof BACKUP_VERIFY_BY_KIND].safeParse(backup);
+      if (strict.success) continue;
+      for (const issue of strict.error.issues) {
+        const key = `${issue.path.join('.')}|${issue.message}`;
+        if (seen.has(key)) continue;
+        seen.add(key);
+        issues.push({ path: ['runbooks', 'backup-verify', ...(issue.path as (string | number)[])], message: kinds.length > 1 && issue.code === 'unrecognized_keys' ? `${issue.message} for a ${kind} (narrow the scope with types)` : issue.message });
+      }
+    }
+  }
+  if (policy.restore !== undefined && !kinds.includes('postgresFlexibleServer')) {
+    issues.push({ path: ['restore'], message: `expected a PostgreSQL flexible server for a restore policy, found ${kinds.join(', ')}` });
+  }
+  if (policy.health !== undefined && !kinds.some((kind) => HEALTH_KINDS.includes(kind))) {
+    issues.push({ path: ['health'], message: `expected a web site or container app for a health check, found ${kinds.join(', ')}` });
+  }
+  return issues;
+}
+
+/** Fills the defaults of written runbook policies for a target of `kind` (already validated). */
+export function fillRunbookDefaults(written: WrittenRunbooks, kind: ResourceKind | undefined): RunbookPolicies {
+  const { 'backup-verify': backup, ...rest } = written;
+  const filled = runbooksSchema.safeParse(rest);
+  // Validated before; a failure here only happens for a policy the refinements already reported.
+  const runbooks = (filled.success ? filled.data : rest) as RunbookPolicies;
+  if (backup === undefined) return runbooks;
+  const schema = kind !== undefined && kind in BACKUP_VERIFY_BY_KIND ? BACKUP_VERIFY_BY_KIND[kind as keyof typeof BACKUP_VERIFY_BY_KIND] : undefined;
+  const policy = schema?.safeParse(backup);
+  // zod runs the transform even after the refinement reported that this policy does not fit the
+  // target; the parse fails on those issues, so the unchanged value never escapes.
+  return { ...runbooks, 'backup-verify': policy?.success === true ? policy.data : (backup as BackupVerifyPolicy) };
+}
+
 export const targetSchema = z
   .object({
-    /** Full ARM resource ID. */
-    id: z.string(),
-    /** Display name; defaults to the resource name. */
-    displayName: z.string().min(1).optional(),
-    /** Health endpoint, for web apps and container apps. */
-    health: healthCheckSchema.optional(),
-    runbooks: runbooksSchema.default({}),
-    /** Alert and event remediation of this target (rules, ladders, guardrail settings), or `off`. */
+    id: z.string().describe('Full ARM resource ID: /subscriptions/{id}/resourceGroups/{group}/providers/{namespace}/{type}/{name}.'),
+    displayName: z.string().min(1).optional().describe('Display name in plans, records and notifications; defaults to the resource name.'),
+    health: policyFields.health,
+    runbooks: writtenRunbooksSchema.default({}).describe(policyFields.runbooks.description ?? ''),
     remediation: targetRemediationSchema.optional(),
-    /** Point-in-time restore and restore drills of a PostgreSQL flexible server (issue 10). */
-    restore: restorePolicySchema.optional(),
+    restore: policyFields.restore,
   })
   .strict()
+  .describe('One resource, by its full ARM ID, with its policies; wins over scopes and defaults that also select it.')
   .superRefine((target, ctx) => {
     let kind: ResourceKind | undefined;
     try {
@@ -493,36 +600,7 @@ export const targetSchema = z
       ctx.addIssue({ code: 'custom', path: ['id'], message: errorMessage(error) });
       return;
     }
-    for (const [runbook, kinds] of Object.entries(RUNBOOK_KINDS) as [RunbookName, readonly ResourceKind[]][]) {
-      if (target.runbooks[runbook] !== undefined && !kinds.includes(kind)) {
-        ctx.addIssue({
-          code: 'custom',
-          path: ['runbooks', runbook],
-          message: `expected a target of kind ${kinds.join(' or ')} for ${runbook}, found ${kind}`,
-        });
-      }
-    }
-    const backup = target.runbooks['backup-verify'];
-    if (backup !== undefined && kind in BACKUP_VERIFY_BY_KIND) {
-      // The union accepts any of the three shapes; check with the one for this kind so that a
-      // storage field on a PostgreSQL target is reported, not silently dropped.
-      const strict = BACKUP_VERIFY_BY_KIND[kind as keyof typeof BACKUP_VERIFY_BY_KIND].safeParse(backup);
-      if (!strict.success) {
-        for (const issue of strict.error.issues) {
-          ctx.addIssue({ ...issue, path: ['runbooks', 'backup-verify', ...issue.path] });
-        }
-      }
-    }
-    if (target.restore !== undefined && kind !== 'postgresFlexibleServer') {
-      ctx.addIssue({ code: 'custom', path: ['restore'], message: `expected a PostgreSQL flexible server for a restore policy, found ${kind}` });
-    }
-    if (target.health !== undefined && kind !== 'webSite' && kind !== 'containerApp') {
-      ctx.addIssue({
-        code: 'custom',
-        path: ['health'],
-        message: `expected a web site or container app for a health check, found ${kind}`,
-      });
-    }
+    for (const issue of policyKindIssues(target, [kind], 'a target of kind')) ctx.addIssue({ code: 'custom', path: issue.path, message: issue.message });
     const kvBackup = target.runbooks['keyvault-backup'];
     if (kvBackup !== undefined) {
       try {
@@ -542,17 +620,165 @@ export const targetSchema = z
       }
     }
   })
-  .transform((target): Omit<typeof target, 'runbooks'> & { runbooks: RunbookPolicies } => {
-    const { 'backup-verify': backup, ...runbooks } = target.runbooks;
-    if (backup === undefined) return { ...target, runbooks };
-    const kind = kindOfType(parseResourceId(target.id).type);
-    const schema = kind !== undefined && kind in BACKUP_VERIFY_BY_KIND ? BACKUP_VERIFY_BY_KIND[kind as keyof typeof BACKUP_VERIFY_BY_KIND] : undefined;
-    const policy = schema?.safeParse(backup);
-    // zod runs the transform even after the refinement above reported that this policy does not
-    // fit the target; the parse fails on those issues, so the unchanged value never escapes.
-    if (policy === undefined || !policy.success) return { ...target, runbooks: { ...runbooks, 'backup-verify': backup as BackupVerifyPolicy } };
-    return { ...target, runbooks: { ...runbooks, 'backup-verify': policy.data } };
+  .transform((target): Omit<typeof target, 'runbooks'> & { runbooks: RunbookPolicies; written?: WrittenPolicy } => {
+    let kind: ResourceKind | undefined;
+    try {
+      kind = kindOfType(parseResourceId(target.id).type);
+    } catch {
+      kind = undefined;
+    }
+    const written: WrittenPolicy = {
+      runbooks: target.runbooks,
+      ...(target.health === undefined ? {} : { health: target.health }),
+      ...(target.remediation === undefined ? {} : { remediation: target.remediation }),
+      ...(target.restore === undefined ? {} : { restore: target.restore }),
+    };
+    return { ...target, runbooks: fillRunbookDefaults(target.runbooks, kind), written };
   });
+
+// ---------------------------------------------------------------------------------------------
+// Scopes, defaults and exclusions (issue 8): targets found by discovery instead of listed
+// ---------------------------------------------------------------------------------------------
+
+/** The tag that keeps a resource out of every scope and target, whatever else the file says. */
+export const IGNORE_TAG = { name: 'ops-autopilot', value: 'ignore' } as const;
+
+const resourceTypeSchema = z
+  .enum(Object.values(RESOURCE_TYPES) as [string, ...string[]])
+  .describe('An ARM resource type Ops Autopilot handles.');
+
+const tagMapSchema = z
+  .record(z.string().min(1).max(512), z.string().max(256))
+  .refine((tags) => Object.keys(tags).length <= 50, { message: 'expected at most 50 tags' });
+
+/** A scope: the resources of one subscription that match its selectors, and the policies each match gets. */
+export const scopeSchema = z
+  .object({
+    name: z.string().regex(/^[a-z0-9][a-z0-9-]{0,62}$/, 'expected lower-case letters, digits and dashes').describe('Name of the scope, shown in plans and inventory as the entry that selected a target.'),
+    subscription: z.guid().describe('The subscription searched; it must be one the file names (`subscriptions` or an explicit target\'s ID).'),
+    resourceGroups: z
+      .array(z.string().regex(/^[-\w._()]{1,90}$/, 'expected a resource group name'))
+      .min(1)
+      .max(100)
+      .optional()
+      .describe('Only these resource groups (case-insensitive); default: the whole subscription.'),
+    types: z.array(resourceTypeSchema).min(1).optional().describe('Only resources of these types; default: every type Ops Autopilot handles.'),
+    tags: tagMapSchema.optional().describe('Every one of these tags must be on the resource with this value (`*`: any value).'),
+    excludeTags: tagMapSchema.optional().describe('A resource with any of these tags (with this value, or `*`: any value) is left out.'),
+    namePattern: namePatternSchema.optional().describe('RE2 regular expression the whole resource name must match, e.g. `ca-.*-service`.'),
+    ...policyFields,
+  })
+  .strict()
+  .describe('Selects targets by subscription, resource groups, types, tags and name pattern (ARM list operations), with the policies every match gets.');
+
+/** Per-kind defaults and per-runbook defaults: the lowest levels, below scopes and targets. */
+export const defaultsSchema = z
+  .object({
+    kinds: z
+      .object(Object.fromEntries((Object.keys(RESOURCE_TYPES) as ResourceKind[]).map((kind) => [kind, policySchema.optional().describe(`Policies of every ${RESOURCE_TYPES[kind]} target and scope match.`)])) as Record<ResourceKind, z.ZodOptional<typeof policySchema>>)
+      .strict()
+      .optional()
+      .describe('Policies per resource kind: every target of the kind gets them (a runbook here opts every one in); scopes and targets win.'),
+    runbooks: writtenRunbooksSchema.optional().describe('Policy values per runbook for every target that has the runbook; they opt nothing in, and every other level wins.'),
+  })
+  .strict()
+  .describe('The lowest policy levels: per resource kind, then per runbook. Targets and scopes win over them, field by field.');
+
+/** A resource left out of every scope and target. Exactly one of id, name, namePattern and tags. */
+export const exclusionSchema = z
+  .object({
+    id: z.string().optional().describe('Full ARM ID of the resource (case-insensitive).'),
+    name: z.string().min(1).optional().describe('Resource name (case-insensitive), in any subscription or group the file reaches.'),
+    namePattern: namePatternSchema.optional().describe('RE2 regular expression over the whole resource name.'),
+    tags: tagMapSchema.optional().describe('A resource with any of these tags (value, or `*`: any value) is left out.'),
+    reason: z.string().max(200).optional().describe('Why, shown in inventory.'),
+  })
+  .strict()
+  .superRefine((entry, ctx) => {
+    const given = (['id', 'name', 'namePattern', 'tags'] as const).filter((key) => entry[key] !== undefined);
+    if (given.length !== 1) ctx.addIssue({ code: 'custom', message: `expected exactly one of id, name, namePattern, tags, found ${given.length === 0 ? 'none' : given.join(', ')}` });
+    if (entry.id !== undefined) {
+      try {
+        parseResourceId(entry.id);
+      } catch (error) {
+        ctx.addIssue({ code: 'custom', path: ['id'], message: errorMessage(error) });
+      }
+    }
+  })
+  .describe('Leaves a resource out of every scope and target: by id, name, name pattern or tag. The tag `ops-autopilot: ignore` always does.');
+
+/** One scope as validated. */
+export type ScopeConfig = z.output<typeof scopeSchema>;
+/** The defaults block. */
+export type DefaultsConfig = z.output<typeof defaultsSchema>;
+/** One exclusion. */
+export type ExclusionConfig = z.output<typeof exclusionSchema>;
+
+/** The kinds a scope can select (its `types`, or every kind). */
+export function scopeKinds(scope: Pick<ScopeConfig, 'types'>): ResourceKind[] {
+  const all = Object.keys(RESOURCE_TYPES) as ResourceKind[];
+  if (scope.types === undefined) return all;
+  return all.filter((kind) => scope.types?.some((type) => type.toLowerCase() === RESOURCE_TYPES[kind].toLowerCase()));
+}
+
+/**
+ * The subscriptions a file names: `subscriptions` and those of the explicit targets' IDs (lower
+ * case). A scope can reach only these.
+ */
+export function namedSubscriptions(config: { readonly subscriptions?: readonly string[] | undefined; readonly targets?: readonly unknown[] | undefined }): Set<string> {
+  const named = new Set<string>((config.subscriptions ?? []).map((id) => id.toLowerCase()));
+  for (const target of config.targets ?? []) {
+    const id = target !== null && typeof target === 'object' ? (target as Record<string, unknown>).id : undefined;
+    if (typeof id !== 'string') continue;
+    try {
+      named.add(parseResourceId(id).subscriptionId.toLowerCase());
+    } catch {
+      // The ID check reports it.
+    }
+  }
+  return named;
+}
+
+/**
+ * The checks of scopes and defaults that need the whole file, on the raw input (so the loader
+ * reports them with every other issue): unique scope names, a subscription the file names, and
+ * policies that fit the kinds they can apply to.
+ */
+export function scopeIssues(input: unknown): { path: (string | number)[]; message: string }[] {
+  if (input === null || typeof input !== 'object' || Array.isArray(input)) return [];
+  const root = input as Record<string, unknown>;
+  const issues: { path: (string | number)[]; message: string }[] = [];
+  const scopes = Array.isArray(root.scopes) ? (root.scopes as unknown[]) : [];
+  const subscriptions = Array.isArray(root.subscriptions) ? root.subscriptions.filter((id): id is string => typeof id === 'string') : [];
+  const named = namedSubscriptions({ subscriptions, targets: Array.isArray(root.targets) ? (root.targets as unknown[]) : [] });
+  const names = new Map<string, number>();
+  scopes.forEach((value, index) => {
+    const parsed = scopeSchema.safeParse(value);
+    if (!parsed.success) return;
+    const scope = parsed.data;
+    const first = names.get(scope.name);
+    if (first !== undefined) issues.push({ path: ['scopes', index, 'name'], message: `expected a unique scope name, found a duplicate of scopes[${String(first)}]` });
+    else names.set(scope.name, index);
+    if (!named.has(scope.subscription.toLowerCase())) {
+      issues.push({
+        path: ['scopes', index, 'subscription'],
+        message: `expected a subscription this file names (subscriptions: or an explicit target's ID: ${[...named].join(', ') || 'none'}), found ${scope.subscription}; a scope never reaches a subscription nobody listed`,
+      });
+    }
+    for (const issue of policyKindIssues(scope, scopeKinds(scope), 'a scope whose types include')) issues.push({ path: ['scopes', index, ...issue.path], message: issue.message });
+  });
+  const defaults = root.defaults !== null && typeof root.defaults === 'object' ? (root.defaults as Record<string, unknown>) : undefined;
+  const kinds = defaults?.kinds !== null && typeof defaults?.kinds === 'object' ? (defaults.kinds as Record<string, unknown>) : {};
+  for (const [kind, value] of Object.entries(kinds)) {
+    if (!(kind in RESOURCE_TYPES)) continue;
+    const parsed = policySchema.safeParse(value);
+    if (!parsed.success) continue;
+    for (const issue of policyKindIssues(parsed.data, [kind as ResourceKind], 'a kind default of')) issues.push({ path: ['defaults', 'kinds', kind, ...issue.path], message: issue.message });
+  }
+  const targets = Array.isArray(root.targets) ? root.targets : [];
+  if (targets.length === 0 && scopes.length === 0) issues.push({ path: ['targets'], message: 'expected at least one target or scope, found none' });
+  return issues;
+}
 
 // ---------------------------------------------------------------------------------------------
 // Run records and notifications
@@ -648,10 +874,19 @@ export const estateConfigSchema = z
       .default({ webhooks: [], pagerduty: [] }),
     /** Estate-wide remediation defaults (mode, windows, breaker, caps, cooldown); rules live on targets. */
     remediation: estateRemediationSchema.optional(),
-    targets: z.array(targetSchema).min(1),
+    subscriptions: z
+      .array(z.guid())
+      .max(100)
+      .optional()
+      .describe('Subscriptions the scopes may search, besides those of the explicit targets\' IDs. A scope naming any other subscription is refused.'),
+    defaults: defaultsSchema.optional(),
+    scopes: z.array(scopeSchema).max(100).default([]).describe('Targets found by discovery (ARM list operations) instead of listed one by one.'),
+    exclusions: z.array(exclusionSchema).max(500).default([]).describe('Resources left out of every scope and target.'),
+    targets: z.array(targetSchema).default([]).describe('Explicit targets, by full ARM ID; each wins over the scopes and defaults that also select it.'),
   })
   .strict()
   .superRefine((config, ctx) => {
+    for (const issue of scopeIssues(config)) ctx.addIssue({ code: 'custom', path: issue.path, message: issue.message });
     for (const issue of sandboxUrlIssues(config)) ctx.addIssue({ code: 'custom', path: issue.path, message: issue.message });
     for (const issue of remediationIssues(config, entryKinds)) ctx.addIssue({ code: 'custom', path: issue.path, message: issue.message });
     if (config.azure.sandboxTokenEndpoint !== undefined) {
@@ -689,7 +924,11 @@ export const estateConfigSchema = z
  * The kinds a raw `targets[i]` (or, once scopes exist, `scopes[i]`) entry can be, for the
  * remediation checks that depend on the kind; none when its id does not parse.
  */
-export function entryKinds(_section: 'targets' | 'scopes', entry: Record<string, unknown>): ResourceKind[] {
+export function entryKinds(section: 'targets' | 'scopes', entry: Record<string, unknown>): ResourceKind[] {
+  if (section === 'scopes') {
+    const types = Array.isArray(entry.types) ? entry.types.filter((type): type is string => typeof type === 'string') : undefined;
+    return scopeKinds({ types });
+  }
   if (typeof entry.id !== 'string') return [];
   try {
     const kind = parseResourceId(entry.id).kind;

@@ -28,6 +28,8 @@ import { z } from 'zod';
 import { createAzureClients, type AzureClients } from '../azure/clients.ts';
 import type { EstateConfig } from '../config/schema.ts';
 import { errorMessage } from '../errors.ts';
+import { armScopeDiscovery } from '../azure/discovery.ts';
+import { resolveTargets, TargetResolutionError } from '../config/resolve.ts';
 import { executeRunbook, RunbookTargetError, selectRunTargets } from '../runbooks/execute-runbook.ts';
 import { runManualRun, type ManualRunInput, type ManualRunOutput } from '../runbooks/manual-run.ts';
 import { PLAN_DIGEST_PATTERN, planDigest } from '../runbooks/plan-digest.ts';
@@ -173,9 +175,15 @@ async function startRun(request: HttpRequest, context: InvocationContext): Promi
   const runbook = getRunbook(name);
   let targets: string[] | undefined;
   try {
-    targets = body.targets === undefined ? undefined : selectRunTargets(runbook, config, body.targets).map(({ target }) => target.id);
+    if (body.targets !== undefined) {
+      // The same resolution the run makes (scopes listed through ARM), so a name a scope selects is known here too.
+      const selectors = body.targets;
+      const resolution = await withClients(config, (clients) => resolveTargets(config, { discovery: armScopeDiscovery(clients) }));
+      targets = selectRunTargets(runbook, config, selectors, resolution).map(({ target }) => target.id);
+    }
   } catch (error) {
     if (error instanceof RunbookTargetError) return errorBody(400, 'UnknownTarget', error.message);
+    if (error instanceof TargetResolutionError) return errorBody(503, 'TargetsUnresolved', error.message);
     throw error;
   }
   if (targets !== undefined && targets.length === 0) return errorBody(400, 'UnknownTarget', `targets: expected targets of ${name}, found none`);

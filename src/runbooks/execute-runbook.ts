@@ -35,6 +35,8 @@ import { targetKind, type EstateConfig, type TargetConfig } from '../config/sche
 import { errorMessage, OpsAutopilotError } from '../errors.ts';
 import { selectorMatches, selectTargetsBy, TargetSelectorError } from '../config/target-selector.ts';
 import { forEachLimited } from '../util/concurrency.ts';
+import { resolveTargets, scopeReaches, unavailableScopesFor, type TargetResolution } from '../config/resolve.ts';
+import { armScopeDiscovery } from '../azure/discovery.ts';
 import { targetsFor, type Check, type PlannedAction, type Runbook, type RunbookContext, type TargetPlan } from './runbook.ts';
 
 /**
@@ -133,6 +135,11 @@ export interface ExecuteRunbookResult {
   readonly stored?: StoredRunRecord;
   /** Why the record could not be written (the run then counts as failed). */
   readonly recordError?: string;
+}
+
+/** A scope's resources could not be listed, so the run did nothing in its reach. */
+export class ScopeUnavailableError extends OpsAutopilotError {
+  override readonly name: string = 'ScopeUnavailableError';
 }
 
 /**
@@ -238,12 +245,18 @@ function lockUnavailable(runbook: string, config: EstateConfig, cause: unknown):
 /**
  * The targets of `runbook` a request names (`selectors`: a full id, a name or a unique end of
  * the id), or all of them. Triggers that start a run later (an orchestration) call it first, to
- * answer a wrong target at once.
+ * answer a wrong target at once. `resolution` is the estate's resolved targets
+ * ({@link resolveTargets}); without it, the config's explicit entries only.
  *
  * @throws {@link RunbookTargetError} naming the unknown or ambiguous ones.
  */
-export function selectRunTargets<TPolicy>(runbook: Runbook<TPolicy>, config: EstateConfig, selectors: readonly string[] | undefined): { target: TargetConfig; policy: TPolicy }[] {
-  const all = targetsFor(runbook, config);
+export function selectRunTargets<TPolicy>(
+  runbook: Runbook<TPolicy>,
+  config: EstateConfig,
+  selectors: readonly string[] | undefined,
+  resolution: { readonly targets: readonly TargetConfig[] } = { targets: config.targets },
+): { target: TargetConfig; policy: TPolicy }[] {
+  const all = targetsFor(runbook, resolution.targets);
   if (selectors === undefined) return all;
   const candidates = all.map((entry) => ({ id: entry.target.id, entry }));
   try {
@@ -253,7 +266,7 @@ export function selectRunTargets<TPolicy>(runbook: Runbook<TPolicy>, config: Est
     // Say so when an unknown selector names a target of the estate that does not opt in.
     const notOptedIn = error.problems
       .filter((problem) => problem.problem === 'unknown')
-      .flatMap((problem) => config.targets.filter((target) => selectorMatches(problem.selector, target.id)).map((target) => `"${problem.selector}" is ${target.id}, which has no ${runbook.name} policy`));
+      .flatMap((problem) => resolution.targets.filter((target) => selectorMatches(problem.selector, target.id)).map((target) => `"${problem.selector}" is ${target.id}, which has no ${runbook.name} policy`));
     const message = `runbook ${runbook.name}: ${error.message}${notOptedIn.length === 0 ? '' : ` (${notOptedIn.join('; ')})`}`;
     throw new RunbookTargetError(message, error.problems, { runbook: runbook.name, estate: config.estate });
   }
@@ -271,7 +284,24 @@ export async function executeRunbook<TPolicy>(
   request: ExecuteRunbookRequest,
 ): Promise<ExecuteRunbookResult> {
   const { config } = context;
-  const selected = selectRunTargets(runbook, config, request.targets);
+  // Step 0: the targets, resolved once for the run (scopes listed through ARM); a caller that
+  // resolved already (a trigger answering a wrong --target at once) passes its resolution.
+  let resolution: TargetResolution;
+  let resolutionError: unknown;
+  try {
+    resolution = context.resolution ?? (await resolveTargets(config, { discovery: armScopeDiscovery(context.clients), ...(context.signal === undefined ? {} : { signal: context.signal }) }));
+  } catch (error) {
+    resolution = { targets: [], warnings: [], unavailable: [], excluded: [] };
+    resolutionError = error;
+  }
+  context = { ...context, resolution };
+  // Targets a scope whose discovery failed could have selected get nothing of this runbook: acting
+  // on them without the scope's policy (or missing the scope's other matches) is not safe.
+  const unavailable = unavailableScopesFor(config, resolution, runbook.name);
+  const selected = selectRunTargets(runbook, config, request.targets, resolution).filter(({ target }) => !unavailable.some((entry) => {
+    const scope = config.scopes[entry.index];
+    return scope !== undefined && scopeReaches(scope, target.id);
+  }));
   const recorder = startRun({
     runbook: runbook.name,
     trigger: request.trigger,
@@ -283,6 +313,17 @@ export async function executeRunbook<TPolicy>(
     ...(request.correlationId === undefined ? {} : { correlationId: request.correlationId }),
   });
   const notes: string[] = [];
+  for (const warning of resolution.warnings) notes.push(`targets: ${warning}`);
+  for (const entry of unavailable) {
+    const scope = config.scopes[entry.index];
+    const reach = scope === undefined ? entry.scope : `/subscriptions/${scope.subscription}${scope.resourceGroups?.length === 1 ? `/resourceGroups/${scope.resourceGroups[0] ?? ''}` : ''}`;
+    recorder.target(reach).fail(new ScopeUnavailableError(`${entry.reason}; ${runbook.name} did nothing for the resources it could select`, { context: { scope: entry.scope, runbook: runbook.name } }), 'discover');
+  }
+  if (resolutionError !== undefined) {
+    notes.push(`targets not resolved: ${errorMessage(resolutionError)}`);
+    const record = recorder.finish({ error: resolutionError, notes });
+    return finishRun({ runbook: runbook.name, context, request, record, plans: [], gate: undefined, notRun: errorMessage(resolutionError), notify: true });
+  }
   const targetConcurrency = request.targetConcurrency ?? 4;
   // Resource locks held, released when their target is done (and any left at the end).
   const targetLocks = new Set<ResourceLock>();

@@ -14,6 +14,7 @@
 import type { AzureClients } from '../azure/clients.ts';
 import type { ResourceKind } from '../azure/resource-id.ts';
 import type { EstateConfig, RunbookName, TargetConfig } from '../config/schema.ts';
+import type { TargetResolution } from '../config/resolve.ts';
 import type { DetailValue } from '../runs/run-record.ts';
 import type { RunLogger } from '../runs/run-log.ts';
 
@@ -81,6 +82,12 @@ export interface RunbookContext {
   readonly logger: RunLogger;
   readonly signal?: AbortSignal;
   readonly progress?: (event: ProgressEvent) => void;
+  /**
+   * The estate's resolved targets ({@link ../config/resolve.ts}); the executor sets it for the
+   * runbooks it runs (resolving once per run when the caller did not), so a runbook that looks at
+   * other targets (images in use) sees the same list the run selected from.
+   */
+  readonly resolution?: TargetResolution;
 }
 
 /**
@@ -122,10 +129,14 @@ export interface ApplyResult {
   readonly message: string;
 }
 
-/** Targets of a config that opt into a runbook. */
-export function targetsFor<TPolicy>(runbook: Runbook<TPolicy>, config: EstateConfig): { target: TargetConfig; policy: TPolicy }[] {
+/**
+ * Targets that opt into a runbook: of a resolution's targets (see {@link ../config/resolve.ts}),
+ * or, given a config, of its explicit entries only (for code and tests without scopes).
+ */
+export function targetsFor<TPolicy>(runbook: Runbook<TPolicy>, source: EstateConfig | readonly TargetConfig[]): { target: TargetConfig; policy: TPolicy }[] {
   const selected: { target: TargetConfig; policy: TPolicy }[] = [];
-  for (const target of config.targets) {
+  const targets: readonly TargetConfig[] = 'targets' in source ? source.targets : source;
+  for (const target of targets) {
     const policy = runbook.policyOf(target);
     if (policy !== undefined) selected.push({ target, policy });
   }

@@ -271,13 +271,13 @@ describe('JSON Schema', () => {
     expect(committed).toBe(estateJsonSchemaText());
   });
 
-  it('describes the file as written: defaults optional, version/estate/targets required, strict objects', () => {
+  it('describes the file as written: defaults optional, version/estate required (targets or scopes, checked by the loader), strict objects', () => {
     const schema = estateJsonSchema() as {
       required: string[];
       additionalProperties: boolean;
       properties: Record<string, { default?: unknown }>;
     };
-    expect(schema.required.sort()).toEqual(['estate', 'targets', 'version']);
+    expect(schema.required.sort()).toEqual(['estate', 'version']);
     expect(schema.additionalProperties).toBe(false);
     expect(schema.properties.dryRun?.default).toBe(true);
     expect(JSON.stringify(schema)).toContain('"revision-cleanup"');
@@ -346,7 +346,7 @@ describe('unknown fields name what the object expects', () => {
   it('lists the fields without a suggestion when nothing is close, and abbreviates long lists', () => {
     const lines = linesOf(`version: 1\nestate: x\nbanana: 1\ntargets:\n  - id: ${REGISTRY}\n`);
     expect(lines).toHaveLength(1);
-    expect(lines[0]).toMatch(/^banana: unknown field \(expected one of version, estate, dryRun, azure, runRecords, state, notifications, remediation, … 1 more\) \(line 3\)$/);
+    expect(lines[0]).toMatch(/^banana: unknown field \(expected one of version, estate, dryRun, azure, runRecords, state, notifications, remediation, … 5 more\) \(line 3\)$/);
     const azure = linesOf(`version: 1\nestate: x\nazure:\n  cafile: x.pem\ntargets:\n  - id: ${REGISTRY}\n`);
     expect(azure[0]).toMatch(/^azure\.cafile: unknown field \(expected one of cloud, resourceManagerEndpoint, .*, … \d+ more; did you mean "caFile"\?\) \(line 4\)$/);
   });
