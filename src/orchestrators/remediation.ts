@@ -53,6 +53,7 @@ import {
   watchSpec,
   type ActInput,
   type ActStepResult,
+  type CommitInput,
   type FinishInput,
   type FinishResult,
   type FlowDeps,
@@ -141,6 +142,8 @@ export const remediationOrchestrator: OrchestrationHandler = function* (context:
     context.df.setCustomStatus(view);
   };
 
+  // The last reservation the guardrails gave: the finish ends its in-progress claim.
+  let lastReservation: Json | undefined;
   // Set once an act or undo ran outside dry run: from then on this instance may hold the target's lock.
   let lockTarget: string | undefined;
 
@@ -166,6 +169,7 @@ export const remediationOrchestrator: OrchestrationHandler = function* (context:
       ...(watch === undefined ? {} : { watch }),
       ...(extra.page === undefined ? {} : { page: extra.page }),
       ...(extra.error === undefined ? {} : { error: extra.error }),
+      ...(lastReservation === undefined ? {} : { reservation: lastReservation }),
     };
     const record = (yield context.df.callActivityWithRetry(names.finishActivity, retry, finishInput)) as FinishResult;
     status('done', { outcome, reason });
@@ -174,7 +178,8 @@ export const remediationOrchestrator: OrchestrationHandler = function* (context:
 
   function* commit(reservation: Json | undefined, outcome: GuardrailOutcome): Generator<Task, GuardrailOutcome | undefined, unknown> {
     if (reservation === undefined) return undefined;
-    yield context.df.callActivityWithRetry(names.commitActivity, retry, { reservation, outcome });
+    const commitInput: CommitInput = { reservation, outcome, now: context.df.currentUtcDateTime.toISOString() };
+    yield context.df.callActivityWithRetry(names.commitActivity, retry, commitInput);
     return outcome;
   }
 
@@ -229,6 +234,7 @@ export const remediationOrchestrator: OrchestrationHandler = function* (context:
         steps.push({ rung: index, action: step.action, error: `guardrails could not be evaluated: ${failureText(error)}` });
         return yield* finish('failed', `guardrails could not be evaluated for ${step.action}; nothing was changed`, { error: failureText(error) });
       }
+      if (guard.reservation !== undefined) lastReservation = guard.reservation;
       const evidence: { -readonly [K in keyof StepEvidence]: StepEvidence[K] } = { rung: index, action: step.action, guardrails: guard.decisions, allowed: guard.allowed };
       steps.push(evidence);
       const blockedBy = guard.decisions.filter((decision) => decision.verdict === 'block');
@@ -334,7 +340,7 @@ async function withFlowDeps<T>(context: InvocationContext, fn: (deps: FlowDeps) 
 df.app.orchestration(names.remediationOrchestrator, remediationOrchestrator);
 df.app.activity(names.matchActivity, { handler: (input: RemediationInput, context) => withFlowDeps(context, (deps) => Promise.resolve(matchActivity(input, deps))) });
 df.app.activity(names.guardrailsActivity, { handler: (input: GuardrailsInput, context) => withFlowDeps(context, (deps) => guardrailsActivity(input, deps)) });
-df.app.activity(names.commitActivity, { handler: (input: { reservation: Json; outcome: GuardrailOutcome }, context) => withFlowDeps(context, (deps) => commitActivity(input, deps)) });
+df.app.activity(names.commitActivity, { handler: (input: CommitInput, context) => withFlowDeps(context, (deps) => commitActivity(input, deps)) });
 df.app.activity(names.actActivity, { handler: (input: ActInput, context) => withFlowDeps(context, async (deps) => actActivity(input, deps, await flowStoreFor(deps.config, deps.clients))) });
 df.app.activity(names.lockActivity, { handler: (input: LockInput, context) => withFlowDeps(context, (deps) => lockActivity(input, deps)) });
 df.app.activity(names.undoActivity, { handler: (input: UndoInput, context) => withFlowDeps(context, async (deps) => undoActivity(input, deps, await flowStoreFor(deps.config, deps.clients))) });

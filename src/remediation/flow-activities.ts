@@ -256,10 +256,18 @@ export async function guardrailsActivity(input: GuardrailsInput, deps: FlowDeps)
   return { allowed: result.allowed, dryRun: result.dryRun === true, decisions: result.decisions, ...(result.reservation === undefined ? {} : { reservation: result.reservation }) };
 }
 
+/** Input of `commit`. */
+export interface CommitInput {
+  readonly reservation: Json;
+  readonly outcome: GuardrailOutcome;
+  /** The orchestration's time (ISO). */
+  readonly now?: string;
+}
+
 /** `commit`: tells the guardrails how the rung ended (counts, cooldowns, breaker). */
-export async function commitActivity(input: { readonly reservation: Json; readonly outcome: GuardrailOutcome }, deps: FlowDeps): Promise<void> {
+export async function commitActivity(input: CommitInput, deps: FlowDeps): Promise<void> {
   const store = await deps.services.openGuardrailStore(deps.config, deps.clients);
-  await deps.services.commitGuardrails(store, input.reservation, input.outcome);
+  await deps.services.commitGuardrails(store, input.reservation, input.outcome, input.now === undefined ? undefined : new Date(input.now));
 }
 
 /**
@@ -559,6 +567,8 @@ export interface FinishInput {
   readonly steps: readonly StepEvidence[];
   /** Page: trigger on escalation, resolve on a later success or Resolved. */
   readonly page?: 'trigger' | 'resolve';
+  /** The last guardrail reservation the remediation made: its in-progress claim ends with the finish. */
+  readonly reservation?: Json;
   readonly error?: string;
 }
 
@@ -658,6 +668,10 @@ function findingOf(input: FinishInput): { severity: 'ok' | 'info' | 'warn' | 'fa
  * dedup key, so a retry neither records nor notifies twice.
  */
 export async function finishActivity(input: FinishInput, deps: FlowDeps): Promise<FinishResult> {
+  if (input.reservation !== undefined && deps.services.endClaim !== undefined) {
+    // Before the record: a retry after a crash ends it again (idempotent), never leaves it held.
+    await deps.services.endClaim(await deps.services.openGuardrailStore(deps.config, deps.clients), input.reservation);
+  }
   const record = remediationRecord(input, deps, deps.now());
   const blobName = runRecordBlobName(record);
   const store = await createRunRecordStore(deps.config, deps.clients);

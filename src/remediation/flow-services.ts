@@ -170,7 +170,10 @@ export interface RemediationServices {
   matchRemediation(config: EstateConfig, targets: readonly TargetConfig[], intake: RemediationIntake): MatchResult;
   openGuardrailStore(config: EstateConfig, clients: AzureClients): Promise<GuardrailStore> | GuardrailStore;
   evaluateGuardrails(store: GuardrailStore, request: GuardrailRequest): Promise<GuardrailEvaluation>;
-  commitGuardrails(store: GuardrailStore, reservation: Json, outcome: GuardrailOutcome): Promise<void>;
+  /** `now`: the orchestration's time of the commit (breaker openings and healthy periods are on the same clock as the evaluations). */
+  commitGuardrails(store: GuardrailStore, reservation: Json, outcome: GuardrailOutcome, now?: Date): Promise<void>;
+  /** Ends the in-progress claim of a finished remediation (any reservation it made); optional: a binding without claims has none. */
+  endClaim?(store: GuardrailStore, reservation: Json): Promise<void>;
   getRemediationAction(kind: string, name: string): RemediationAction | undefined;
   /** A durable sub-step (`yield*`): probes through an activity on durable timers until N consecutive successes or the deadline. */
   verifyHealth(context: OrchestrationContext, input: VerifyHealthInput): Generator<Task, VerifyHealthResult, unknown>;

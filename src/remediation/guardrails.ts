@@ -830,6 +830,30 @@ export interface GuardrailReset {
 }
 
 /**
+ * Ends the running-trigger claim (`in-progress`) of the remediation a reservation belongs to, once
+ * that remediation is over however it ended: resolved before its next rung, suppressed on a later
+ * rung, stopped by a failure. Commits end it only on success or the last rung; without this the
+ * claim would block every other alert for the target until it expires. Idempotent: it removes
+ * the claim only while it is still this trigger's. Counts, cooldowns and the breaker stay.
+ */
+export async function endGuardrailClaim(store: GuardrailStore, reservation: Pick<GuardrailReservation, 'targetId' | 'triggerKey' | 'dryRun'>): Promise<boolean> {
+  if (store.readOnly) throw new GuardrailStoreError(`guardrail state at ${store.location}: expected a writable store to end the claim of ${reservation.triggerKey}, found a read-only one`);
+  let ended = false;
+  await store.table.update<TargetRow>(targetsPartition(reservation.dryRun), targetRowKey(reservation.targetId), (current) => {
+    ended = false;
+    if (current === undefined) return undefined;
+    const state = readTarget(current, reservation.targetId);
+    if (state.activeTrigger !== reservation.triggerKey) return undefined;
+    const next: TargetState = { ...state };
+    delete next.activeTrigger;
+    delete next.activeUntil;
+    ended = true;
+    return writeTarget(next);
+  });
+  return ended;
+}
+
+/**
  * A person's reset of one target: closes the breaker, zeroes the failure count, ends every
  * cooldown and back-off and the running-trigger claim. The caps' counts stay: they are a rate,
  * not a verdict. Recorded (who and when) on the target's row.

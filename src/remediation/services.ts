@@ -36,7 +36,7 @@ import {
   type VerifyHealthInput,
   type VerifyHealthResult,
 } from './flow-services.ts';
-import { commitGuardrails, evaluateGuardrails, openGuardrailStore, type GuardrailReservation, type GuardrailStore as RealGuardrailStore } from './guardrails.ts';
+import { commitGuardrails, endGuardrailClaim, evaluateGuardrails, openGuardrailStore, type GuardrailReservation, type GuardrailStore as RealGuardrailStore } from './guardrails.ts';
 import { matchRemediation, remediationTarget, type ResolvedRule } from './rules.ts';
 
 function configuredTarget(config: Pick<EstateConfig, 'targets'>, id: string): TargetConfig | undefined {
@@ -178,11 +178,15 @@ export const productionRemediationServices: RemediationServices = {
   matchRemediation: match,
   openGuardrailStore: (config, clients) => openGuardrailStore(config, clients),
   evaluateGuardrails: evaluate,
-  commitGuardrails: async (store, reservation, outcome) => {
+  commitGuardrails: async (store, reservation, outcome, now) => {
     if (reservation === null || typeof reservation !== 'object' || Array.isArray(reservation)) {
       throw new OpsAutopilotError(`guardrails: expected a reservation object to commit, found ${JSON.stringify(reservation)}`);
     }
-    await commitGuardrails(realStore(store), reservation as unknown as GuardrailReservation, outcome);
+    await commitGuardrails(realStore(store), reservation as unknown as GuardrailReservation, outcome, now === undefined ? {} : { now });
+  },
+  endClaim: async (store, reservation) => {
+    if (reservation === null || typeof reservation !== 'object' || Array.isArray(reservation)) return;
+    await endGuardrailClaim(realStore(store), reservation as unknown as GuardrailReservation);
   },
   getRemediationAction: adapt,
   verifyHealth: verify,

@@ -30,6 +30,7 @@ export const PSQL = `${KM_RG}/Microsoft.DBforPostgreSQL/flexibleServers/psql-kil
 export const XS_SUB = '3d3e2c74-9f20-4cae-9c77-3e202d803003';
 export const XS_RG = `/subscriptions/${XS_SUB}/resourceGroups/rg-xshopai-prod/providers`;
 export const caId = (name: string): string => `${XS_RG}/Microsoft.App/containerApps/${name}`;
+export const FUNC_APP = '/subscriptions/1b1c0a52-7d0e-4a8c-9a55-1c0e0b6f1001/resourceGroups/rg-limpopo-connect-prod/providers/Microsoft.Web/sites/func-limpopo-connect-prod';
 export const PROD_IMAGE = 'ghcr.io/kilometers-ai/kilometers-api:2.4.1';
 export const STAGING_IMAGE = 'ghcr.io/kilometers-ai/kilometers-api:2.4.0';
 export const PAGER = 'oncall-pager';
@@ -42,8 +43,8 @@ export const VERIFY = { consecutive: 2, intervalSeconds: 30, deadlineSeconds: 90
 export interface RemediationWorldOptions {
   /** The top-level `remediation` block. */
   readonly remediation: Record<string, unknown>;
-  /** `targets[].remediation` by ARM id (the target is added when the generated config has none). */
-  readonly targets: Readonly<Record<string, Record<string, unknown>>>;
+  /** `targets[].remediation` by ARM id (the target is added when the generated config has none); a function gets the sandbox's time at start. */
+  readonly targets: Readonly<Record<string, Record<string, unknown>>> | ((now: Date) => Readonly<Record<string, Record<string, unknown>>>);
   readonly settings?: Readonly<Record<string, string>>;
   readonly setupTimeoutMs?: number;
 }
@@ -80,7 +81,7 @@ function targetsOf(document: Record<string, unknown>): Record<string, unknown>[]
 
 /** Starts the world around a test file. */
 export function useRemediationWorld(options: RemediationWorldOptions): RemediationWorld {
-  const sandbox = useSandbox({ worlds: ['sandbox/worlds/kilometers.yaml', 'sandbox/worlds/xshopai.yaml'], postgres: false });
+  const sandbox = useSandbox({ worlds: ['sandbox/worlds/kilometers.yaml', 'sandbox/worlds/xshopai.yaml', 'sandbox/worlds/limpopo-connect.yaml'], postgres: false });
   let host: LocalHost | undefined;
   let clock: VirtualClock | undefined;
   let config: EstateConfig | undefined;
@@ -179,8 +180,15 @@ export function useRemediationWorld(options: RemediationWorldOptions): Remediati
     const s = sandbox();
     const km = parse(await readFile(worldConfigFile(s, 'kilometers'), 'utf8')) as Record<string, unknown>;
     const xs = parse(await readFile(worldConfigFile(s, 'xshopai'), 'utf8')) as Record<string, unknown>;
-    const targets = [...targetsOf(km), ...targetsOf(xs).filter((target) => String(target.id).includes('/Microsoft.App/containerApps/'))];
-    for (const [id, remediation] of Object.entries(options.targets)) {
+    const lc = parse(await readFile(worldConfigFile(s, 'limpopo-connect'), 'utf8')) as Record<string, unknown>;
+    const targets = [
+      ...targetsOf(km),
+      ...targetsOf(xs).filter((target) => String(target.id).includes('/Microsoft.App/containerApps/')),
+      ...targetsOf(lc).filter((target) => String(target.id).includes('/Microsoft.Web/sites/')),
+    ];
+    const startedAt = new Date((await sandboxRequest(s, { url: '/_sandbox/clock' })).json<{ now: string }>().now);
+    const wanted = typeof options.targets === 'function' ? options.targets(startedAt) : options.targets;
+    for (const [id, remediation] of Object.entries(wanted)) {
       const existing = targets.find((target) => String(target.id).toLowerCase() === id.toLowerCase());
       if (existing === undefined) targets.push({ id, remediation });
       else existing.remediation = remediation;
@@ -204,7 +212,7 @@ export function useRemediationWorld(options: RemediationWorldOptions): Remediati
     // The PagerDuty routing key lives in Key Vault, as in production; the canary must never leave it.
     await (await clients.secretClient('kv-kilometers-k7x2')).setSecret(PAGER_SECRET, PAGER_KEY);
     template = JSON.parse(await readFile('test/fixtures/alerts/metric-static.json', 'utf8')) as Record<string, unknown>;
-    clock = new VirtualClock(new Date((await sandboxRequest(s, { url: '/_sandbox/clock' })).json<{ now: string }>().now));
+    clock = new VirtualClock(startedAt);
     host = await startLocalHost({ entryPoint: 'src/functions/index.ts', port: 0, clock, enableTimers: false, settings: { OPS_AUTOPILOT_CONFIG_FILE: configFile, ...options.settings } });
   }, options.setupTimeoutMs ?? 90_000);
   afterAll(async () => {
