@@ -166,8 +166,8 @@ async function loadDefaultProviders(log: (line: string) => void): Promise<Sandbo
   return providers as SandboxProvider[];
 }
 
-/** Calls a control endpoint over HTTPS, trusting the sandbox CA. */
-async function controlRequest(request: { baseUrl: string; caPem: string; method: string; path: string; body?: unknown }): Promise<unknown> {
+/** Calls a control endpoint over HTTPS, trusting the sandbox CA (e.g. `POST /_sandbox/health` from the demo). */
+export async function controlRequest(request: { baseUrl: string; caPem: string; method: string; path: string; body?: unknown }): Promise<unknown> {
   const payload = request.body === undefined ? undefined : JSON.stringify(request.body);
   const { status, text } = await new Promise<{ status: number; text: string }>((resolve, reject) => {
     const outgoing = https.request(

@@ -4,7 +4,9 @@
  * executor with the world's generated config (`dryRun: false`: the sandbox is where applying is
  * harmless): the planted problems found, the cleanup plans, and what applying them did. Run
  * records go to Azurite. An estate with a restore drill policy (Kilometers.ai) then runs a drill
- * through the app on the local host and prints its RTO and RPO (`demo-drill.ts`). Stops
+ * through the app on the local host and prints its RTO and RPO (`demo-drill.ts`); an estate with
+ * a Resource Health rule that rolls back (xshopai) gets an alert remediated end to end through
+ * the app and a storm of 100 alerts suppressed (`demo-remediation.ts`). Stops
  * everything and exits 0 (1 if anything unexpected failed; findings are expected).
  */
 import { createAzureClients } from '../../azure/clients.ts';
@@ -19,6 +21,7 @@ import { formatInventory } from '../inventory-format.ts';
 import { EXIT, type CliIo } from '../output.ts';
 import { formatRun } from '../runbook-format.ts';
 import { demoDrill, drillServers } from './demo-drill.ts';
+import { demoRemediation, remediationDemoTargets } from './demo-remediation.ts';
 import { collectInventory } from './inventory.ts';
 import { asWorldUsageError } from './sandbox.ts';
 
@@ -110,6 +113,10 @@ export async function demoCommand(options: DemoCommandOptions, io: CliIo): Promi
         if (drillServers(config).length > 0 && !(await demoDrill(sandbox, world.configFile, config, io))) {
           failures += 1;
           io.stderr(`error: ${world.name}: the restore drill did not pass\n`);
+        }
+        if (remediationDemoTargets(config) !== undefined && !(await demoRemediation(sandbox, world.configFile, config, io))) {
+          failures += 1;
+          io.stderr(`error: ${world.name}: the alert remediation did not end as expected\n`);
         }
       } catch (error) {
         failures += 1;

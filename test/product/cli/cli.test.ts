@@ -105,8 +105,15 @@ describe('ops-autopilot demo', () => {
     // The restore takes the 15 min the demo gives it; the point lies between two heartbeats a minute apart.
     expect(Number(drill?.[1])).toBeGreaterThanOrEqual(15 * 60);
     expect(Number(drill?.[2])).toBeLessThanOrEqual(60);
+    // xshopai: an alert remediated through the app (restart did not help, rollback did), and a storm of 100 with one action.
+    expect(run.stdout).toMatch(/^Alert remediation on xshopai, through the app's POST \/api\/alerts/m);
+    expect(run.stdout).toMatch(/^ {4}restart: applied .* -> still unhealthy$/m);
+    expect(run.stdout).toMatch(/^ {4}rollback: applied \(rolled ca-user-service back: ca-user-service--v1-0-11 has 100 % of traffic.* -> healthy$/m);
+    expect(run.stdout).toMatch(/^ {4}=> remediated: rollback helped/m);
+    expect(run.stdout).toMatch(/^ {4}outcomes: remediated 1, suppressed 99;/m);
+    expect(run.stdout).toMatch(/^ {4}=> 1 restart\(s\) reached Azure/m);
     expect(run.stdout.trimEnd().split('\n').at(-1)).toBe('Sandbox stopped. All estates inventoried.');
-  }, 180_000);
+  }, 240_000);
 });
 
 describe('ops-autopilot sandbox', () => {
