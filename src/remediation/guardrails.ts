@@ -17,8 +17,8 @@
  * 7. `cooldown`: per target and action, doubling on each repeat up to a cap (CrashLoopBackOff),
  *    back to the base after a healthy period; and `in-progress`: while one trigger's ladder runs
  *    on a target, every other trigger for it is suppressed (the restart-storm guard);
- * 8. `lock`: the per-resource lock, taken by the caller with `src/runs/resource-lock.ts` around
- *    plan and apply, shared with the runbook executor;
+ * 8. `lock`: the per-resource lock (`src/runs/resource-lock.ts`), shared with the runbook
+ *    executor, taken by the caller before its first change and held until it finishes;
  * 9. `dry-run`: the same gate as the runbooks: in dry-run the rung is allowed to be planned and
  *    recorded, never applied.
  *
@@ -587,7 +587,7 @@ export async function evaluateGuardrails(store: GuardrailStore, input: Guardrail
     return suppress(finish(decisions, dryRun));
   }
   // 8. lock (the caller's), 9. dry-run gate
-  decisions.push({ guardrail: 'lock', verdict: 'skip', reason: 'taken by the caller around plan and apply (per-resource lock, shared with the runbook executor)' });
+  decisions.push({ guardrail: 'lock', verdict: 'skip', reason: 'taken by the remediation before its first change and held until it finishes (per-resource lock, shared with the runbook executor)' });
   decisions.push({ guardrail: 'dry-run', verdict: 'pass', reason: dryRun ? `dry-run (${dryRunReason}): plan and record, apply nothing` : 'not a dry run: the rung may apply' });
   if (store.readOnly || reservationId === undefined) return finish(decisions, dryRun);
   const reservation: GuardrailReservation = {
