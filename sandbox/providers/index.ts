@@ -9,6 +9,7 @@ import { ContainerAppJobsProvider } from './container-app-jobs.ts';
 import { ContainerAppsProvider } from './container-apps.ts';
 import { ContainerRegistriesProvider } from './container-registries.ts';
 import { KeyVaultsProvider } from './key-vaults.ts';
+import { MonitorProvider } from './monitor.ts';
 import { PostgresFlexibleProvider } from './postgres-flexible.ts';
 import { StorageAccountsProvider } from './storage-accounts.ts';
 import { WebSitesProvider } from './web-sites.ts';
@@ -19,6 +20,7 @@ export { ContainerAppJobsProvider } from './container-app-jobs.ts';
 export { ContainerAppsProvider } from './container-apps.ts';
 export { ContainerRegistriesProvider } from './container-registries.ts';
 export { KeyVaultsProvider, KEY_VAULT_RESOURCE } from './key-vaults.ts';
+export { MonitorProvider } from './monitor.ts';
 export { PostgresFlexibleProvider } from './postgres-flexible.ts';
 export { StorageAccountsProvider } from './storage-accounts.ts';
 export { WebSitesProvider } from './web-sites.ts';
@@ -56,6 +58,7 @@ export function defaultProviders(): SandboxProvider[] {
     vaults,
     registries,
     new ResourcesProvider(() => [web, containerApps, jobs, postgres, storage, vaults, registries]),
+    new MonitorProvider(),
     createAppHostProvider([web, containerApps], health),
   ];
 }

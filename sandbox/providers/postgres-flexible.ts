@@ -158,7 +158,14 @@ const createBodySchema = z.object({
 const updateBodySchema = z
   .object({
     tags: stringMap.optional(),
-    properties: z.object({ administratorLoginPassword: z.string().optional() }).loose().optional(),
+    properties: z
+      .object({
+        administratorLoginPassword: z.string().optional(),
+        /** `Backup.backupRetentionDays` of ServerForPatch: 7-35 days in Azure. */
+        backup: z.object({ backupRetentionDays: z.number().int().min(7).max(35).optional() }).loose().optional(),
+      })
+      .loose()
+      .optional(),
     /** SkuForPatch: a name (the tier follows from it), optionally with its tier. */
     sku: z.object({ name: z.string().min(1), tier: z.enum(['Burstable', 'GeneralPurpose', 'MemoryOptimized']).optional() }).loose().optional(),
   })
@@ -490,6 +497,7 @@ export class PostgresFlexibleProvider implements SandboxProvider {
     const password = this.passwordChange(server, parsed.data.properties?.administratorLoginPassword, context);
     if (password !== undefined && typeof password !== 'string') return password;
     const tags = parsed.data.tags;
+    const retentionDays = parsed.data.properties?.backup?.backupRetentionDays;
     if (server.state !== 'Ready') {
       return context.armError(409, 'ServerIsNotReady', `Update Server can only be performed on Ready servers. Server Name = ${server.name}, Current Server State = ${server.state}`);
     }
@@ -515,6 +523,10 @@ export class PostgresFlexibleProvider implements SandboxProvider {
             context.event('postgres.password.changed', { server: server.id });
           }
           if (tags !== undefined) server.tags = { ...tags };
+          if (retentionDays !== undefined) {
+            context.event('postgres.update.backupRetention', { resourceId: server.id, before: server.backupRetentionDays, after: retentionDays });
+            server.backupRetentionDays = retentionDays;
+          }
           this.setState(server, 'Ready', context);
           publishArmEvent(context, server, { kind: 'Write', operationName: `${SERVERS}/write`, origin });
         },

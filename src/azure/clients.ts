@@ -340,6 +340,46 @@ export class AzureClients {
     });
   }
 
+  /**
+   * GETs one ARM resource or list page (`path` from `/subscriptions/...`, or an absolute
+   * `nextLink` on the ARM endpoint) for the resource types without an SDK package in this app
+   * (Microsoft.Insights metric alerts and action groups). Same credential, CA trust, retry and
+   * subscription budget as the SDK clients: the budget is the HTTP client, so every attempt
+   * draws a token. Non-2xx answers throw a `RestError`; callers wrap calls in `callAzure`.
+   */
+  async armGet(subscriptionId: string, pathOrUrl: string, apiVersion: string): Promise<unknown> {
+    const pipeline = await this.cached(`armget:${subscriptionId.toLowerCase()}`, async () => {
+      const { bearerTokenAuthenticationPolicy, createPipelineFromOptions } = await import('@azure/core-rest-pipeline');
+      const agent = await this.agent();
+      const built = createPipelineFromOptions({
+        ...(agent === undefined ? {} : { agent }),
+        ...(this.options.retryOptions === undefined ? {} : { retryOptions: { ...this.options.retryOptions } }),
+      });
+      built.addPolicy(bearerTokenAuthenticationPolicy({ credential: await this.sdkCredential(), scopes: [this.endpoints.resourceManagerScope] }), { phase: 'Sign' });
+      return { pipeline: built, httpClient: this.armBudget(subscriptionId).httpClient(createDefaultHttpClient()) };
+    });
+    const base = this.endpoints.resourceManager.replace(/\/+$/, '');
+    const url = new URL(pathOrUrl.startsWith('https://') ? pathOrUrl : `${base}${pathOrUrl}`);
+    if (url.origin !== new URL(base).origin) throw new RangeError(`armGet: expected a URL on ${new URL(base).origin}, found ${url.origin}`);
+    if (!url.searchParams.has('api-version')) url.searchParams.set('api-version', apiVersion);
+    const { createPipelineRequest, RestError } = await import('@azure/core-rest-pipeline');
+    const request = createPipelineRequest({ url: url.toString(), method: 'GET', headers: undefined });
+    request.headers.set('accept', 'application/json');
+    const response = await pipeline.pipeline.sendRequest(pipeline.httpClient, request);
+    let body: unknown;
+    try {
+      const text = response.bodyAsText ?? '';
+      body = text === '' ? undefined : JSON.parse(text);
+    } catch {
+      body = undefined;
+    }
+    if (response.status < 200 || response.status >= 300) {
+      const error = (body as { error?: { code?: string; message?: string } } | undefined)?.error;
+      throw new RestError(error?.message ?? `GET ${url.pathname}: HTTP ${String(response.status)}`, { statusCode: response.status, ...(error?.code === undefined ? {} : { code: error.code }), request, response });
+    }
+    return body;
+  }
+
   /** The URL of an app path for health checks (see {@link resolveAppUrl}). */
   appUrl(host: string, path: string): string {
     return resolveAppUrlFromSettings(this.settings, host, path);

@@ -16,3 +16,4 @@ import './health-probe.ts';
 import '../orchestrators/verify-health.ts';
 import './restores.ts';
 import './drills.ts';
+import './status.ts';

@@ -207,8 +207,8 @@ export async function teardownStep(ctx: RunbookContext, input: DeleteStepInput):
 }
 
 /** The drill history table of an estate. */
-function historyTable(config: EstateConfig, ctx: RunbookContext): StateTable {
-  return createStateTables(config, ctx.clients).table(STATE_TABLES.drillHistory);
+function historyTable(config: EstateConfig, ctx: RunbookContext, readOnly = false): StateTable {
+  return createStateTables(config, ctx.clients, { readOnly }).table(STATE_TABLES.drillHistory);
 }
 
 /** PartitionKey of an estate's drill rows (design.md). */
@@ -341,10 +341,13 @@ function isoOf(value: unknown): string | undefined {
   return value instanceof Date ? value.toISOString() : typeof value === 'string' ? value : undefined;
 }
 
-/** The newest `limit` drill rows of the estate, newest first (at most 5,000 rows are read). */
-export async function drillHistory(ctx: RunbookContext, options: { readonly limit?: number; readonly server?: string } = {}): Promise<{ drills: DrillHistoryEntry[]; truncated: boolean }> {
+/**
+ * The newest `limit` drill rows of the estate, newest first (at most 5,000 rows are read).
+ * `readOnly` (the status page) neither creates the table nor writes: a missing table reads as no drills.
+ */
+export async function drillHistory(ctx: RunbookContext, options: { readonly limit?: number; readonly server?: string; readonly readOnly?: boolean } = {}): Promise<{ drills: DrillHistoryEntry[]; truncated: boolean }> {
   const limit = Math.max(1, Math.min(options.limit ?? 50, 500));
-  const { rows, truncated } = await historyTable(ctx.config, ctx).list(drillPartition(ctx.config.estate), { maxRows: 5000 });
+  const { rows, truncated } = await historyTable(ctx.config, ctx, options.readOnly === true).list(drillPartition(ctx.config.estate), { maxRows: 5000 });
   const serverKey = options.server === undefined ? undefined : resourceIdKey(findRestoreTarget(ctx.config, options.server)?.id ?? options.server);
   const drills = rows
     .map((row): DrillHistoryEntry => {

@@ -177,10 +177,22 @@ export class StateTable {
     readonly name: string,
     /** Where it lives, for messages (service URL or account, and table). */
     readonly location: string,
+    /**
+     * Read, never write (the status page): the table is not created (a missing one reads as
+     * empty) and every write throws before it reaches the service.
+     */
+    readonly readOnly: boolean = false,
   ) {}
+
+  /** Throws when this table is read-only: a status read must never change state. */
+  private refuseWrite(operation: string): void {
+    if (this.readOnly) throw new StateStoreError(`state table ${this.location}: expected no writes from a read-only reader, found a ${operation}`, { context: { table: this.name, operation } });
+  }
 
   /** Creates the table if it does not exist; once per process (a failure is retried next time). */
   ensure(): Promise<void> {
+    // A read-only table never creates anything; reads treat a missing table as empty.
+    if (this.readOnly) return Promise.resolve();
     this.ready ??= callAzure({ resourceId: this.location, operation: 'create state table' }, async () => {
       const client = await this.client();
       // createTable answers 409 TableAlreadyExists as success.
@@ -212,6 +224,7 @@ export class StateTable {
    * @throws {@link StateConflictError} when it exists (someone else created it first).
    */
   async create<T extends StateEntity>(partitionKey: string, rowKey: string, value: T): Promise<StateRow<T>> {
+    this.refuseWrite('create');
     checkValue(this.name, value);
     await this.ensure();
     const client = await this.client();
@@ -229,6 +242,7 @@ export class StateTable {
    * @throws {@link StateConflictError} when its ETag changed (or it was deleted).
    */
   async replace<T extends StateEntity>(row: Pick<StateRow, 'partitionKey' | 'rowKey' | 'etag'>, value: T): Promise<StateRow<T>> {
+    this.refuseWrite('replace');
     checkValue(this.name, value);
     await this.ensure();
     const client = await this.client();
@@ -248,6 +262,7 @@ export class StateTable {
    * @throws {@link StateConflictError} when `etag` is given and no longer matches.
    */
   async delete(partitionKey: string, rowKey: string, etag?: string): Promise<boolean> {
+    this.refuseWrite('delete');
     await this.ensure();
     const client = await this.client();
     try {
@@ -272,15 +287,21 @@ export class StateTable {
     const rows: StateRow<T>[] = [];
     let truncated = false;
     const filter = `PartitionKey eq '${partitionKey.replaceAll("'", "''")}'`;
-    await callAzure({ resourceId: `${this.location}(PartitionKey='${partitionKey}')`, operation: 'list state entities' }, async () => {
-      for await (const entity of client.listEntities({ queryOptions: { filter } })) {
-        if (rows.length >= maxRows) {
-          truncated = true;
-          break;
+    try {
+      await callAzure({ resourceId: `${this.location}(PartitionKey='${partitionKey}')`, operation: 'list state entities' }, async () => {
+        for await (const entity of client.listEntities({ queryOptions: { filter } })) {
+          if (rows.length >= maxRows) {
+            truncated = true;
+            break;
+          }
+          rows.push(toRow<T>(entity));
         }
-        rows.push(toRow<T>(entity));
-      }
-    });
+      });
+    } catch (error) {
+      // Only a read-only table can be missing here (the others were created first): no rows yet.
+      if (this.readOnly && error instanceof ResourceNotFoundError) return { rows: [], truncated: false };
+      throw error;
+    }
     return { rows, truncated };
   }
 
@@ -300,6 +321,7 @@ export class StateTable {
     change: (current: T | undefined, attempt: number) => T | undefined,
     options: StateUpdateOptions = {},
   ): Promise<StateUpdate<T>> {
+    this.refuseWrite('update');
     const maxAttempts = Math.max(1, Math.min(options.maxAttempts ?? 10, 50));
     let backoff = Math.max(1, options.backoffMs ?? 25);
     for (let attempt = 1; attempt <= maxAttempts; attempt += 1) {
@@ -348,6 +370,8 @@ export class StateTables {
     private readonly clients: Pick<AzureClients, 'tableClient'>,
     /** Table service URL or storage account name ({@link stateDestination}). */
     readonly destination: string,
+    /** Tables that read and never write ({@link StateTable.readOnly}). */
+    readonly readOnly: boolean = false,
   ) {}
 
   /** One table by name (see {@link STATE_TABLES}); the table is created on first use. */
@@ -358,7 +382,7 @@ export class StateTables {
     let table = this.tables.get(name);
     if (table === undefined) {
       const location = `${this.destination.replace(/\/+$/, '')}/${name}`;
-      table = new StateTable(() => this.clients.tableClient(this.destination, name), name, location);
+      table = new StateTable(() => this.clients.tableClient(this.destination, name), name, location, this.readOnly);
       this.tables.set(name, table);
     }
     return table;
@@ -370,6 +394,6 @@ export class StateTables {
  *
  * @throws {@link StateStoreError} when the config names no state store.
  */
-export function createStateTables(config: Pick<EstateConfig, 'state' | 'runRecords' | 'estate'>, clients: Pick<AzureClients, 'tableClient'>): StateTables {
-  return new StateTables(clients, stateDestination(config));
+export function createStateTables(config: Pick<EstateConfig, 'state' | 'runRecords' | 'estate'>, clients: Pick<AzureClients, 'tableClient'>, options: { readonly readOnly?: boolean } = {}): StateTables {
+  return new StateTables(clients, stateDestination(config), options.readOnly === true);
 }
