@@ -12,7 +12,11 @@ import { ResourceLockHeldError, resourceLocksFor } from '../../../src/runs/resou
 import { guardrailStatus, openGuardrailStore } from '../../../src/remediation/guardrails.ts';
 import { remediationServices } from '../../../src/remediation/flow-services.ts';
 import { productionRemediationServices } from '../../../src/remediation/services.ts';
-import { PAGER, PAGER_KEY, PROD_IMAGE, SITE, STAGING_IMAGE, useRemediationWorld, VERIFY } from '../../support/remediation-world.ts';
+import { readFile } from 'node:fs/promises';
+import { remediationInstanceId } from '../../../src/remediation/flow-ids.ts';
+import { caId, PAGER, PAGER_KEY, PROD_IMAGE, SITE, STAGING_IMAGE, useRemediationWorld, VERIFY, XS_SUB } from '../../support/remediation-world.ts';
+
+const USER = caId('ca-user-service');
 
 const world = useRemediationWorld({
   remediation: {
@@ -32,10 +36,18 @@ const world = useRemediationWorld({
             { action: 'swap-back', params: { slot: 'staging', withinMinutes: 600 }, verify: VERIFY },
           ],
         },
+        // A swap that made production unhealthy: watch, then swap back.
+        { name: 'bad-swap', match: { eventType: 'Microsoft.Web.SlotSwapCompleted' }, watch: VERIFY, ladder: [{ action: 'swap-back', params: { slot: 'staging', withinMinutes: 600 }, verify: VERIFY }] },
       ],
+    },
+    [USER]: {
+      // A new revision taking traffic: watch it, roll back to the previous healthy one if it fails.
+      rules: [{ name: 'bad-revision', match: { eventType: 'Microsoft.Resources.ResourceWriteSuccess' }, watch: VERIFY, ladder: [{ action: 'rollback', verify: VERIFY }] }],
     },
   },
 });
+
+const USER_NAME = 'ca-user-service';
 
 /** A bad deploy: staging (2.4.0, marked bad) swapped into production, as a release would. */
 async function badDeploy(): Promise<void> {
@@ -159,5 +171,61 @@ describe('the per-resource lock, shared with the runbook executor', () => {
     await world.settle(next);
     expect((await world.view(next)).outcome).toBe('remediated');
     expect((await world.mutations()).filter((line) => /\/restart$/i.test(line))).toHaveLength(1);
+  }, 120_000);
+});
+
+describe('Event Grid, for real', () => {
+  async function events(name: string): Promise<Record<string, unknown>[]> {
+    return JSON.parse(await readFile(`test/fixtures/events/${name}`, 'utf8')) as Record<string, unknown>[];
+  }
+  const cloudEvent = (event: Record<string, unknown>): Record<string, unknown> => ({ specversion: '1.0', id: event.id, source: event.topic, subject: event.subject, type: event.eventType, time: event.eventTime, data: event.data });
+  async function deliver(body: unknown, contentType = 'application/json'): Promise<number> {
+    const host = world.host();
+    const response = await fetch(`${host.baseUrl}/runtime/webhooks/EventGrid?functionName=eventGrid`, {
+      method: 'POST',
+      headers: { 'x-functions-key': host.keys.master, 'content-type': contentType, 'aeg-event-type': 'Notification' },
+      body: JSON.stringify(body),
+    });
+    await response.text();
+    await host.idle();
+    return response.status;
+  }
+
+  it('SlotSwapCompleted in both schemas: a healthy swap is left alone, a bad one is swapped back once; duplicates start nothing', async () => {
+    const [completed] = await events('slot-swap-completed.json');
+    if (completed === undefined) throw new Error('fixture');
+    expect(await deliver([{ ...completed, id: 'real-swap-ok' }])).toBe(202);
+    await world.settle(remediationInstanceId('event:real-swap-ok'));
+    expect((await world.view(remediationInstanceId('event:real-swap-ok'))).outcome).toBe('healthy');
+    expect(await world.mutations()).toEqual([]);
+
+    await badDeploy();
+    const bad = cloudEvent({ ...completed, id: 'real-swap-bad' });
+    expect(await deliver(bad, 'application/cloudevents+json')).toBe(202);
+    const id = remediationInstanceId('event:real-swap-bad');
+    await world.settle(id);
+    const view = await world.view(id);
+    expect(view.outcome, view.reason).toBe('remediated');
+    expect(await productionImage()).toBe(`DOCKER|${PROD_IMAGE}`);
+    const instances = world.host().durable.listInstances().length;
+    expect(await deliver(bad, 'application/cloudevents+json')).toBe(202);
+    expect(await deliver([{ ...completed, id: 'real-swap-bad' }])).toBe(202);
+    expect(world.host().durable.listInstances().length).toBe(instances);
+    expect((await world.mutations()).filter((line) => /slotsswap$/i.test(line))).toHaveLength(1);
+  }, 120_000);
+
+  it('ResourceWriteSuccess on a container app: a bad new revision is rolled back to the previous one', async () => {
+    await world.health({ image: 'crxshopaiprod.azurecr.io/user-service:v1.0.12', healthy: false });
+    const [write] = await events('resource-write-success.json');
+    if (write === undefined) throw new Error('fixture');
+    expect(await deliver([{ ...write, id: 'real-write-1' }])).toBe(202);
+    const id = remediationInstanceId('event:real-write-1');
+    await world.settle(id);
+    const view = await world.view(id);
+    expect(view.outcome, view.reason).toBe('remediated');
+    expect(view.steps.map((step) => [step.action, step.verify?.healthy])).toEqual([['rollback', true]]);
+    const apps = await world.clients().containerAppsClient(XS_SUB);
+    const app = await apps.containerApps.get('rg-xshopai-prod', USER_NAME);
+    expect(app.configuration?.ingress?.traffic).toEqual([expect.objectContaining({ revisionName: `${USER_NAME}--v1-0-11`, weight: 100 })]);
   }, 120_000);
 });

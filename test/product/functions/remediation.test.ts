@@ -1,15 +1,12 @@
 /**
- * Alert and event remediation THROUGH THE LOCAL HOST (HTTP with keys, the Event Grid webhook,
- * the durable hub's replay and crash simulation) against the kilometers sandbox world (App
- * Service with a staging slot): the ladder with verify and undo (restart did not help, swap back
- * did), escalation with a page and its resolve, Resolved closing an open remediation, five
- * concurrent deliveries starting one orchestration, lock contention with a runbook run, dry run,
- * a corpus of bad payloads and foreign targets that change nothing, Event Grid in both schemas
- * with duplicates, and a crash at every orchestration step.
- *
- * The rules/guardrails and actions/health modules are built at the same time by other engineers:
- * until they land, test/fixtures/remediation-fakes.ts stands in for them by the contract's names
- * (its actions and probe are real calls to the sandbox).
+ * The intake of alert and event remediation THROUGH THE LOCAL HOST with stand-ins for the
+ * rules, guardrails and actions (test/fixtures/remediation-fakes.ts, by the contract's names):
+ * five concurrent deliveries starting one orchestration, a corpus of bad payloads and foreign
+ * targets that change nothing, SlotSwapFailed and Key Vault expiry notifications, unknown and
+ * invalid events, and the `remediate` CLI. Everything the production binding decides (the
+ * ladder, escalation, every guardrail, the lock, Event Grid watches, crashes at every step) is
+ * tested with the real binding in remediation-binding, remediation-guardrails and
+ * remediation-actions-flow.test.ts.
  */
 import { readFile } from 'node:fs/promises';
 import path from 'node:path';
@@ -20,11 +17,7 @@ import { createAzureClients } from '../../../src/azure/clients.ts';
 import { loadConfigFile } from '../../../src/config/load.ts';
 import type { EstateConfig } from '../../../src/config/schema.ts';
 import type { RemediationView } from '../../../src/functions/remediations.ts';
-import { remediationInstanceId, remediationRunId } from '../../../src/remediation/flow-ids.ts';
-import { alertIdempotencyKey } from '../../../src/alerts/common-alert-schema.ts';
-import { resourceLocksFor } from '../../../src/runs/resource-lock.ts';
-import { createRunRecordStore } from '../../../src/runs/run-record-store.ts';
-import type { RunRecord } from '../../../src/runs/run-record.ts';
+import { remediationInstanceId } from '../../../src/remediation/flow-ids.ts';
 import { fakeState, resetFakes, type FakeRule } from '../../fixtures/remediation-fakes.ts';
 import { isMutatingRequest, sandboxRequest, useSandbox } from '../../support/sandbox.ts';
 
@@ -32,7 +25,6 @@ const SUB = '5f504e96-b142-4ec0-8e99-50424fa25005';
 const SITE = `/subscriptions/${SUB}/resourceGroups/rg-kilometers-prod/providers/Microsoft.Web/sites/app-kilometers-api-k7x2`;
 const FOREIGN = `/subscriptions/${SUB}/resourceGroups/rg-elsewhere/providers/Microsoft.Web/sites/app-kilometers-api-k7x2`;
 const PROD_IMAGE = 'ghcr.io/kilometers-ai/kilometers-api:2.4.1';
-const STAGING_IMAGE = 'ghcr.io/kilometers-ai/kilometers-api:2.4.0';
 const keys = { master: 'rem-master-key', function: 'rem-function-key' };
 const VERIFY = { consecutive: 2, intervalSeconds: 30, deadlineSeconds: 90 };
 const LADDER_RULE: FakeRule = {
@@ -140,97 +132,11 @@ async function view(id: string): Promise<RemediationView> {
   return (await response.json()) as RemediationView;
 }
 
-async function markBad(image: string): Promise<void> {
-  await sandboxRequest(sandbox(), { method: 'POST', url: '/_sandbox/health', body: { image, healthy: false } });
-}
 
 async function mutations(): Promise<string[]> {
   return (await sandbox().requests()).filter((entry) => isMutatingRequest(entry) && !entry.path.includes('/_sandbox')).filter((entry) => /Microsoft\.Web/i.test(entry.path)).map((entry) => `${entry.method} ${entry.path.replace(/\?.*$/, '')}`);
 }
 
-async function recordOf(instanceId: string): Promise<RunRecord> {
-  const clients = createAzureClients(config.azure);
-  try {
-    const store = await createRunRecordStore(config, clients);
-    const runId = remediationRunId(instanceId);
-    const name = (await store.list('remediation/')).find((blob) => blob.includes(runId));
-    if (name === undefined) throw new Error(`no run record for ${instanceId}`);
-    return await store.read(name);
-  } finally {
-    await clients.close();
-  }
-}
-
-describe('the ladder', () => {
-  it('restart did not help, swap back did: verified, recorded, nothing else changed', async () => {
-    await markBad(PROD_IMAGE);
-    swapped = true;
-    const { body } = alert();
-    const accepted = await postAlert(body);
-    expect(accepted.status).toBe(202);
-    const id = String(accepted.json.id);
-    expect(accepted.json.statusUrl).toBe(`${host.baseUrl}/api/remediations/${id}`);
-    await settle(id);
-    const result = await view(id);
-    expect(result.outcome).toBe('remediated');
-    expect(result.ladder).toEqual(['restart', 'swap-back']);
-    expect(result.steps.map((step) => [step.action, step.result?.outcome, step.verify?.healthy])).toEqual([
-      ['restart', 'applied', false],
-      ['swap-back', 'applied', true],
-    ]);
-    expect(fakeState.applies).toEqual(['restart app-kilometers-api-k7x2', 'swap app-kilometers-api-k7x2 staging']);
-    expect(fakeState.undos).toEqual([]);
-    expect([...fakeState.reservations.values()].map((entry) => entry.committed)).toEqual(['failed', 'succeeded']);
-    const changed = await mutations();
-    expect(changed.filter((line) => /restart/i.test(line))).toHaveLength(1);
-    expect(changed.filter((line) => /slotsswap|swap/i.test(line)).length).toBeGreaterThanOrEqual(1);
-    const record = await recordOf(id);
-    expect(record.runbook).toBe('remediation');
-    expect(record.trigger).toBe('alert');
-    expect(record.targets[0]?.actions.map((action) => `${action.action}:${action.outcome}`)).toEqual(
-      expect.arrayContaining(['restart:applied', 'verify restart:applied', 'swap-back:applied', 'verify swap-back:applied']),
-    );
-  }, 60_000);
-
-  it('nothing helps: the reversible rung is undone, the escalation notifies and pages; Resolved resolves the page', async () => {
-    await markBad(PROD_IMAGE);
-    await markBad(STAGING_IMAGE);
-    const { body, alertId } = alert();
-    const id = String((await postAlert(body)).json.id);
-    await settle(id);
-    const result = await view(id);
-    expect(result.outcome).toBe('escalated');
-    expect(fakeState.undos).toEqual(['swap app-kilometers-api-k7x2 staging']);
-    expect([...fakeState.reservations.values()].map((entry) => entry.committed)).toEqual(['failed', 'undone']);
-    expect(fakeState.pages.map((page) => page.event)).toEqual(['trigger']);
-    const dedupKey = fakeState.pages[0]?.dedupKey;
-    const hooks = await sandbox().webhooks('oncall-teams');
-    expect(JSON.stringify(hooks.at(-1))).toContain('escalated');
-
-    const resolved = await postAlert(alert({ alertId, condition: 'Resolved' }).body);
-    expect(resolved.status).toBe(202);
-    expect(resolved.json).toMatchObject({ id, closed: 'escalated', monitorCondition: 'Resolved' });
-    expect(fakeState.pages.map((page) => [page.event, page.dedupKey])).toEqual([
-      ['trigger', dedupKey],
-      ['resolve', dedupKey],
-    ]);
-    expect(host.durable.listInstances().filter((instance) => instance.instanceId === remediationInstanceId(alertIdempotencyKey(alertId, 'Resolved')))).toEqual([]);
-  }, 60_000);
-
-  it('a Resolved alert stops the open remediation before its next rung', async () => {
-    await markBad(PROD_IMAGE);
-    const { body, alertId } = alert();
-    const id = String((await postAlert(body)).json.id);
-    await host.idle();
-    const resolved = await postAlert(alert({ alertId, condition: 'Resolved' }).body);
-    expect(resolved.json).toMatchObject({ id, closed: 'running' });
-    await settle(id);
-    const result = await view(id);
-    expect(result.outcome).toBe('resolved');
-    expect(fakeState.applies).toEqual(['restart app-kilometers-api-k7x2']);
-    expect(fakeState.pages.map((page) => page.event)).toEqual(['resolve']);
-  }, 60_000);
-});
 
 describe('intake', () => {
   it('five identical deliveries at once start one orchestration and get the same status URL', async () => {
@@ -285,57 +191,6 @@ describe('intake', () => {
   }, 60_000);
 });
 
-describe('guardrails on the flow', () => {
-  it('a runbook run holding the resource lock wins: the remediation changes nothing and says who holds it', async () => {
-    await markBad(PROD_IMAGE);
-    const clients = createAzureClients(config.azure);
-    const { provider } = await resourceLocksFor(config, clients);
-    const lock = await provider.acquire(SITE, { owner: 'run-revision-cleanup-1', purpose: 'revision-cleanup run 1' });
-    try {
-      const id = String((await postAlert(alert().body)).json.id);
-      await settle(id);
-      const result = await view(id);
-      expect(result.outcome).toBe('suppressed');
-      expect(result.reason).toContain('run-revision-cleanup-1');
-      expect(fakeState.applies).toEqual([]);
-      expect([...fakeState.reservations.values()].map((entry) => entry.committed)).toEqual(['not-applied']);
-      expect(await mutations()).toEqual([]);
-    } finally {
-      await lock.release();
-      await clients.close();
-    }
-  }, 60_000);
-
-  it('dry run plans the full ladder, records it, notifies what would have been done and changes nothing', async () => {
-    fakeState.rules = [{ ...LADDER_RULE, alertRule: 'km-dry' }];
-    const { body } = alert({ rule: 'km-dry' });
-    // Dry run through the match: the fake's rule says dry-run like a rule in `mode: dry-run`.
-    const id = remediationInstanceId(alertIdempotencyKey((body as { data: { essentials: { alertId: string } } }).data.essentials.alertId, 'Fired'));
-    fakeState.dryRun = true;
-    await postAlert(body);
-    await settle(id);
-    const result = await view(id);
-    expect(result.outcome).toBe('planned');
-    expect(result.dryRun).toBe(true);
-    expect(result.steps.map((step) => step.result?.outcome)).toEqual(['planned', 'planned']);
-    expect(fakeState.applies).toEqual([]);
-    expect(fakeState.reservations.size).toBe(0);
-    expect(await mutations()).toEqual([]);
-    const hooks = await sandbox().webhooks('oncall-teams');
-    expect(JSON.stringify(hooks.at(-1))).toMatch(/would have done: restart .* → swap /);
-  }, 60_000);
-
-  it('a guardrail that blocks suppresses with its reason and nothing changes', async () => {
-    fakeState.block = 'maintenance window deploy-friday until 04:00';
-    const id = String((await postAlert(alert().body)).json.id);
-    await settle(id);
-    const result = await view(id);
-    expect(result.outcome).toBe('suppressed');
-    expect(result.reason).toContain('maintenance-window');
-    expect(await mutations()).toEqual([]);
-  }, 60_000);
-});
-
 describe('Event Grid', () => {
   async function events(name: string): Promise<Record<string, unknown>[]> {
     return JSON.parse(await readFile(path.join('test/fixtures/events', name), 'utf8')) as Record<string, unknown>[];
@@ -346,30 +201,6 @@ describe('Event Grid', () => {
   function instanceOf(key: string): string {
     return remediationInstanceId(key);
   }
-
-  it('SlotSwapCompleted, both schemas: healthy production is left alone; a bad swap is swapped back; a duplicate starts nothing', async () => {
-    fakeState.rules = [{ name: 'swap-watch', eventType: 'Microsoft.Web.SlotSwapCompleted', ladder: [{ action: 'swap-back', params: { slot: 'staging' }, verify: VERIFY }], escalate: { notify: [] } }];
-    const [completed] = await events('slot-swap-completed.json');
-    if (completed === undefined) throw new Error('fixture');
-    const healthy = { ...completed, id: 'swap-ok-1' };
-    expect(await postEvents([healthy])).toBe(202);
-    await settle(instanceOf('event:swap-ok-1'));
-    expect((await view(instanceOf('event:swap-ok-1'))).outcome).toBe('healthy');
-
-    await markBad(PROD_IMAGE);
-    swapped = true;
-    const bad = asCloudEvent({ ...completed, id: 'swap-bad-1' });
-    expect(await postEvents(bad, 'application/cloudevents+json')).toBe(202);
-    await settle(instanceOf('event:swap-bad-1'));
-    const result = await view(instanceOf('event:swap-bad-1'));
-    expect(result.outcome).toBe('remediated');
-    expect(fakeState.applies).toEqual(['swap app-kilometers-api-k7x2 staging']);
-    const instances = host.durable.listInstances().length;
-    expect(await postEvents(bad, 'application/cloudevents+json')).toBe(202);
-    expect(await postEvents([{ ...completed, id: 'swap-bad-1' }])).toBe(202);
-    expect(host.durable.listInstances().length).toBe(instances);
-    expect(fakeState.applies).toHaveLength(1);
-  }, 60_000);
 
   it('SlotSwapFailed and Key Vault expiry notify; unknown types and foreign resources are recorded and ignored; invalid events are acknowledged', async () => {
     const [failed] = await events('slot-swap-failed.json');
@@ -417,48 +248,6 @@ describe('Event Grid', () => {
     expect((hooks.match(/aaaa0000 is near expiry/g) ?? []).length).toBe(1);
     expect(await mutations()).toEqual([]);
   }, 60_000);
-});
-
-describe('crash at every orchestration step', () => {
-  it('still remediates, applies the restart once and settles the reservation right', async () => {
-    // The restart rung of the ladder, on an app stuck until restarted. One clean run counts the
-    // crash points (episode commits and activity runs); then one remediation per point crashes there.
-    const rule: FakeRule = { ...LADDER_RULE, ladder: [{ action: 'restart', params: {}, verify: { consecutive: 2, intervalSeconds: 30, deadlineSeconds: 90 } }] };
-    const stuck = async (): Promise<void> => {
-      await sandboxRequest(sandbox(), { method: 'POST', url: '/_sandbox/health', body: { target: SITE, script: { mode: 'until-restart' } } });
-    };
-    const run = async (): Promise<{ id: string; points: number }> => {
-      resetFakes();
-      fakeState.rules = [rule];
-      await stuck();
-      const start = host.durable.steps;
-      const id = String((await postAlert(alert().body)).json.id);
-      await settle(id);
-      return { id, points: host.durable.steps - start };
-    };
-    const clean = await run();
-    expect((await view(clean.id)).outcome).toBe('remediated');
-    expect(clean.points).toBeGreaterThan(10);
-    const limit = Number(process.env.CRASH_POINTS ?? clean.points);
-    for (let point = 0; point < Math.min(clean.points, limit); point++) {
-      resetFakes();
-      fakeState.rules = [rule];
-      await stuck();
-      const start = host.durable.steps;
-      const crashesBefore = host.durable.crashes.length;
-      host.durable.setCrashPlan((crash) => crash.step === start + point);
-      const id = String((await postAlert(alert().body)).json.id);
-      await settle(id);
-      host.durable.setCrashPlan(undefined);
-      const where = `crash at point ${String(point)} (${host.durable.crashes.at(-1)?.kind ?? ''} ${host.durable.crashes.at(-1)?.name ?? ''})`;
-      expect(host.durable.crashes.length, where).toBe(crashesBefore + 1);
-      const result = await view(id);
-      expect(result.outcome, where).toBe('remediated');
-      expect(fakeState.applies, where).toEqual(['restart app-kilometers-api-k7x2']);
-      expect([...fakeState.reservations.values()].map((entry) => entry.committed), where).toEqual(['succeeded']);
-      expect((await recordOf(id)).targets[0]?.actions.filter((action) => action.action === 'restart').map((action) => action.outcome), where).toEqual(['applied']);
-    }
-  }, 600_000);
 });
 
 describe('ops-autopilot remediate', () => {
