@@ -12,7 +12,7 @@
 import { listedOf, type ListedResource } from './resources.ts';
 import { randomBytes } from 'node:crypto';
 import { z } from 'zod';
-import type { ProviderContext, RouteDefinition, SandboxProvider, SandboxRequest, SandboxResponse, WorldFile, WorldResource } from '../contract.ts';
+import type { ControlRoute, ProviderContext, RouteDefinition, SandboxProvider, SandboxRequest, SandboxResponse, WorldFile, WorldResource } from '../contract.ts';
 import {
   armEventOrigin,
   armPage,
@@ -260,6 +260,33 @@ export class PostgresFlexibleProvider implements SandboxProvider {
     const inWindow = server.backups.filter((backup) => backup.completed >= windowStart);
     const oldest = inWindow[inWindow.length - 1];
     return oldest?.completed ?? now;
+  }
+
+  /** Per server (lower-cased id): password changes still to be acknowledged without being applied. */
+  private readonly ignoredPasswordChanges = new Map<string, number>();
+
+  /**
+   * `POST /_sandbox/postgres` `{ server: <name>, ignorePasswordChanges: <n> }`: an injectable
+   * failure of the next `n` password resets of a server: the operation ends `Succeeded` but the
+   * role keeps its password (a reset that did not take), so a login with the new one fails.
+   * `0` clears it. Failed operations are injected with faults (`failLongRunningOperation`).
+   */
+  controlRoutes(): readonly ControlRoute[] {
+    return [
+      {
+        method: 'POST',
+        name: 'postgres',
+        handler: (request) => {
+          const parsed = z.object({ server: z.string().min(1), ignorePasswordChanges: z.number().int().min(0).max(100) }).strict().safeParse(request.body);
+          const server = parsed.success ? this.servers.all().find((candidate) => candidate.name.toLowerCase() === parsed.data.server.toLowerCase()) : undefined;
+          if (!parsed.success || server === undefined) {
+            return json(400, { error: { code: 'InvalidControlRequest', message: `POST /_sandbox/postgres: expected {"server": <a sandbox server name>, "ignorePasswordChanges": <0-100>}, found ${JSON.stringify(request.body ?? null).slice(0, 200)}` } });
+          }
+          this.ignoredPasswordChanges.set(idKey(server.id), parsed.data.ignorePasswordChanges);
+          return json(200, { server: server.name, ignorePasswordChanges: parsed.data.ignorePasswordChanges });
+        },
+      },
+    ];
   }
 
   routes(): readonly RouteDefinition[] {
@@ -514,7 +541,12 @@ export class PostgresFlexibleProvider implements SandboxProvider {
             context.event('postgres.update.sku', { resourceId: server.id, before: server.sku, after: sku.sku });
             server.sku = { ...sku.sku };
           }
-          if (password !== undefined) {
+          const ignored = this.ignoredPasswordChanges.get(idKey(server.id)) ?? 0;
+          if (password !== undefined && ignored > 0) {
+            // The injected failure: Succeeded, yet the role keeps its password.
+            this.ignoredPasswordChanges.set(idKey(server.id), ignored - 1);
+            context.event('postgres.password.ignored', { server: server.id });
+          } else if (password !== undefined) {
             await context.postgres?.setAdminPassword(server.name, server.administratorLogin, password);
             const history = this.passwordHistory.get(idKey(server.id)) ?? [{ from: server.created, password: server.administratorPassword }];
             history.push({ from: context.now(), password });

@@ -318,6 +318,28 @@ export class AzureClients {
   }
 
   /**
+   * A blob service client of an account that authenticates with an account key (shared key),
+   * for checking that a storage key still works (credential rotation). Never cached: the key is
+   * a secret and changes. Same endpoint, CA trust and request budget as {@link blobServiceClient}.
+   */
+  async blobServiceClientWithKey(accountName: string, accountKey: string): Promise<BlobServiceClient> {
+    const url = this.endpoints.blobUrl(accountName);
+    if (this.settings.sandboxTokenEndpoint !== undefined && !isLoopbackUrl(url)) {
+      throw new CredentialError(`refusing to send a storage key to blob service ${new URL(url).origin} under the sandbox credential: expected an https loopback address`, { context: { url: new URL(url).origin } });
+    }
+    const { BlobServiceClient, StorageSharedKeyCredential } = await import('@azure/storage-blob');
+    const { storageHttpClient } = await import('./storage-http-client.ts');
+    const agent = await this.agent();
+    const budget = this.budgets.storage(storageAccountOfBlobUrl(url));
+    const options: StoragePipelineOptions & { agent?: HttpsAgent } = {
+      httpClient: storageHttpClient(budget.httpClient(createDefaultHttpClient())),
+      retryOptions: { maxTries: 2 },
+      ...(agent === undefined ? {} : { agent }),
+    };
+    return new BlobServiceClient(url, new StorageSharedKeyCredential(accountName, accountKey), options);
+  }
+
+  /**
    * Table client of one table in a storage account's Table service, given the account name or
    * the full Table service URL (e.g. Azurite's path-style `https://127.0.0.1:10002/<account>`).
    * Requests draw on the same per-account budget as blob ({@link BudgetRegistry.storage}: Azure

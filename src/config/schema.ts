@@ -12,6 +12,7 @@ import { errorMessage } from '../errors.ts';
 import { MAX_PATTERN_LENGTH, patternProblem } from './pattern.ts';
 import { estateRemediationSchema, remediationIssues, targetRemediationSchema } from './remediation-schema.ts';
 import { restorePolicySchema } from './restore-schema.ts';
+import { keyVaultRotationSchema, rotationIssues } from './rotation-schema.ts';
 import { duplicateTargets } from './target-identity.ts';
 
 // `min(1)` rather than `positive()`, so errors and the JSON Schema read ">= 1" for counts.
@@ -580,6 +581,8 @@ export const targetSchema = z
     runbooks: writtenRunbooksSchema.default({}).describe(policyFields.runbooks.description ?? ''),
     remediation: targetRemediationSchema.optional(),
     restore: policyFields.restore,
+    /** Credential rotation of the secrets of a Key Vault (issue 11). */
+    rotation: keyVaultRotationSchema.optional().describe('Credential rotation of the secrets of a Key Vault: kind, validity, consumers, derived secrets.'),
   })
   .strict()
   .describe('One resource, by its full ARM ID, with its policies; wins over scopes and defaults that also select it.')
@@ -601,6 +604,7 @@ export const targetSchema = z
       return;
     }
     for (const issue of policyKindIssues(target, [kind], 'a target of kind')) ctx.addIssue({ code: 'custom', path: issue.path, message: issue.message });
+    if (target.rotation !== undefined && kind !== 'keyVault') ctx.addIssue({ code: 'custom', path: ['rotation'], message: `expected a Key Vault for a rotation policy, found ${kind}` });
     const kvBackup = target.runbooks['keyvault-backup'];
     if (kvBackup !== undefined) {
       try {
@@ -889,6 +893,7 @@ export const estateConfigSchema = z
     for (const issue of scopeIssues(config)) ctx.addIssue({ code: 'custom', path: issue.path, message: issue.message });
     for (const issue of sandboxUrlIssues(config)) ctx.addIssue({ code: 'custom', path: issue.path, message: issue.message });
     for (const issue of remediationIssues(config, entryKinds)) ctx.addIssue({ code: 'custom', path: issue.path, message: issue.message });
+    for (const issue of rotationIssues(config)) ctx.addIssue({ code: 'custom', path: issue.path, message: issue.message });
     if (config.azure.sandboxTokenEndpoint !== undefined) {
       // The default events URL is real PagerDuty: with the sandbox credential it must be set, to loopback.
       config.notifications.pagerduty.forEach((target, index) => {
