@@ -16,7 +16,7 @@ import { parseArgs } from 'node:util';
 import { parseResourceId } from '../src/azure/resource-id.ts';
 import { loadConfigFile } from '../src/config/load.ts';
 import type { RemediationRule } from '../src/config/remediation-schema.ts';
-import { targetKind, type EstateConfig } from '../src/config/schema.ts';
+import { RUNBOOK_KINDS, scopeKinds, targetKind, type EstateConfig, type RunbookName } from '../src/config/schema.ts';
 
 const root = path.resolve(fileURLToPath(import.meta.url), '../..');
 
@@ -95,7 +95,13 @@ function remediationRulesOf(target: EstateConfig['targets'][number]): Remediatio
  * - vault with `keyvault-backup`: Key Vault Secrets Officer (backup), Storage Blob Data
  *   Contributor on the backup account;
  * - `runRecords.storageAccountId`: Storage Blob Data Contributor (run records, lock leases) and
- *   Storage Table Data Contributor (guardrail and drill state).
+ *   Storage Table Data Contributor (guardrail and drill state);
+ * - a scope: the same roles on what it reaches (each of its resource groups, or its subscription),
+ *   since it selects resources that do not exist yet when this is deployed: Reader (discovery with
+ *   the Resources list operations, inventory), and per kind the role of the runbooks it (or a kind
+ *   default) opts into; container apps' write events of each group by subject prefix. Per-resource
+ *   alert rules (`containerApps`, `webApps`) cannot follow from a scope without listing Azure, so a
+ *   scope's matches get none (docs/configuration.md#scopes-and-the-deployment).
  */
 export function deriveParams(config: EstateConfig): DeploymentParams {
   const roles = new Map<string, RoleAssignment>();
@@ -164,6 +170,39 @@ export function deriveParams(config: EstateConfig): DeploymentParams {
         break;
     }
   }
+  config.scopes.forEach((scope, index) => {
+    const label = `scope ${scope.name} (scopes[${String(index)}])`;
+    const reach = scope.resourceGroups?.map((group) => `/subscriptions/${scope.subscription}/resourceGroups/${group}`) ?? [`/subscriptions/${scope.subscription}`];
+    const kinds = scopeKinds(scope);
+    const opts = (runbook: RunbookName): boolean =>
+      kinds.some((kind) => (RUNBOOK_KINDS[runbook] as readonly string[]).includes(kind) && (scope.runbooks?.[runbook] !== undefined || config.defaults?.kinds?.[kind]?.runbooks?.[runbook] !== undefined));
+    const remediated = scope.remediation !== undefined && scope.remediation !== 'off' && scope.remediation.rules.length > 0;
+    for (const at of reach) {
+      grant(at, 'Reader', `${label}: lists its resources (discovery) and inventory reads them`);
+      if (kinds.includes('containerApp') && (opts('revision-cleanup') || remediated)) {
+        grant(at, 'ContainerAppsContributor', `${label}: revision cleanup and remediation of the container apps it selects`);
+        if (at.includes('/resourceGroups/')) {
+          const entry = containerAppGroups.get(at.toLowerCase()) ?? { resourceGroupId: at, containerAppIds: [] };
+          // A subject prefix: every container app of the group, including the ones deployed later.
+          entry.containerAppIds.push(`${at}/providers/Microsoft.App/containerApps/`);
+          containerAppGroups.set(at.toLowerCase(), entry);
+        }
+      }
+      if (kinds.includes('webSite') && remediated) grant(at, 'WebsiteContributor', `${label}: restart and slot swap of the web apps it selects`);
+      if (kinds.includes('postgresFlexibleServer')) grant(at, 'PostgresOperator', `${label}: PostgreSQL restart and update of the servers it selects (no delete)`);
+      if (kinds.includes('containerRegistry') && opts('image-purge')) {
+        grant(at, 'AcrPull', `${label}: image-purge: list repositories, tags and manifests`);
+        grant(at, 'AcrDelete', `${label}: image-purge: delete tags and manifests`);
+        grant(at, 'ContainerRegistryRepositoryCatalogLister', `${label}: image-purge on an ABAC-mode registry: list repositories`);
+        grant(at, 'ContainerRegistryRepositoryContributor', `${label}: image-purge on an ABAC-mode registry: read and delete`);
+        grant(`/subscriptions/${scope.subscription}`, 'Reader', 'image-purge: images in use by any container app, job or web app of this subscription are never deleted');
+      }
+      if (kinds.includes('keyVault') && opts('secret-expiry')) grant(at, 'KeyVaultReader', `${label}: secret-expiry: secret metadata (expiry dates), never values`);
+      if (kinds.includes('keyVault') && opts('keyvault-backup')) grant(at, 'KeyVaultSecretsOfficer', `${label}: keyvault-backup: back up every secret`);
+    }
+    const backup = scope.runbooks?.['keyvault-backup']?.storageAccountId;
+    if (backup !== undefined) grant(backup, 'StorageBlobDataContributor', `${label}: keyvault-backup: write the backups`);
+  });
   if (config.runRecords.storageAccountId !== undefined) {
     grant(config.runRecords.storageAccountId, 'StorageBlobDataContributor', 'run records and per-resource lock leases');
     grant(config.runRecords.storageAccountId, 'StorageTableDataContributor', 'guardrail, drill and rotation state tables');

@@ -11,26 +11,6 @@ param roleAssignments = [
     reason: 'inventory: reads every target the estate names'
   }
   {
-    scope: '/subscriptions/3d3e2c74-9f20-4cae-9c77-3e202d803003/resourceGroups/rg-xshopai-prod/providers/Microsoft.App/containerApps/ca-auth-service'
-    role: 'Reader'
-    reason: 'inventory: reads every target the estate names'
-  }
-  {
-    scope: '/subscriptions/3d3e2c74-9f20-4cae-9c77-3e202d803003/resourceGroups/rg-xshopai-prod/providers/Microsoft.App/containerApps/ca-cart-service'
-    role: 'Reader'
-    reason: 'inventory: reads every target the estate names'
-  }
-  {
-    scope: '/subscriptions/3d3e2c74-9f20-4cae-9c77-3e202d803003/resourceGroups/rg-xshopai-prod/providers/Microsoft.App/containerApps/ca-order-service'
-    role: 'Reader'
-    reason: 'inventory: reads every target the estate names'
-  }
-  {
-    scope: '/subscriptions/3d3e2c74-9f20-4cae-9c77-3e202d803003/resourceGroups/rg-xshopai-prod/providers/Microsoft.App/containerApps/ca-web-bff'
-    role: 'Reader'
-    reason: 'inventory: reads every target the estate names'
-  }
-  {
     scope: '/subscriptions/3d3e2c74-9f20-4cae-9c77-3e202d803003/resourceGroups/rg-xshopai-prod/providers/Microsoft.ContainerRegistry/registries/crxshopaiprod'
     role: 'Reader'
     reason: 'inventory: reads every target the estate names'
@@ -96,6 +76,16 @@ param roleAssignments = [
     reason: 'inventory: reads every target the estate names'
   }
   {
+    scope: '/subscriptions/3d3e2c74-9f20-4cae-9c77-3e202d803003/resourceGroups/rg-xshopai-prod'
+    role: 'Reader'
+    reason: 'scope services (scopes[0]): lists its resources (discovery) and inventory reads them'
+  }
+  {
+    scope: '/subscriptions/3d3e2c74-9f20-4cae-9c77-3e202d803003/resourceGroups/rg-xshopai-prod'
+    role: 'ContainerAppsContributor'
+    reason: 'scope services (scopes[0]): revision cleanup and remediation of the container apps it selects'
+  }
+  {
     scope: '/subscriptions/3d3e2c74-9f20-4cae-9c77-3e202d803003/resourceGroups/rg-xshopai-prod/providers/Microsoft.Storage/storageAccounts/stxshopaiprod'
     role: 'StorageTableDataContributor'
     reason: 'guardrail, drill and rotation state tables'
@@ -105,18 +95,6 @@ param webApps = []
 param containerApps = [
   {
     id: '/subscriptions/3d3e2c74-9f20-4cae-9c77-3e202d803003/resourceGroups/rg-xshopai-prod/providers/Microsoft.App/containerApps/ca-user-service'
-  }
-  {
-    id: '/subscriptions/3d3e2c74-9f20-4cae-9c77-3e202d803003/resourceGroups/rg-xshopai-prod/providers/Microsoft.App/containerApps/ca-auth-service'
-  }
-  {
-    id: '/subscriptions/3d3e2c74-9f20-4cae-9c77-3e202d803003/resourceGroups/rg-xshopai-prod/providers/Microsoft.App/containerApps/ca-cart-service'
-  }
-  {
-    id: '/subscriptions/3d3e2c74-9f20-4cae-9c77-3e202d803003/resourceGroups/rg-xshopai-prod/providers/Microsoft.App/containerApps/ca-order-service'
-  }
-  {
-    id: '/subscriptions/3d3e2c74-9f20-4cae-9c77-3e202d803003/resourceGroups/rg-xshopai-prod/providers/Microsoft.App/containerApps/ca-web-bff'
   }
 ]
 param postgresServerIds = [
@@ -131,10 +109,7 @@ param containerAppEventSources = [
     resourceGroupId: '/subscriptions/3d3e2c74-9f20-4cae-9c77-3e202d803003/resourceGroups/rg-xshopai-prod'
     containerAppIds: [
       '/subscriptions/3d3e2c74-9f20-4cae-9c77-3e202d803003/resourceGroups/rg-xshopai-prod/providers/Microsoft.App/containerApps/ca-user-service'
-      '/subscriptions/3d3e2c74-9f20-4cae-9c77-3e202d803003/resourceGroups/rg-xshopai-prod/providers/Microsoft.App/containerApps/ca-auth-service'
-      '/subscriptions/3d3e2c74-9f20-4cae-9c77-3e202d803003/resourceGroups/rg-xshopai-prod/providers/Microsoft.App/containerApps/ca-cart-service'
-      '/subscriptions/3d3e2c74-9f20-4cae-9c77-3e202d803003/resourceGroups/rg-xshopai-prod/providers/Microsoft.App/containerApps/ca-order-service'
-      '/subscriptions/3d3e2c74-9f20-4cae-9c77-3e202d803003/resourceGroups/rg-xshopai-prod/providers/Microsoft.App/containerApps/ca-web-bff'
+      '/subscriptions/3d3e2c74-9f20-4cae-9c77-3e202d803003/resourceGroups/rg-xshopai-prod/providers/Microsoft.App/containerApps/'
     ]
   }
 ]

@@ -9,7 +9,8 @@
  * listed resources. Every page (`nextLink`) is read before anything is selected; a failure on
  * any page fails the whole listing (a partial listing would silently drop resources).
  */
-import type { DiscoveredResource, DiscoveryQuery, ScopeDiscovery } from '../config/resolve.ts';
+import { resolveTargets, type DiscoveredResource, type DiscoveryQuery, type ScopeDiscovery, type TargetResolution } from '../config/resolve.ts';
+import type { EstateConfig } from '../config/schema.ts';
 import type { AzureClients } from './clients.ts';
 import { callAzure } from './errors.ts';
 
@@ -40,4 +41,13 @@ export function armScopeDiscovery(clients: AzureClients): ScopeDiscovery {
       });
     },
   };
+}
+
+/**
+ * The estate's resolved targets with ARM discovery through `clients`: `known` when a caller
+ * resolved already (the executor's run), else {@link resolveTargets} now.
+ */
+export function resolveWithArm(config: EstateConfig, clients: AzureClients, known?: TargetResolution, signal?: AbortSignal): Promise<TargetResolution> {
+  if (known !== undefined) return Promise.resolve(known);
+  return resolveTargets(config, { discovery: armScopeDiscovery(clients), ...(signal === undefined ? {} : { signal }) });
 }

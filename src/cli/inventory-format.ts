@@ -154,5 +154,25 @@ export function formatInventory(result: InventoryResult): string {
     );
   }
   if (sections.length === 0) sections.push('(no targets)');
+  // Where each target came from: the entry or scope that selected it and, per runbook, the level whose policy won.
+  const selected = result.selection.filter((entry) => entry.selectedBy !== 'targets');
+  section(
+    'Selected by',
+    selected.length,
+    formatTable(selected, [
+      { header: 'target', value: (entry) => entry.targetId.split('/').at(-1) },
+      { header: 'selected by', value: (entry) => [entry.selectedBy, ...entry.alsoSelectedBy].join(', ') },
+      { header: 'policy', value: (entry) => entry.policies.map((policy) => `${policy.runbook} from ${policy.source}${policy.over.length === 0 ? '' : ` (over ${policy.over.join(', ')})`}`).join('; ') || 'none' },
+    ]),
+  );
+  section(
+    'Left out',
+    result.excluded.length,
+    formatTable(result.excluded, [
+      { header: 'resource', value: (entry) => entry.id.split('/').at(-1) },
+      { header: 'by', value: (entry) => entry.by },
+      { header: 'reason', value: (entry) => entry.reason },
+    ]),
+  );
   return `${sections.join('\n\n')}\n`;
 }

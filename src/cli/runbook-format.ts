@@ -4,6 +4,8 @@
  * Long lists are cut to a few lines each unless told otherwise (`--show all`); the JSON output
  * and the run record hold everything.
  */
+import { selectionLine, type TargetSelection } from '../config/resolve.ts';
+import type { RunbookName } from '../config/schema.ts';
 import type { ExecuteRunbookResult } from '../runbooks/execute-runbook.ts';
 import type { TargetPlan } from '../runbooks/runbook.ts';
 import type { ActionRecord, TargetRecord } from '../runs/run-record.ts';
@@ -18,6 +20,10 @@ export interface RunbookFormatOptions {
   readonly hideOk?: boolean;
   /** Appended to "... and N more", e.g. `(--show all lists them)`. */
   readonly moreHint?: string;
+  /** Which scope or entry selected each target (from the run's result); a line per target names it and the policy that won. */
+  readonly selection?: readonly TargetSelection[];
+  /** The runbook, to name only its policy in that line. */
+  readonly runbook?: RunbookName;
 }
 
 /** Every line of every list: what `--show all` and the confirmation use. */
@@ -63,6 +69,8 @@ export function formatPlans(plans: readonly TargetPlan[], targets: readonly Targ
   for (const target of targets) {
     const plan = byId.get(target.targetId.toLowerCase());
     out.push(`-- ${shortName(target.targetId)} (${target.kind ?? 'unknown'})`);
+    const selection = options.selection?.find((entry) => entry.targetId.toLowerCase() === target.targetId.toLowerCase());
+    if (selection !== undefined && selection.selectedBy !== 'targets') out.push(`  ${selectionLine(selection, options.runbook)}`);
     if (plan === undefined) {
       out.push(failedLine(target));
       continue;

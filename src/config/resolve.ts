@@ -84,6 +84,27 @@ export interface TargetProvenance {
   readonly policies: readonly PolicyWinner[];
 }
 
+/** How one target came to be looked after, for inventory and plans. */
+export interface TargetSelection extends TargetProvenance {
+  readonly targetId: string;
+}
+
+/** The selection of each target, in order; a target built in code (no provenance) reads as selected by `targets`. */
+export function selectionOf(targets: readonly TargetConfig[]): TargetSelection[] {
+  return targets.map((target): TargetSelection => {
+    const provenance = (target as Partial<ResolvedTarget>).provenance;
+    return { targetId: target.id, ...(provenance ?? { selectedBy: 'targets', alsoSelectedBy: [], policies: [] }) };
+  });
+}
+
+/** One line per target for plans: `selected by scope services (scopes[0]); revision-cleanup policy from …`. */
+export function selectionLine(selection: TargetSelection, runbook?: RunbookName): string {
+  const by = [selection.selectedBy, ...selection.alsoSelectedBy].join(' and ');
+  const policies = selection.policies.filter((policy) => runbook === undefined || policy.runbook === runbook);
+  const won = policies.map((policy) => `${policy.runbook} policy from ${policy.source}${policy.over.length === 0 ? '' : ` (over ${policy.over.join(', ')})`}`);
+  return `selected by ${by}${won.length === 0 ? '' : `; ${won.join('; ')}`}`;
+}
+
 /** A target as every consumer sees it: the target entry shape plus where it came from. */
 export type ResolvedTarget = TargetConfig & {
   readonly provenance: TargetProvenance;

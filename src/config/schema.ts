@@ -770,6 +770,8 @@ export function scopeIssues(input: unknown): { path: (string | number)[]; messag
       });
     }
     for (const issue of policyKindIssues(scope, scopeKinds(scope), 'a scope whose types include')) issues.push({ path: ['scopes', index, ...issue.path], message: issue.message });
+    // A restore names one server, its consumers and its secrets: it belongs on that server's own entry.
+    if (scope.restore !== undefined) issues.push({ path: ['scopes', index, 'restore'], message: 'expected restore on an explicit target (a restore names one server, its cutover consumers and secrets), found it on a scope' });
   });
   const defaults = root.defaults !== null && typeof root.defaults === 'object' ? (root.defaults as Record<string, unknown>) : undefined;
   const kinds = defaults?.kinds !== null && typeof defaults?.kinds === 'object' ? (defaults.kinds as Record<string, unknown>) : {};
@@ -778,6 +780,7 @@ export function scopeIssues(input: unknown): { path: (string | number)[]; messag
     const parsed = policySchema.safeParse(value);
     if (!parsed.success) continue;
     for (const issue of policyKindIssues(parsed.data, [kind as ResourceKind], 'a kind default of')) issues.push({ path: ['defaults', 'kinds', kind, ...issue.path], message: issue.message });
+    if (parsed.data.restore !== undefined) issues.push({ path: ['defaults', 'kinds', kind, 'restore'], message: 'expected restore on an explicit target (a restore names one server, its cutover consumers and secrets), found it in a kind default' });
   }
   const targets = Array.isArray(root.targets) ? root.targets : [];
   if (targets.length === 0 && scopes.length === 0) issues.push({ path: ['targets'], message: 'expected at least one target or scope, found none' });

@@ -5,6 +5,7 @@
  * the guardrails module. A reset is recorded with who asked: the body's `by`, else the
  * authenticated principal App Service put in `x-ms-client-principal-name`, else "function key".
  */
+import { resolveWithArm } from '../azure/discovery.ts';
 import { app, type HttpRequest, type HttpResponseInit } from '@azure/functions';
 import { createAzureClients } from '../azure/clients.ts';
 import { selectTargetsBy, TargetSelectorError } from '../config/target-selector.ts';
@@ -21,9 +22,9 @@ function problem(status: number, message: string): HttpResponseInit {
 }
 
 /** The configured target a route parameter names, or the response saying why not. */
-function resolveTarget(config: EstateConfig, selector: string): { id: string } | { response: HttpResponseInit } {
+function resolveTarget(targets: readonly { readonly id: string }[], selector: string): { id: string } | { response: HttpResponseInit } {
   try {
-    const [target] = selectTargetsBy(config.targets, [selector], 'estate targets');
+    const [target] = selectTargetsBy(targets, [selector], 'estate targets');
     if (target === undefined) return { response: problem(404, `expected an estate target, found "${selector}"`) };
     return { id: target.id };
   } catch (error) {
@@ -33,14 +34,19 @@ function resolveTarget(config: EstateConfig, selector: string): { id: string } |
 }
 
 /** Shared prologue: readiness, a state store, a client layer. */
-async function withStore<T extends HttpResponseInit>(readOnly: boolean, fn: (config: EstateConfig, store: ReturnType<typeof openGuardrailStore>) => Promise<T>): Promise<HttpResponseInit> {
+async function withStore<T extends HttpResponseInit>(
+  readOnly: boolean,
+  fn: (config: EstateConfig, store: ReturnType<typeof openGuardrailStore>, targets: readonly { readonly id: string }[]) => Promise<T>,
+): Promise<HttpResponseInit> {
   const readiness = await checkReadiness();
   if (!readiness.ready) return { status: 503, headers: { ...NO_STORE, 'retry-after': '30' }, jsonBody: { error: 'not ready', problems: readiness.problems.map(formatReadinessProblem) } };
   const config = readiness.config;
   if (!hasStateStore(config)) return problem(503, `estate ${config.estate}: expected a state store for the guardrails (state.tableServiceUrl, state.storageAccountId or runRecords.storageAccountId), found none`);
   const clients = createAzureClients(config.azure);
   try {
-    return await fn(config, openGuardrailStore(config, clients, { readOnly }));
+    // Targets as every trigger resolves them (scopes listed through ARM).
+    const { targets } = await resolveWithArm(config, clients);
+    return await fn(config, openGuardrailStore(config, clients, { readOnly }), targets);
   } catch (error) {
     return problem(502, `guardrail state could not be read or written: ${errorMessage(error)}`);
   } finally {
@@ -52,10 +58,10 @@ async function withStore<T extends HttpResponseInit>(readOnly: boolean, fn: (con
 export async function guardrailsStatusHandler(request: HttpRequest): Promise<HttpResponseInit> {
   const selector = request.query.get('target') ?? undefined;
   const dryRun = request.query.get('dryRun') === 'true';
-  return withStore(true, async (config, store) => {
+  return withStore(true, async (config, store, targets) => {
     let id: string | undefined;
     if (selector !== undefined && selector !== '') {
-      const resolved = resolveTarget(config, selector);
+      const resolved = resolveTarget(targets, selector);
       if ('response' in resolved) return resolved.response;
       id = resolved.id;
     }
@@ -80,8 +86,8 @@ export async function guardrailsResetHandler(request: HttpRequest): Promise<Http
   const fields = body as Record<string, unknown>;
   if (fields.by !== undefined && (typeof fields.by !== 'string' || fields.by.length > 200)) return problem(400, 'expected "by" to be a string of at most 200 characters');
   const by = (typeof fields.by === 'string' && fields.by.trim() !== '' ? fields.by : undefined) ?? request.headers.get('x-ms-client-principal-name') ?? 'function key';
-  return withStore(false, async (config, store) => {
-    const resolved = resolveTarget(config, selector);
+  return withStore(false, async (config, store, targets) => {
+    const resolved = resolveTarget(targets, selector);
     if ('response' in resolved) return resolved.response;
     const reset = await resetGuardrails(store, resolved.id, `${by} (HTTP)`, { dryRun: fields.dryRun === true });
     return { status: 200, headers: NO_STORE, jsonBody: reset };

@@ -6,6 +6,7 @@
  *
  * Idempotent (a probe only reads) and free of `@azure/functions` / `durable-functions`.
  */
+import { resolveWithArm } from '../azure/discovery.ts';
 import { sameResourceId } from '../azure/resource-id.ts';
 import type { RunbookContext } from '../runbooks/runbook.ts';
 import { HealthProbeRefusedError, probeHealth, type ProbeResult } from './probe.ts';
@@ -19,7 +20,9 @@ import type { ProbeHealthActivityInput } from './verify-health.ts';
  */
 export async function runProbeHealthActivity(input: ProbeHealthActivityInput, ctx: RunbookContext): Promise<ProbeResult> {
   const targetId = typeof input.targetId === 'string' ? input.targetId : '';
-  const target = ctx.config.targets.find((candidate) => sameResourceId(candidate.id, targetId));
+  // The resolved targets: a web app or container app a scope selected is probed as well.
+  const { targets } = await resolveWithArm(ctx.config, ctx.clients, ctx.resolution);
+  const target = targets.find((candidate) => sameResourceId(candidate.id, targetId));
   if (target === undefined) {
     throw new HealthProbeRefusedError(targetId, `health probe: expected a target of estate ${ctx.config.estate}, found "${targetId.slice(0, 300)}", which the config does not list`, {
       expected: 'a configured target id',

@@ -31,6 +31,8 @@
  * input holds the redacted payload; history, custom status and output hold decisions and
  * evidence, never a secret.
  */
+import { armScopeDiscovery } from '../azure/discovery.ts';
+import { resolveTargets } from '../config/resolve.ts';
 import type { InvocationContext } from '@azure/functions';
 import * as df from 'durable-functions';
 import type { OrchestrationContext, OrchestrationHandler, Task } from 'durable-functions';
@@ -334,7 +336,11 @@ async function withFlowDeps<T>(context: InvocationContext, fn: (deps: FlowDeps) 
   const readiness = await checkReadiness();
   if (!readiness.ready) throw new AppNotReadyError(readiness.problems);
   const config: EstateConfig = readiness.config;
-  return fn({ config, clients: sharedClients(config), services: remediationServices(), logger: invocationLogger(context), now: () => new Date() });
+  const clients = sharedClients(config);
+  // The allow-list is the resolved targets (scopes listed through ARM); a failed listing leaves
+  // that scope's resources out (fail closed), a conflict between scopes fails the activity.
+  const { targets } = await resolveTargets(config, { discovery: armScopeDiscovery(clients) });
+  return fn({ config, targets, clients, services: remediationServices(), logger: invocationLogger(context), now: () => new Date() });
 }
 
 df.app.orchestration(names.remediationOrchestrator, remediationOrchestrator);

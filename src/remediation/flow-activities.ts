@@ -46,6 +46,11 @@ import type {
 /** What an activity works with. */
 export interface FlowDeps {
   readonly config: EstateConfig;
+  /**
+   * The allow-list: the estate's resolved targets ({@link ../config/resolve.ts}, scope matches
+   * included). Default: the config's explicit targets.
+   */
+  readonly targets?: readonly TargetConfig[];
   readonly clients: AzureClients;
   readonly services: RemediationServices;
   readonly logger: RunLogger;
@@ -91,10 +96,10 @@ export interface MatchOutcome {
   readonly notice?: { readonly severity: 'warn' | 'fail'; readonly code: string; readonly message: string };
 }
 
-/** Reads the target of `id` from the config (as ARM compares ids). */
-function configuredTarget(config: EstateConfig, id: string): TargetConfig | undefined {
+/** Reads the target of `id` from the allow-list (as ARM compares ids). */
+function configuredTarget(targets: readonly TargetConfig[], id: string): TargetConfig | undefined {
   const key = resourceIdKey(id);
-  return config.targets.find((target) => resourceIdKey(target.id) === key);
+  return targets.find((target) => resourceIdKey(target.id) === key);
 }
 
 function flowTarget(target: TargetConfig): FlowTarget {
@@ -106,10 +111,10 @@ function eventSummary(event: ParsedEvent): string {
 }
 
 /** The site an App Service event is about, when the config has it (slots count as their site). */
-function siteTargetOf(config: EstateConfig, event: ParsedEvent & { kind: 'slot-swap' }): TargetConfig | undefined {
+function siteTargetOf(targets: readonly TargetConfig[], event: ParsedEvent & { kind: 'slot-swap' }): TargetConfig | undefined {
   if (event.siteId === undefined) return undefined;
   const site = event.siteId.replace(/\/slots\/[^/]+$/i, '');
-  return configuredTarget(config, site);
+  return configuredTarget(targets, site);
 }
 
 /**
@@ -117,23 +122,24 @@ function siteTargetOf(config: EstateConfig, event: ParsedEvent & { kind: 'slot-s
  * parser), decides which flow it starts and, for alerts and watch events, asks
  * `matchRemediation` for the target and rule. Foreign targets are ignored, never acted on.
  */
-export function matchActivity(input: RemediationInput, deps: Pick<FlowDeps, 'config' | 'services'>): MatchOutcome {
+export function matchActivity(input: RemediationInput, deps: Pick<FlowDeps, 'config' | 'services' | 'targets'>): MatchOutcome {
   const { config, services } = deps;
+  const targets = deps.targets ?? config.targets;
   const base = { estate: config.estate, dryRun: config.dryRun };
   if (input.source === 'alert') {
     const alert = parseCommonAlert(input.payload);
     const summary = `alert ${alert.alertRule ?? alert.alertId} (${alert.severity ?? 'no severity'}, ${alert.monitorCondition})`;
     const common = { ...base, trigger: 'alert' as const, monitorCondition: alert.monitorCondition, summary };
     if (alert.monitorCondition !== 'Fired') return { ...common, decision: 'ignore', flow: 'none', reason: 'only Fired alerts start a remediation; Resolved closes one' };
-    return fromMatch(services.matchRemediation(config, config.targets, alert), common, 'ladder');
+    return fromMatch(services.matchRemediation(config, targets, alert), common, 'ladder');
   }
   const event = parseEvent(input.payload);
   const common = { ...base, trigger: 'event' as const, monitorCondition: undefined, summary: eventSummary(event) };
   switch (event.kind) {
     case 'slot-swap': {
-      if (event.phase === 'Completed') return fromMatch(services.matchRemediation(config, config.targets, event), common, 'watch');
+      if (event.phase === 'Completed') return fromMatch(services.matchRemediation(config, targets, event), common, 'watch');
       if (event.phase === 'Failed') {
-        const target = siteTargetOf(config, event);
+        const target = siteTargetOf(targets, event);
         if (target === undefined) return { ...common, decision: 'ignore', flow: 'none', reason: `site ${event.siteId ?? event.siteName} is not a configured target` };
         return {
           ...common,
@@ -151,15 +157,15 @@ export function matchActivity(input: RemediationInput, deps: Pick<FlowDeps, 'con
       return { ...common, decision: 'ignore', flow: 'none', reason: `slot swap ${event.phase} needs no action` };
     }
     case 'resource': {
-      const target = configuredTarget(config, event.resourceId);
+      const target = configuredTarget(targets, event.resourceId);
       if (target === undefined || targetKind(target) !== 'containerApp') {
         return { ...common, decision: 'ignore', flow: 'none', reason: `${event.resourceId} is not a configured container app` };
       }
       if (event.action !== 'Write' || event.outcome !== 'Success') return { ...common, decision: 'ignore', flow: 'none', reason: `${event.type} needs no action` };
-      return fromMatch(services.matchRemediation(config, config.targets, event), common, 'watch');
+      return fromMatch(services.matchRemediation(config, targets, event), common, 'watch');
     }
     case 'key-vault-secret': {
-      const vault = config.targets.find((target) => targetKind(target) === 'keyVault' && parseResourceId(target.id).name.toLowerCase() === event.vaultName.toLowerCase());
+      const vault = targets.find((target) => targetKind(target) === 'keyVault' && parseResourceId(target.id).name.toLowerCase() === event.vaultName.toLowerCase());
       if (vault === undefined) return { ...common, decision: 'ignore', flow: 'none', reason: `vault ${event.vaultName} is not a configured target` };
       if (event.change === 'NewVersionCreated') return { ...common, decision: 'ignore', flow: 'none', reason: 'a new secret version needs no action' };
       const expires = event.expiresAt === undefined ? 'no expiry date in the event' : `expires ${event.expiresAt.toISOString()}`;
@@ -208,8 +214,8 @@ export function watchSpec(rule: RemediationRule): VerifySpec | undefined {
   return rule.watch ?? rule.ladder[0]?.verify;
 }
 
-function targetOf(config: EstateConfig, id: string): TargetConfig {
-  const target = configuredTarget(config, id);
+function targetOf(deps: Pick<FlowDeps, 'config' | 'targets'>, id: string): TargetConfig {
+  const target = configuredTarget(deps.targets ?? deps.config.targets, id);
   if (target === undefined) throw new OpsAutopilotError(`remediation: expected ${id} to be a configured target, found it no longer in the estate configuration; nothing was changed`, { context: { target: id } });
   return target;
 }
@@ -242,7 +248,7 @@ export async function guardrailsActivity(input: GuardrailsInput, deps: FlowDeps)
   const store = await deps.services.openGuardrailStore(deps.config, deps.clients);
   const result = await deps.services.evaluateGuardrails(store, {
     estate: deps.config.estate,
-    target: targetOf(deps.config, input.targetId),
+    target: targetOf(deps, input.targetId),
     rule: input.rule,
     action: input.action,
     triggerKey: input.triggerKey,
@@ -372,7 +378,7 @@ const stepName = (instanceId: string, rung: number, step: 'act' | 'undo'): strin
  * stays: verification and undo run under it, and the finish releases it.
  */
 export async function actActivity(input: ActInput, deps: FlowDeps, store: FlowStore): Promise<ActStepResult> {
-  const target = targetOf(deps.config, input.targetId);
+  const target = targetOf(deps, input.targetId);
   const kind = targetKind(target);
   const action = actionOf(deps, kind, input.action);
   const ctx = runbookContext(deps);
@@ -489,7 +495,7 @@ export type UndoResult = { readonly outcome: 'applied' | 'skipped'; readonly mes
 
 /** `undo`: reverses a rung's action under the same lock, journaled like `act`. */
 export async function undoActivity(input: UndoInput, deps: FlowDeps, store: FlowStore): Promise<UndoResult> {
-  const target = targetOf(deps.config, input.targetId);
+  const target = targetOf(deps, input.targetId);
   const action = actionOf(deps, targetKind(target), input.action);
   if (action.undo === undefined) return { outcome: 'skipped', message: `${input.action} cannot be undone` };
   const name = stepName(input.instanceId, input.rung, 'undo');

@@ -32,6 +32,8 @@ export type RemediationIntake = ParsedAlert | ParsedEvent;
 export type AllowedTarget = Pick<TargetConfig, 'id'> & Partial<Pick<TargetConfig, 'displayName' | 'health'>> & {
   /** What selected it (`targets[2]`, `scope services`), when resolution says so. */
   readonly selectedBy?: readonly string[];
+  /** Its remediation levels below the top level (a scope's, its entry's), from {@link ../config/resolve.ts}. */
+  readonly remediationLayers?: readonly RemediationLayer[];
 };
 
 /** A target remediation may act on, with its effective remediation settings. */
@@ -145,8 +147,10 @@ function eventResources(event: ParsedEvent): string[] {
  * `remediation`, then the target's own entry (`targets[i]`). Scopes slot in between once target
  * resolution names them.
  */
-export function remediationLayers(config: Pick<EstateConfig, 'remediation' | 'targets'>, targetId: string): RemediationLayer[] {
+export function remediationLayers(config: Pick<EstateConfig, 'remediation' | 'targets'>, targetId: string, resolved?: Pick<AllowedTarget, 'remediationLayers'>): RemediationLayer[] {
   const layers: RemediationLayer[] = [{ source: 'remediation', value: config.remediation }];
+  // A resolved target knows its levels (the scope that selected it, its own entry): the allow-list's word.
+  if (resolved?.remediationLayers !== undefined) return [...layers, ...resolved.remediationLayers];
   const key = resourceIdKey(targetId);
   const index = config.targets.findIndex((target) => resourceIdKey(target.id) === key);
   const entry = index < 0 ? undefined : config.targets[index];
@@ -155,8 +159,8 @@ export function remediationLayers(config: Pick<EstateConfig, 'remediation' | 'ta
 }
 
 /** The effective remediation of one target of the config. */
-export function effectiveRemediation(config: Pick<EstateConfig, 'remediation' | 'targets'>, targetId: string): EffectiveRemediation {
-  return mergeRemediation(remediationLayers(config, targetId));
+export function effectiveRemediation(config: Pick<EstateConfig, 'remediation' | 'targets'>, targetId: string, resolved?: Pick<AllowedTarget, 'remediationLayers'>): EffectiveRemediation {
+  return mergeRemediation(remediationLayers(config, targetId, resolved));
 }
 
 /** The target as remediation sees it, or undefined when its kind cannot be remediated. */
@@ -170,7 +174,7 @@ export function remediationTarget(config: Pick<EstateConfig, 'remediation' | 'ta
     name: parsed.name,
     displayName: allowed.displayName ?? configured?.displayName,
     health: allowed.health ?? configured?.health,
-    remediation: effectiveRemediation(config, allowed.id),
+    remediation: effectiveRemediation(config, allowed.id, allowed),
   };
 }
 

@@ -39,19 +39,19 @@ import {
 import { commitGuardrails, endGuardrailClaim, evaluateGuardrails, openGuardrailStore, type GuardrailReservation, type GuardrailStore as RealGuardrailStore } from './guardrails.ts';
 import { matchRemediation, remediationTarget, type ResolvedRule } from './rules.ts';
 
-function configuredTarget(config: Pick<EstateConfig, 'targets'>, id: string): TargetConfig | undefined {
+function configuredTarget(targets: readonly TargetConfig[], id: string): TargetConfig | undefined {
   const key = resourceIdKey(id);
-  return config.targets.find((target) => resourceIdKey(target.id) === key);
+  return targets.find((target) => resourceIdKey(target.id) === key);
 }
 
 /** Rules: `matchRemediation` over the allow-list, answered with the configured target. */
 function match(config: EstateConfig, targets: readonly TargetConfig[], intake: RemediationIntake): MatchResult {
   const found = matchRemediation(config, targets, intake);
   if (found.decision !== 'remediate') {
-    const target = found.target === undefined ? undefined : configuredTarget(config, found.target.id);
+    const target = found.target === undefined ? undefined : configuredTarget(targets, found.target.id);
     return { decision: found.decision, reason: found.reason, ...(target === undefined ? {} : { target }) };
   }
-  const target = configuredTarget(config, found.target.id);
+  const target = configuredTarget(targets, found.target.id);
   // The allow-list only ever names configured targets; anything else is a defect: act on nothing.
   if (target === undefined) return { decision: 'reject', reason: `${found.target.id} matched but is not a configured target; nothing acts` };
   // The resolved rule is JSON (params parsed, cooldowns resolved): the flow carries it whole, and

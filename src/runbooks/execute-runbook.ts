@@ -35,7 +35,7 @@ import { targetKind, type EstateConfig, type TargetConfig } from '../config/sche
 import { errorMessage, OpsAutopilotError } from '../errors.ts';
 import { selectorMatches, selectTargetsBy, TargetSelectorError } from '../config/target-selector.ts';
 import { forEachLimited } from '../util/concurrency.ts';
-import { resolveTargets, scopeReaches, unavailableScopesFor, type TargetResolution } from '../config/resolve.ts';
+import { resolveTargets, scopeReaches, selectionOf, unavailableScopesFor, type TargetResolution, type TargetSelection } from '../config/resolve.ts';
 import { armScopeDiscovery } from '../azure/discovery.ts';
 import { targetsFor, type Check, type PlannedAction, type Runbook, type RunbookContext, type TargetPlan } from './runbook.ts';
 
@@ -135,6 +135,8 @@ export interface ExecuteRunbookResult {
   readonly stored?: StoredRunRecord;
   /** Why the record could not be written (the run then counts as failed). */
   readonly recordError?: string;
+  /** Per selected target: which scope or entry selected it and which policy won (plans show it). */
+  readonly selection?: readonly TargetSelection[];
 }
 
 /** A scope's resources could not be listed, so the run did nothing in its reach. */
@@ -639,5 +641,6 @@ async function finishRun(input: {
     ...(input.refusal === undefined ? {} : { refusal: input.refusal }),
     ...(stored === undefined ? {} : { stored }),
     ...(recordError === undefined ? {} : { recordError }),
+    selection: selectionOf(context.resolution?.targets ?? []).filter((entry) => record.targets.some((target) => target.targetId.toLowerCase() === entry.targetId.toLowerCase())),
   };
 }

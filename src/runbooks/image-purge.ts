@@ -124,7 +124,7 @@ export const IN_USE_RECHECK_TTL_MS = 30_000;
  */
 async function readInUse(context: RunbookContext, target: TargetConfig, policy: ImagePurgePolicy): Promise<RegistryImageUse[]> {
   const { registryId, registryName } = registryOf(target);
-  const uses = await readImagesInUse(context.clients, inUseScopeOf(context.config, registryId, policy), {
+  const uses = await readImagesInUse(context.clients, inUseScopeOf(context.config, registryId, policy, context.resolution?.targets), {
     concurrency: Math.min(4, registryConcurrency(context)),
     registry: registryId,
     ...(context.signal === undefined ? {} : { signal: context.signal }),
@@ -525,7 +525,7 @@ async function plan(context: RunbookContext, target: TargetConfig, policy: Image
   const concurrency = registryConcurrency(context);
 
   // In use first: without complete knowledge there is no plan (InUseResolutionError).
-  const scope = inUseScopeOf(context.config, registryId, policy);
+  const scope = inUseScopeOf(context.config, registryId, policy, context.resolution?.targets);
   const uses = await readImagesInUse(context.clients, scope, { concurrency: Math.min(4, concurrency), registry: registryId, ...(signal === undefined ? {} : { signal }) });
   const inUse = usesInRegistry(uses, registryName, context.config.azure.cloud, { registry: registryId });
   const consumers = new Set(uses.map((use) => use.resourceId.toLowerCase())).size;
@@ -704,7 +704,8 @@ function refuse(context: RunbookContext, plans: readonly TargetPlan[], options: 
   if (options.force) return undefined;
   const over: string[] = [];
   for (const plan of plans) {
-    const target = context.config.targets.find((candidate) => candidate.id.toLowerCase() === plan.targetId.toLowerCase());
+    // The resolved targets: a registry a scope selected has its cap there, not in config.targets.
+    const target = (context.resolution?.targets ?? context.config.targets).find((candidate) => candidate.id.toLowerCase() === plan.targetId.toLowerCase());
     const policy = target?.runbooks['image-purge'];
     if (policy === undefined) continue;
     const counted = plan.actions.filter((action) => action.destructive).map((action) => ({ action, ...deletionsOf(action) }));

@@ -18,7 +18,8 @@ import { kindOfType, parseResourceId, type ResourceKind } from '../azure/resourc
 import type { AzureClients } from '../azure/clients.ts';
 import { AzureCredentialError, callAzure } from '../azure/errors.ts';
 import { imagePurgePolicySchema, type EstateConfig, type TargetConfig } from '../config/schema.ts';
-import { errorMessage } from '../errors.ts';
+import { errorMessage, OpsAutopilotError } from '../errors.ts';
+import { selectionOf, type ExcludedResource, type TargetResolution, type TargetSelection, type UnavailableScope } from '../config/resolve.ts';
 import { startRun, toErrorRecord, type ErrorRecord, type RunRecord, type RunTrigger, type TargetRecorder } from '../runs/run-record.ts';
 import { collect } from '../util/collect.ts';
 import { forEachLimited } from '../util/concurrency.ts';
@@ -164,8 +165,17 @@ export interface InventoryResult {
   readonly storageAccounts: readonly StorageAccountInventory[];
   /** Targets that could not be read, each with its ID and a clear message. */
   readonly errors: readonly InventoryError[];
+  /** Per target, in target order: which scope or entry selected it and which policy won per runbook. */
+  readonly selection: readonly TargetSelection[];
+  /** Resources a scope or target would have selected that an exclusion (or the ignore tag) left out. */
+  readonly excluded: readonly ExcludedResource[];
+  /** Scopes whose resources could not be listed (they selected nothing); inventory fails when there is one. */
+  readonly unavailable: readonly UnavailableScope[];
+  /** E.g. a scope that matched nothing. */
+  readonly warnings: readonly string[];
   readonly record: RunRecord;
 }
+
 
 /** Options of {@link runInventory}. */
 export interface InventoryOptions {
@@ -175,6 +185,11 @@ export interface InventoryOptions {
   readonly now?: () => Date;
   /** Targets read at once (default 4); the request budget limits the rate in any case. */
   readonly concurrency?: number;
+  /**
+   * The estate's resolved targets ({@link resolveTargets}), or those of them to read. Without it,
+   * the config's explicit targets are read (and no scope): callers with Azure access resolve first.
+   */
+  readonly resolution?: TargetResolution;
 }
 
 const HOUR_MS = 3_600_000;
@@ -232,7 +247,9 @@ export async function runInventory(config: EstateConfig, clients: InventoryClien
     errors: [] as InventoryError[],
   };
   const contexts: TargetContext[] = [];
-  for (const target of config.targets) {
+  const targets: readonly TargetConfig[] = options.resolution?.targets ?? config.targets;
+  for (const entry of options.resolution?.unavailable ?? []) run.target(entry.scope).fail(new OpsAutopilotError(entry.reason), 'discover');
+  for (const target of targets) {
     const id = parseResourceId(target.id);
     const kind = id.kind ?? kindOfType(id.type);
     if (kind === undefined) {
@@ -275,7 +292,7 @@ export async function runInventory(config: EstateConfig, clients: InventoryClien
   const inUseReadings = new Map<string, Promise<ImageUse[]>>();
   const imagesInUse = (context: TargetContext): Promise<ImageUse[]> => {
     const policy = context.target.runbooks['image-purge'] ?? imagePurgePolicySchema.parse({});
-    const scope = inUseScopeOf(config, context.id.id, policy);
+    const scope = inUseScopeOf(config, context.id.id, policy, targets);
     const key = JSON.stringify(scope);
     let reading = inUseReadings.get(key);
     if (reading === undefined) {
@@ -313,7 +330,7 @@ export async function runInventory(config: EstateConfig, clients: InventoryClien
   );
 
   const byTargetOrder = <T extends { targetId: string }>(entries: T[]): T[] => {
-    const order = new Map(config.targets.map((target, index) => [parseResourceId(target.id).id.toLowerCase(), index]));
+    const order = new Map(targets.map((target, index) => [parseResourceId(target.id).id.toLowerCase(), index]));
     return entries.sort((a, b) => (order.get(a.targetId.toLowerCase()) ?? 0) - (order.get(b.targetId.toLowerCase()) ?? 0));
   };
   const record = run.finish();
@@ -328,6 +345,10 @@ export async function runInventory(config: EstateConfig, clients: InventoryClien
     webApps: byTargetOrder(result.webApps),
     storageAccounts: byTargetOrder(result.storageAccounts),
     errors: byTargetOrder(result.errors),
+    selection: selectionOf(targets),
+    excluded: options.resolution?.excluded ?? [],
+    unavailable: options.resolution?.unavailable ?? [],
+    warnings: options.resolution?.warnings ?? [],
     record,
   };
 }

@@ -9,7 +9,7 @@
  * are never echoed.
  */
 import { loadConfigFromSettings } from '../config/load.ts';
-import type { EstateConfig, RunbookName } from '../config/schema.ts';
+import { scopeKinds, type EstateConfig, type RunbookName } from '../config/schema.ts';
 import { ConfigError, errorMessage, formatConfigIssue, OpsAutopilotError, type ConfigIssue } from '../errors.ts';
 import { RUNBOOK_TIMERS, resolveSchedule } from '../functions/runbook-schedules.ts';
 import { getRunbook } from '../runbooks/registry.ts';
@@ -26,9 +26,12 @@ export interface ReadinessProblem extends ConfigIssue {
 export interface ReadinessSummary {
   readonly estate: string;
   readonly dryRun: boolean;
+  /** Explicit targets (scopes are listed when a runbook runs, not at start-up). */
   readonly targets: number;
-  /** Each timer: its runbook, function, schedule in force and how many targets opt in. */
-  readonly runbooks: readonly { readonly runbook: RunbookName; readonly functionName: string; readonly schedule: string; readonly targets: number }[];
+  /** Scopes, whose targets each run resolves through ARM. */
+  readonly scopes: number;
+  /** Each timer: its runbook, function, schedule in force and how many explicit targets and scopes opt in. */
+  readonly runbooks: readonly { readonly runbook: RunbookName; readonly functionName: string; readonly schedule: string; readonly targets: number; readonly scopes: number }[];
 }
 
 /** The outcome of {@link checkReadiness}. */
@@ -52,11 +55,13 @@ function summarise(config: EstateConfig, env: AppSettings): ReadinessSummary {
     estate: config.estate,
     dryRun: config.dryRun,
     targets: config.targets.length,
+    scopes: config.scopes.length,
     runbooks: RUNBOOK_TIMERS.map((timer) => ({
       runbook: timer.runbook,
       functionName: timer.functionName,
       schedule: resolveSchedule(timer, env),
       targets: targetsFor(getRunbook(timer.runbook), config).length,
+      scopes: config.scopes.filter((scope) => scope.runbooks?.[timer.runbook] !== undefined || scopeKinds(scope).some((kind) => config.defaults?.kinds?.[kind]?.runbooks?.[timer.runbook] !== undefined)).length,
     })),
   };
 }
@@ -107,8 +112,11 @@ export function notReadyMessage(problems: readonly ReadinessProblem[]): string {
 
 /** One line for a ready app, for the start-up log. */
 export function readyMessage(summary: ReadinessSummary): string {
-  const runbooks = summary.runbooks.filter((entry) => entry.targets > 0).map((entry) => `${entry.runbook} (${String(entry.targets)}, ${entry.schedule})`);
-  return `Ops Autopilot is ready: estate ${summary.estate}, ${String(summary.targets)} targets, dryRun ${String(summary.dryRun)}; runbooks: ${runbooks.join(', ') || 'none opted in'}`;
+  const runbooks = summary.runbooks
+    .filter((entry) => entry.targets > 0 || entry.scopes > 0)
+    .map((entry) => `${entry.runbook} (${String(entry.targets)}${entry.scopes > 0 ? ` + ${String(entry.scopes)} scope${entry.scopes === 1 ? '' : 's'}` : ''}, ${entry.schedule})`);
+  const scopes = summary.scopes > 0 ? ` and ${String(summary.scopes)} scope${summary.scopes === 1 ? '' : 's'}` : '';
+  return `Ops Autopilot is ready: estate ${summary.estate}, ${String(summary.targets)} targets${scopes}, dryRun ${String(summary.dryRun)}; runbooks: ${runbooks.join(', ') || 'none opted in'}`;
 }
 
 /** Thrown by a timer while the app is not ready; the message is the one the start-up log and `/api/ready` give. */

@@ -17,10 +17,13 @@ export async function configValidateCommand(file: string, options: ConfigValidat
   try {
     const config = await loadConfigFile(file);
     const count = config.targets.length;
+    const scopes = config.scopes.length;
     if (options.json === true) {
-      io.stdout(`${JSON.stringify({ valid: true, file, estate: config.estate, targets: count, dryRun: config.dryRun }, null, 2)}\n`);
+      io.stdout(`${JSON.stringify({ valid: true, file, estate: config.estate, targets: count, scopes, dryRun: config.dryRun }, null, 2)}\n`);
     } else {
-      io.stdout(`valid: ${count} target${count === 1 ? '' : 's'} (estate ${config.estate}, dryRun ${String(config.dryRun)})\n`);
+      // Scopes select their targets when a runbook runs (ARM list operations); validation reads nothing.
+      const scopeText = scopes === 0 ? '' : ` and ${String(scopes)} scope${scopes === 1 ? '' : 's'}`;
+      io.stdout(`valid: ${count} target${count === 1 ? '' : 's'}${scopeText} (estate ${config.estate}, dryRun ${String(config.dryRun)})\n`);
     }
     return EXIT.ok;
   } catch (error) {

@@ -4,7 +4,9 @@
  * written only with `--record`. Aligned tables for people, one JSON document for machines.
  */
 import { createAzureClients } from '../../azure/clients.ts';
+import { armScopeDiscovery } from '../../azure/discovery.ts';
 import { loadConfigFile } from '../../config/load.ts';
+import { resolveTargets } from '../../config/resolve.ts';
 import { selectTargetsBy } from '../../config/target-selector.ts';
 import type { EstateConfig } from '../../config/schema.ts';
 import { errorMessage } from '../../errors.ts';
@@ -42,11 +44,17 @@ export interface CollectedInventory {
  */
 export async function collectInventory(
   config: EstateConfig,
-  options: { record: boolean; trigger?: RunTrigger; log?: CliIo['stderr'] },
+  options: { record: boolean; trigger?: RunTrigger; log?: CliIo['stderr']; targets?: readonly string[] },
 ): Promise<CollectedInventory> {
   const clients = createAzureClients(config.azure);
   try {
-    const result = await runInventory(config, clients, { trigger: options.trigger ?? 'cli' });
+    // The same resolution every runbook makes: scopes listed through ARM, exclusions applied.
+    const resolution = await resolveTargets(config, { discovery: armScopeDiscovery(clients) });
+    const selected =
+      options.targets === undefined || options.targets.length === 0
+        ? resolution
+        : { ...resolution, targets: selectTargetsBy(resolution.targets, options.targets, `targets of estate ${config.estate}`) };
+    const result = await runInventory(config, clients, { trigger: options.trigger ?? 'cli', resolution: selected });
     if (options.log !== undefined) emitRunRecord(result.record, jsonLineLogger(options.log));
     const hasStore = config.runRecords.blobServiceUrl !== undefined || config.runRecords.storageAccountId !== undefined;
     if (!options.record || !hasStore) return { result, stored: undefined, recordError: undefined };
@@ -78,13 +86,10 @@ function sharedCredentialFailure(result: InventoryResult): string | undefined {
  * @throws {@link TargetSelectorError} (a usage error) when a `--target` names no target or several.
  */
 export async function inventoryCommand(options: InventoryCommandOptions, io: CliIo): Promise<number> {
-  const loaded = await loadConfigFile(options.config);
-  const config =
-    options.target === undefined || options.target.length === 0
-      ? loaded
-      : { ...loaded, targets: selectTargetsBy(loaded.targets, options.target, `targets of estate ${loaded.estate}`) };
+  const config = await loadConfigFile(options.config);
   const { result, stored, recordError } = await collectInventory(config, {
     record: options.record === true,
+    ...(options.target === undefined ? {} : { targets: options.target }),
     ...(options.log === true ? { log: io.stderr } : {}),
   });
   const credentialFailure = sharedCredentialFailure(result);
@@ -102,6 +107,8 @@ export async function inventoryCommand(options: InventoryCommandOptions, io: Cli
   } else {
     for (const error of result.errors) io.stderr(`error: ${error.targetId}: ${error.error.message}\n`);
   }
+  for (const warning of result.warnings) io.stderr(`warning: ${warning}\n`);
+  for (const entry of result.unavailable) io.stderr(`error: ${entry.reason}\n`);
   if (recordError !== undefined) io.stderr(`error: run record not written: ${recordError}\n`);
-  return result.errors.length > 0 || recordError !== undefined ? EXIT.failure : EXIT.ok;
+  return result.errors.length > 0 || result.unavailable.length > 0 || recordError !== undefined ? EXIT.failure : EXIT.ok;
 }

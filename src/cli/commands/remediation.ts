@@ -9,6 +9,7 @@
  * `guardrails reset` is the one that writes (closes the breaker, ends cooldowns, recorded with
  * who did it).
  */
+import { resolveWithArm } from '../../azure/discovery.ts';
 import { readFile, stat } from 'node:fs/promises';
 import { userInfo } from 'node:os';
 import { parseAlertBody, MAX_ALERT_BODY_BYTES } from '../../alerts/common-alert-schema.ts';
@@ -97,9 +98,10 @@ async function explain(kind: 'alert' | 'event', file: string, options: ExplainOp
   try {
     const { store, problem } = readOnlyStore(config, clients);
     const now = new Date();
-    // The allow-list: the estate's targets (explicit ones; scope resolution joins when it lands).
+    // The allow-list: the estate's resolved targets (scopes listed through ARM), as the app's.
+    const { targets } = await resolveWithArm(config, clients);
     const explanations: Explanation[] = [];
-    for (const intake of intakes) explanations.push(await explainIntake(config, config.targets, intake, store, { now, ...(problem === undefined ? {} : { stateProblem: problem }) }));
+    for (const intake of intakes) explanations.push(await explainIntake(config, targets, intake, store, { now, ...(problem === undefined ? {} : { stateProblem: problem }) }));
     if (options.json === true) {
       const [first] = explanations;
       const shaped = explanations.map((explanation) => ({ valid: true, ...explanation }));
@@ -154,8 +156,9 @@ function formatStatus(status: GuardrailStatus): string {
   return `${lines.join('\n')}\n`;
 }
 
-function targetId(config: EstateConfig, selector: string): string {
-  const [chosen] = selectTargetsBy(config.targets, [selector], 'estate targets');
+async function targetId(config: EstateConfig, clients: AzureClients, selector: string): Promise<string> {
+  const { targets } = await resolveWithArm(config, clients);
+  const [chosen] = selectTargetsBy(targets, [selector], 'estate targets');
   if (chosen === undefined) throw new CliExit(EXIT.usage, `expected --target to name an estate target, found "${selector}"`);
   return chosen.id;
 }
@@ -163,9 +166,9 @@ function targetId(config: EstateConfig, selector: string): string {
 /** `guardrails status`: reads only; exit 0, or 1 when the state cannot be read. */
 export async function guardrailsStatusCommand(options: GuardrailsCommandOptions, io: CliIo): Promise<number> {
   const config = await loadConfigFile(options.config);
-  const target = options.target === undefined ? undefined : targetId(config, options.target);
   const clients = createAzureClients(config.azure);
   try {
+    const target = options.target === undefined ? undefined : await targetId(config, clients, options.target);
     const status = await guardrailStatus(writableStore(config, clients, true), target, { dryRun: options.dryRun === true });
     io.stdout(options.json === true ? `${JSON.stringify(status, null, 2)}\n` : formatStatus(status));
     return EXIT.ok;
@@ -177,10 +180,10 @@ export async function guardrailsStatusCommand(options: GuardrailsCommandOptions,
 /** `guardrails reset <target>`: closes the breaker and ends cooldowns; exit 0, 2 for an unknown target, 1 on failure. */
 export async function guardrailsResetCommand(selector: string, options: GuardrailsCommandOptions, io: CliIo): Promise<number> {
   const config = await loadConfigFile(options.config);
-  const id = targetId(config, selector);
   const by = options.by ?? `${userInfo().username} (cli)`;
   const clients = createAzureClients(config.azure);
   try {
+    const id = await targetId(config, clients, selector);
     const reset = await resetGuardrails(writableStore(config, clients, false), id, by, { dryRun: options.dryRun === true });
     if (options.json === true) io.stdout(`${JSON.stringify(reset, null, 2)}\n`);
     else io.stdout(reset.found ? `reset ${id}: breaker was ${reset.breakerWas}, now closed; cooldowns ended (by ${reset.by} at ${reset.at})\n` : `nothing to reset: ${id} has no guardrail state\n`);

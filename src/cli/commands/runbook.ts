@@ -105,6 +105,7 @@ function jsonResult(mode: 'plan' | 'run', result: ExecuteRunbookResult): string 
       record: result.record,
       stored: result.stored?.blobName ?? null,
       recordError: result.recordError ?? null,
+      selection: result.selection ?? [],
     },
     null,
     2,
@@ -197,7 +198,7 @@ async function execute(
       } else if (!prompt.asked) {
         // After a declined or cancelled prompt the plan is on the screen already.
         io.stdout(`${mode === 'plan' ? 'Plan' : 'Run'} of ${name} on estate ${config.estate} (run ${result.record.runId}):\n`);
-        if (!notPlanned) io.stdout(formatPlans(result.plans, result.record.targets, show));
+        if (!notPlanned) io.stdout(formatPlans(result.plans, result.record.targets, { ...show, runbook: runbook.name, ...(result.selection === undefined ? {} : { selection: result.selection }) }));
       }
       // The summary carries the gate's decision or the refusal: said once.
       io.stdout(`${result.summary}\n`);

@@ -96,10 +96,13 @@ export interface InUseScope {
 
 const keyOf = (id: string): string => id.toLowerCase().replace(/\/+$/, '');
 
-/** The consumers of the registry `registryId`'s images under a policy (see the module comment). */
-export function inUseScopeOf(config: EstateConfig, registryId: string, policy: InUsePolicy): InUseScope {
+/**
+ * The consumers of the registry `registryId`'s images under a policy (see the module comment).
+ * `targets` are the estate's resolved targets (scope matches included); default: the explicit ones.
+ */
+export function inUseScopeOf(config: EstateConfig, registryId: string, policy: InUsePolicy, targets: readonly { readonly id: string }[] = config.targets): InUseScope {
   const resources = new Map<string, string>();
-  for (const target of config.targets) {
+  for (const target of targets) {
     const kind = parseResourceId(target.id).kind;
     if (kind === 'containerApp' || kind === 'webSite') resources.set(keyOf(target.id), target.id);
   }
@@ -113,10 +116,12 @@ export function inUseScopeOf(config: EstateConfig, registryId: string, policy: I
         return undefined;
       }
     };
-    for (const id of [registryId, ...config.targets.map((target) => target.id), ...policy.inUseScope]) {
+    for (const id of [registryId, ...targets.map((target) => target.id), ...policy.inUseScope]) {
       const subscription = subscriptionOf(id);
       if (subscription !== undefined) subscriptions.add(subscription);
     }
+    // A scope's subscription counts even when the scope matched nothing (or could not be listed).
+    for (const scope of config.scopes) subscriptions.add(scope.subscription.toLowerCase());
     for (const subscription of policy.inUseSubscriptions) subscriptions.add(subscription.toLowerCase());
   }
   return { subscriptions: [...subscriptions].sort(), resources: [...resources.values()], inactiveRevisions: policy.keepInactiveRevisions };

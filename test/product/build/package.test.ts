@@ -87,7 +87,7 @@ describe('the packed CLI installed with --omit=dev', () => {
 
   it('config validate checks a shipped example, and names every bad field of a broken one', async () => {
     const good = await installedCli(['config', 'validate', path.join(installed, 'examples', 'xshopai.yaml')]);
-    expect(good).toEqual({ code: 0, stdout: 'valid: 9 targets (estate xshopai, dryRun true)\n', stderr: '' });
+    expect(good).toEqual({ code: 0, stdout: 'valid: 5 targets and 1 scope (estate xshopai, dryRun true)\n', stderr: '' });
     const broken = await installedCli(['config', 'validate', path.join(installed, 'examples', 'broken', 'keep-zero.yaml')]);
     expect(broken.code).toBe(1);
     expect(broken.stderr).toContain('targets[0].runbooks.revision-cleanup.keep: expected a number >= 1, found 0');

@@ -13,7 +13,7 @@ describe('ops-autopilot config validate', () => {
   it('exits 0 and counts the targets of a good file', async () => {
     const run = await cli(['config', 'validate', 'examples/xshopai.yaml']);
     expect(run.code).toBe(0);
-    expect(run.stdout).toBe('valid: 9 targets (estate xshopai, dryRun true)\n');
+    expect(run.stdout).toBe('valid: 5 targets and 1 scope (estate xshopai, dryRun true)\n');
   });
 
   it('exits 1 on a broken file and names every bad field', async () => {

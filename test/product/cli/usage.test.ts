@@ -39,7 +39,7 @@ describe('config validate --json', () => {
     const run = await cli(['config', 'validate', 'examples/xshopai.yaml', '--json']);
     expect(run.code).toBe(0);
     expect(run.stderr).toBe('');
-    expect(JSON.parse(run.stdout)).toEqual({ valid: true, file: 'examples/xshopai.yaml', estate: 'xshopai', targets: 9, dryRun: true });
+    expect(JSON.parse(run.stdout)).toEqual({ valid: true, file: 'examples/xshopai.yaml', estate: 'xshopai', targets: 5, scopes: 1, dryRun: true });
   });
 
   it('prints every issue with path and line for a broken file and exits 1', async () => {

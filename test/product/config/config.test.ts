@@ -52,6 +52,10 @@ describe('examples', () => {
         expect(id.subscriptionId).toBe(where.subscriptionId);
         expect(id.resourceGroup).toBe(where.resourceGroup);
       }
+      for (const scope of config.scopes) {
+        expect(scope.subscription).toBe(where.subscriptionId);
+        expect(scope.resourceGroups).toEqual([where.resourceGroup]);
+      }
     }
   });
 
@@ -63,7 +67,9 @@ describe('examples', () => {
     const policy = (config: typeof limpopo, name: string) => config.targets.find((target) => target.id.endsWith(`/${name}`));
     expect(policy(limpopo, 'psql-limpopo-connect-prod')?.runbooks['backup-verify']).toMatchObject({ minRetentionDays: 7 });
     expect(policy(xshopai, 'psql-xshopai-prod')?.runbooks['backup-verify']).toMatchObject({ minRetentionDays: 35 });
-    expect(policy(xshopai, 'ca-user-service')?.runbooks['revision-cleanup']?.keep).toBe(5);
+    // xshopai's five services are one scope ("keep last 5"); the explicit version is the test fixture.
+    expect(xshopai.scopes.find((scope) => scope.name === 'services')?.runbooks?.['revision-cleanup']?.keep).toBe(5);
+    expect(policy(await loadConfigFile('test/fixtures/estates/xshopai-explicit.yaml'), 'ca-user-service')?.runbooks['revision-cleanup']?.keep).toBe(5);
     expect(policy(xshopai, 'crxshopaiprod')?.runbooks['image-purge']?.keep).toBe(10);
     expect(policy(healthz, 'ca-webapi-prod')?.health).toMatchObject({ path: '/healthz', readinessPath: '/readyz' });
     expect(policy(limpopo, 'func-limpopo-connect-prod')?.health?.path).toBe('/api/health');

@@ -6,7 +6,9 @@
  * resource, discovery failing closed, provenance, and the xshopai estate written with a scope
  * planning exactly what its explicit version plans.
  */
-import { readFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { parseDocument } from 'yaml';
 import { createAzureClients } from '../../../src/azure/clients.ts';
@@ -19,6 +21,7 @@ import { executeRunbook } from '../../../src/runbooks/execute-runbook.ts';
 import { getRunbook, RUNBOOK_NAMES } from '../../../src/runbooks/registry.ts';
 import type { TargetPlan } from '../../../src/runbooks/runbook.ts';
 import { memoryLogger } from '../../../src/runs/run-log.ts';
+import { cli } from '../../support/cli.ts';
 import { writeWorldFile } from '../../support/runbook-context.ts';
 import { useSandbox } from '../../support/sandbox.ts';
 
@@ -94,8 +97,17 @@ function xshopaiPair(): { explicit: EstateConfig; scoped: EstateConfig } {
   return { explicit: connect('test/fixtures/estates/xshopai-explicit.yaml'), scoped: connect(SCOPED_XSHOPAI) };
 }
 
-/** The xshopai estate with its five services as one scope. */
-const SCOPED_XSHOPAI = 'test/fixtures/estates/xshopai-scoped.yaml';
+/** The xshopai example: its five services are one scope. */
+const SCOPED_XSHOPAI = 'examples/xshopai.yaml';
+
+/** The scoped xshopai example connected to the sandbox, as a file for the CLI. */
+function scopedXshopaiFile(): string {
+  const base = generatedXshopai().toJS() as Record<string, unknown>;
+  const raw = parseDocument(readFileSync(SCOPED_XSHOPAI, 'utf8')).toJS() as Record<string, unknown>;
+  const file = path.join(mkdtempSync(path.join(os.tmpdir(), 'scoped-')), 'xshopai.json');
+  writeFileSync(file, JSON.stringify({ ...raw, azure: base.azure, runRecords: base.runRecords, notifications: base.notifications, dryRun: true }));
+  return file;
+}
 
 async function resolve(config: EstateConfig): ReturnType<typeof resolveTargets> {
   const clients = createAzureClients(config.azure);
@@ -154,13 +166,36 @@ describe('estate scopes', () => {
   it('says which scope or entry selected each target and which policy won', async () => {
     const { scoped } = xshopaiPair();
     const resolution = await resolve(scoped);
+    const cart = resolution.targets.find((target) => target.id.endsWith('/ca-cart-service'));
+    expect(cart?.provenance.selectedBy).toBe('scope services (scopes[0])');
+    expect(cart?.provenance.policies).toEqual([{ runbook: 'revision-cleanup', source: 'scope services (scopes[0])', over: [] }]);
+    expect(cart?.health?.path).toBe('/health');
+    // ca-user-service also has an explicit entry (its remediation rules): both are named, the scope's policy still applies.
     const user = resolution.targets.find((target) => target.id.endsWith('/ca-user-service'));
-    expect(user?.provenance.selectedBy).toBe('scope services (scopes[0])');
-    expect(user?.provenance.policies).toEqual([{ runbook: 'revision-cleanup', source: 'scope services (scopes[0])', over: [] }]);
-    expect(user?.health?.path).toBe('/health');
+    expect(user?.provenance).toEqual({ selectedBy: 'targets[0]', alsoSelectedBy: ['scope services (scopes[0])'], policies: [{ runbook: 'revision-cleanup', source: 'scope services (scopes[0])', over: [] }] });
+    expect(user?.runbooks['revision-cleanup']).toEqual({ keep: 5, minAgeHours: 24 });
+    expect(user?.remediationLayers.map((layer) => layer.source)).toEqual(['targets[0]']);
     const vault = resolution.targets.find((target) => target.id.endsWith('/kv-xshopai-prod'));
     expect(vault?.provenance.selectedBy).toMatch(/^targets\[\d\]$/);
     expect(resolution.targets.filter((target) => target.id.includes('/containerApps/'))).toHaveLength(5);
+  });
+
+  it('inventory and plan say, per target, which scope or entry selected it and which policy won (the CLI as a user runs it)', async () => {
+    const file = scopedXshopaiFile();
+    const inventory = await cli(['inventory', '--config', file], { timeoutMs: 120_000 });
+    expect(inventory.code, inventory.stderr).toBe(0);
+    expect(inventory.stdout).toMatch(/Selected by\n[^]*ca-cart-service +scope services \(scopes\[0\]\) +revision-cleanup from scope services \(scopes\[0\]\)/);
+    expect(inventory.stdout).toMatch(/ca-user-service +targets\[0\], scope services \(scopes\[0\]\) +revision-cleanup from scope services \(scopes\[0\]\)/);
+    const json = await cli(['inventory', '--config', file, '--json', '--target', 'ca-cart-service'], { timeoutMs: 120_000 });
+    expect(json.code, json.stderr).toBe(0);
+    const parsed = JSON.parse(json.stdout) as { containerApps: { name: string }[]; selection: { targetId: string; selectedBy: string }[] };
+    expect(parsed.containerApps.map((app) => app.name)).toEqual(['ca-cart-service']);
+    expect(parsed.selection).toEqual([expect.objectContaining({ selectedBy: 'scope services (scopes[0])' })]);
+    const planned = await cli(['plan', 'revision-cleanup', '--config', file, '--target', 'ca-user-service'], { timeoutMs: 120_000 });
+    expect(planned.stdout).toContain('-- ca-user-service (containerApp)\n  selected by targets[0] and scope services (scopes[0]); revision-cleanup policy from scope services (scopes[0])');
+    expect(planned.stdout).toMatch(/deactivate revision ca-user-service--/);
+    const unknown = await cli(['plan', 'revision-cleanup', '--config', file, '--target', 'ca-nothing'], { timeoutMs: 120_000 });
+    expect(unknown.code).toBe(2);
   });
 
   it('reads every page of a listing through the ARM list operation, filtered by type', async () => {

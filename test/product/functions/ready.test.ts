@@ -164,8 +164,9 @@ describe('an app whose settings get fixed', () => {
     const fixed = await ready(host);
     expect(fixed.status).toBe(200);
     const body = JSON.parse(fixed.text) as Record<string, unknown>;
-    expect(body).toMatchObject({ status: 'ready', estate: 'xshopai', dryRun: true, targets: 9 });
-    expect(body.runbooks).toContainEqual({ runbook: 'image-purge', functionName: 'imagePurgeTimer', schedule: '0 0 4 * * 0', targets: 1 });
+    expect(body).toMatchObject({ status: 'ready', estate: 'xshopai', dryRun: true, targets: 5, scopes: 1 });
+    expect(body.runbooks).toContainEqual({ runbook: 'image-purge', functionName: 'imagePurgeTimer', schedule: '0 0 4 * * 0', targets: 1, scopes: 0 });
+    expect(body.runbooks).toContainEqual(expect.objectContaining({ runbook: 'revision-cleanup', targets: 0, scopes: 1 }));
     // A summary, not the configuration: no resource ids, no webhook URLs.
     expect(fixed.text).not.toMatch(/\/subscriptions\/|https?:\/\//);
   });
@@ -173,7 +174,7 @@ describe('an app whose settings get fixed', () => {
   it('logs one ready line at start when everything is valid', async () => {
     const { startLog } = await start({ OPS_AUTOPILOT_CONFIG_FILE: path.resolve('examples/xshopai.yaml') });
     expect(startLog.errors).toEqual([]);
-    expect(startLog.logs).toEqual([expect.stringMatching(/^Ops Autopilot is ready: estate xshopai, 9 targets, dryRun true; runbooks: .*image-purge \(1, 0 0 4 \* \* 0\)/)]);
+    expect(startLog.logs).toEqual([expect.stringMatching(/^Ops Autopilot is ready: estate xshopai, 5 targets and 1 scope, dryRun true; runbooks: .*image-purge \(1, 0 0 4 \* \* 0\)/)]);
   });
 });
 
