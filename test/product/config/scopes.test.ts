@@ -252,6 +252,21 @@ describe('estate scopes', () => {
     expect((error as ConfigError).issues).toContainEqual(expect.objectContaining({ path: 'scopes[0].subscription', line: 6, message: expect.stringContaining(`found ${FOREIGN_SUB}`) as unknown }));
   });
 
+  it('YAML anchors repeat a policy block (docs/configuration.md#yaml-anchors); a merge key is refused with its line', () => {
+    const app = (group: string, name: string): string => `/subscriptions/${FLEET_SUB}/resourceGroups/${group}/providers/Microsoft.App/containerApps/${name}`;
+    const text = (third: string): string =>
+      ['version: 1', 'estate: anchors', 'targets:', `  - id: ${app('rg-a', 'ca-a')}`, '    runbooks: &cleanup', '      revision-cleanup: { keep: 3, minAgeHours: 24 }', `  - id: ${app('rg-b', 'ca-b')}`, '    runbooks: *cleanup', `  - id: ${app('rg-c', 'ca-c')}`, third].join('\n');
+    const config = parseConfigText(text('    runbooks: *cleanup'), { source: 'anchors.yaml' });
+    expect(config.targets.map((target) => target.runbooks['revision-cleanup']?.keep)).toEqual([3, 3, 3]);
+    let error: unknown;
+    try {
+      parseConfigText(text('    runbooks:\n      <<: *cleanup'), { source: 'anchors.yaml' });
+    } catch (caught) {
+      error = caught;
+    }
+    expect((error as ConfigError).issues).toEqual([expect.objectContaining({ path: 'targets[2].runbooks["<<"]', line: 11 })]);
+  });
+
   it('warns about a scope that matches nothing', async () => {
     const resolution = await resolve(estate({ subscriptions: [FLEET_SUB], scopes: [scope({ tags: { team: 'nobody' } })] }));
     expect(resolution.targets).toHaveLength(0);
