@@ -308,9 +308,19 @@ export class AzureClients {
       // core-rest-pipeline's createPipelineFromOptions, whose agent policy sets it on each
       // request; the default HttpClient sends with the request's agent (checked by the sandbox
       // tests against Azurite with the sandbox CA).
+      const retry = this.options.retryOptions;
       const options: StoragePipelineOptions & { agent?: HttpsAgent } = {
         audience: this.endpoints.storageScope,
         httpClient: storageHttpClient(budget.httpClient(createDefaultHttpClient())),
+        // storage-blob's own defaults wait 4 s doubling to 120 s with no per-try bound: an
+        // unreachable store held a CLI run for over a minute before it could say so. The same
+        // tuning as every other client (3 retries from 1 s), each delay at most 30 s; each try is
+        // bounded by the request budget's attempt timeout.
+        retryOptions: {
+          maxTries: (retry?.maxRetries ?? 3) + 1,
+          retryDelayInMs: retry?.retryDelayInMs ?? 1000,
+          maxRetryDelayInMs: retry?.maxRetryDelayInMs ?? 30_000,
+        },
         ...(agent === undefined ? {} : { agent }),
       };
       return new BlobServiceClient(url, await this.sdkCredential(), options);

@@ -411,10 +411,27 @@ export class RequestBudget {
   private async send(request: PipelineRequest, next: (request: PipelineRequest) => Promise<PipelineResponse>): Promise<PipelineResponse> {
     const throttleClass = this.classify(request);
     const release = await this.acquire(throttleClass, request.abortSignal);
-    // The SDK leaves `timeout` at 0 (none); the default HTTP client aborts at it.
+    // The SDK leaves `timeout` at 0 (none). The attempt is bounded here by an abort signal of
+    // our own rather than by setting `timeout`: the default HTTP client clears its timeout timer
+    // only when a response arrives, so after a refused connection or a reset that timer kept the
+    // process alive for the whole timeout (a CLI that had printed its error exited a minute later).
     const ownTimeout = request.timeout === 0;
-    if (ownTimeout) request.timeout = this.attemptTimeoutMs;
-    const sentAt = Date.now();
+    const callerSignal = request.abortSignal;
+    const attempt = ownTimeout ? new AbortController() : undefined;
+    const onCallerAbort = (): void => attempt?.abort();
+    const timer =
+      attempt === undefined
+        ? undefined
+        : setTimeout(() => {
+            attempt.abort();
+          }, this.attemptTimeoutMs);
+    // Never the reason a process stays up: the attempt it bounds holds the process open itself.
+    timer?.unref();
+    if (attempt !== undefined) {
+      if (callerSignal?.aborted === true) attempt.abort();
+      callerSignal?.addEventListener('abort', onCallerAbort);
+      request.abortSignal = attempt.signal;
+    }
     try {
       const response = await next(request);
       this.observe(throttleClass, response.status, (name) => response.headers.get(name));
@@ -427,15 +444,20 @@ export class RequestBudget {
         this.observe(throttleClass, response.status, (name) => response.headers.get(name));
         this.refuseLongDelay(request, response);
       }
-      // The HTTP client reports its own timeout as a bare AbortError; make it the network
-      // timeout it is, which the SDK retries and toAzureError types as transient.
-      if (ownTimeout && isAbortError(error) && request.abortSignal?.aborted !== true && Date.now() - sentAt >= this.attemptTimeoutMs) {
+      // Our own deadline surfaces as a bare AbortError; make it the network timeout it is,
+      // which the SDK retries and toAzureError types as transient.
+      // (Our signal aborted but the caller's did not: the timer fired.)
+      if (attempt?.signal.aborted === true && callerSignal?.aborted !== true && isAbortError(error)) {
         throw new RestError(`expected a response within ${this.attemptTimeoutMs} ms, found none`, { code: 'ETIMEDOUT', request });
       }
       throw error;
     } finally {
-      // Each retry is a new attempt with its own timeout.
-      if (ownTimeout) request.timeout = 0;
+      // Each retry is a new attempt with its own deadline, under the caller's signal.
+      if (timer !== undefined) clearTimeout(timer);
+      if (attempt !== undefined) {
+        callerSignal?.removeEventListener('abort', onCallerAbort);
+        request.abortSignal = callerSignal;
+      }
       release();
     }
   }
