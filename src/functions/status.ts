@@ -14,6 +14,7 @@ import { createAzureClients } from '../azure/clients.ts';
 import { collectStatus } from '../status/collect.ts';
 import type { RunFilters } from '../status/model.ts';
 import { STATUS_FUNCTIONS } from '../status/names.ts';
+import { renderStatusPage } from '../status/page.ts';
 import { json, readyConfig, siblingUrl } from './http-common.ts';
 
 /** The run filters of a request's query string. */
@@ -39,4 +40,28 @@ async function statusGet(request: HttpRequest): Promise<HttpResponseInit> {
   }
 }
 
+async function statusPage(request: HttpRequest): Promise<HttpResponseInit> {
+  const ready = await readyConfig();
+  if ('response' in ready) return ready.response;
+  const clients = createAzureClients(ready.config.azure);
+  try {
+    const status = await collectStatus({ config: ready.config, clients, filters: filtersOf(request), linkBase: siblingUrl(request, 'runs/') });
+    return {
+      status: 200,
+      headers: {
+        'content-type': 'text/html; charset=utf-8',
+        'cache-control': 'no-store',
+        // No script, no external resource: the policy says so to the browser too.
+        'content-security-policy': "default-src 'none'; style-src 'unsafe-inline'; img-src 'self' data:; form-action 'self'; base-uri 'none'; frame-ancestors 'none'",
+        'x-content-type-options': 'nosniff',
+        'referrer-policy': 'no-referrer',
+      },
+      body: renderStatusPage(status, { formAction: new URL(request.url).pathname }),
+    };
+  } finally {
+    await clients.close();
+  }
+}
+
+app.http(STATUS_FUNCTIONS.statusPage.name, { route: STATUS_FUNCTIONS.statusPage.route, methods: ['GET'], authLevel: 'function', handler: statusPage });
 app.http(STATUS_FUNCTIONS.statusGet.name, { route: STATUS_FUNCTIONS.statusGet.route, methods: ['GET'], authLevel: 'function', handler: statusGet });

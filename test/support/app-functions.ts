@@ -60,6 +60,7 @@ export const PRODUCTION_FUNCTIONS = [
   { name: 'runsStart', trigger: 'http', http: { route: 'runs/{runbook}', methods: ['POST'], authLevel: 'function' }, schedule: undefined },
   { name: 'secretExpiryTimer', trigger: 'timer', http: undefined, schedule: '0 0 7 * * *' },
   { name: 'statusGet', trigger: 'http', http: { route: 'status', methods: ['GET'], authLevel: 'function' }, schedule: undefined },
+  { name: 'statusPage', trigger: 'http', http: { route: 'status/page', methods: ['GET'], authLevel: 'function' }, schedule: undefined },
   { name: 'verifyHealthOrchestrator', trigger: 'orchestration', http: undefined, schedule: undefined },
 ] as const;
 
