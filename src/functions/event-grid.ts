@@ -8,8 +8,14 @@
  * that key, so a redelivered event starts nothing. The orchestration decides by type:
  * `SlotSwapCompleted` watches production and swaps back if it fails, `SlotSwapFailed` notifies,
  * `ResourceWriteSuccess` on a configured container app watches the new revision and rolls back if
- * it fails, `SecretNearExpiry` / `SecretExpired` notify (until rotation takes them over), and
- * every other type is recorded and ignored.
+ * it fails, `SecretNearExpiry` / `SecretExpired` notify, and every other type is recorded and
+ * ignored.
+ *
+ * Rotation hand-over: a `SecretNearExpiry` or `SecretExpired` of a secret with a rotation policy
+ * (and an estate not in dry-run mode) starts `rotationOrchestrator` instead, as instance
+ * `rotation-{vault}-{secret}-{version}`, so a redelivery, or the other event of the same version,
+ * starts nothing; the rotation itself does nothing when that version is no longer the latest
+ * (it was rotated already).
  */
 import type { EventGridEvent, InvocationContext } from '@azure/functions';
 import * as df from 'durable-functions';
@@ -21,6 +27,10 @@ import type { RemediationInput } from '../remediation/flow-activities.ts';
 import { remediationInstanceId } from '../remediation/flow-ids.ts';
 import type { Json } from '../remediation/flow-services.ts';
 import { redactSecrets } from '../runs/secret-guard.ts';
+import { rotationInstanceId, ROTATION_ORCHESTRATOR } from '../rotation/names.ts';
+import { rotationPolicyOf, RotationRequestError } from '../rotation/steps.ts';
+import type { RotationInput } from '../orchestrators/rotation.ts';
+import { checkReadiness } from '../startup/readiness.ts';
 import { instanceStatus } from './alerts.ts';
 import { REMEDIATION_FUNCTION_NAMES } from './function-names.ts';
 
@@ -56,6 +66,41 @@ export function durablePayload(event: unknown): Json | undefined {
   }
 }
 
+/**
+ * Starts the rotation of a near-expiry or expired secret that has a rotation policy; undefined
+ * when the event is not one (or the estate is in dry-run mode or not ready), so it is notified
+ * as before.
+ */
+async function rotationHandOver(parsed: ParsedEvent, client: DurableClient, context: InvocationContext): Promise<EventIntake | undefined> {
+  if (parsed.kind !== 'key-vault-secret' || parsed.change === 'NewVersionCreated') return undefined;
+  const readiness = await checkReadiness();
+  if (!readiness.ready) return undefined;
+  try {
+    rotationPolicyOf(readiness.config, parsed.vaultName, parsed.secretName);
+  } catch (error) {
+    if (error instanceof RotationRequestError) return undefined;
+    throw error;
+  }
+  if (readiness.config.dryRun) {
+    context.log(`eventGrid: ${parsed.type} of ${parsed.vaultName}/${parsed.secretName} has a rotation policy, but the estate is in dry-run mode: notified, not rotated`);
+    return undefined;
+  }
+  const id = rotationInstanceId(parsed.vaultName, parsed.secretName, parsed.version);
+  if ((await instanceStatus(client, id)) !== undefined) {
+    context.log(`eventGrid: ${parsed.type} ${parsed.id} of version ${parsed.version} is a duplicate of rotation ${id}; nothing started`);
+    return { outcome: 'duplicate', id, type: parsed.type, message: 'duplicate' };
+  }
+  const input: RotationInput = { vault: parsed.vaultName, secret: parsed.secretName, trigger: 'event', requestedBy: `Event Grid (${parsed.type})`, expectedVersion: parsed.version };
+  try {
+    await client.startNew(ROTATION_ORCHESTRATOR, { instanceId: id, input });
+  } catch (error) {
+    if (/\b409\b|already exists/i.test(errorMessage(error))) return { outcome: 'duplicate', id, type: parsed.type, message: 'duplicate (raced)' };
+    throw error;
+  }
+  context.log(`eventGrid: ${parsed.type} ${parsed.id} started rotation ${id}`);
+  return { outcome: 'started', id, type: parsed.type, message: 'started rotation' };
+}
+
 /** The handler of the `eventGrid` trigger. */
 export async function eventGridHandler(event: unknown, client: DurableClient, context: InvocationContext): Promise<EventIntake> {
   let parsed: ParsedEvent;
@@ -74,6 +119,8 @@ export async function eventGridHandler(event: unknown, client: DurableClient, co
     context.log(`eventGrid: subscription validation event ${parsed.id} (answered by the extension's handshake)`);
     return { outcome: 'validation', type: parsed.type, message: 'subscription validation' };
   }
+  const rotation = await rotationHandOver(parsed, client, context);
+  if (rotation !== undefined) return rotation;
   const id = remediationInstanceId(parsed.idempotencyKey);
   if ((await instanceStatus(client, id)) !== undefined) {
     context.log(`eventGrid: ${parsed.type} ${parsed.id} is a duplicate of remediation ${id}; nothing started`);

@@ -16,4 +16,5 @@ import './health-probe.ts';
 import '../orchestrators/verify-health.ts';
 import './restores.ts';
 import './drills.ts';
+import './rotations.ts';
 import './status.ts';

@@ -6,6 +6,7 @@ import { parseNcrontab } from '../config/ncrontab.ts';
 import type { RunbookName } from '../config/schema.ts';
 import { errorMessage, type ConfigIssue } from '../errors.ts';
 import { RESTORE_TIMERS } from '../restore/names.ts';
+import { ROTATION_TIMER } from '../rotation/names.ts';
 
 /** One timer function: its name, schedule setting and default schedule. */
 export interface ScheduledTimer {
@@ -35,6 +36,7 @@ export const RUNBOOK_TIMERS: readonly RunbookTimer[] = [
 export const ORCHESTRATION_TIMERS: readonly ScheduledTimer[] = [
   { functionName: RESTORE_TIMERS.restoreDrillTimer.name, setting: RESTORE_TIMERS.restoreDrillTimer.setting, defaultSchedule: RESTORE_TIMERS.restoreDrillTimer.default },
   { functionName: RESTORE_TIMERS.drillSweeperTimer.name, setting: RESTORE_TIMERS.drillSweeperTimer.setting, defaultSchedule: RESTORE_TIMERS.drillSweeperTimer.default },
+  { functionName: ROTATION_TIMER.name, setting: ROTATION_TIMER.setting, defaultSchedule: ROTATION_TIMER.default },
 ];
 
 /** Every timer function of the app. */

@@ -5,6 +5,7 @@
 import type { Command } from 'commander';
 import { appOptions, examples, exitCodes } from '../help.ts';
 import type { CliIo } from '../output.ts';
+import { rotateCommand, rotateStatusCommand, type RotateOptions } from './rotate.ts';
 import { drillHistoryCommand, drillRunCommand, restoreDecisionCommand, restoreStartCommand, restoreStatusCommand, type DecisionOptions, type DrillHistoryOptions, type DrillRunOptions, type RestoreCliOptions, type RestoreStartOptions } from './restore.ts';
 
 /** The app options of every restore and drill command, with `--json` (they all print the app's answer). */
@@ -60,6 +61,34 @@ export function registerRestoreCommands(program: Command, io: CliIo, exit: { cod
         exit.code = await restoreDecisionCommand(id, decision, options, io);
       });
   }
+
+  appJsonOptions(
+    program
+      .command('rotate')
+      .description('rotate a Key Vault secret by its rotation policy, in the app: plan (the current credential checked, nothing changed), confirm, rotate, follow; `rotate status <id>` for one started before')
+      .argument('<vault/secret|status>', 'the secret, as <vault>/<secret>, or "status"')
+      .argument('[id]', 'with status: the rotation id')
+      .option('-y, --yes', 'rotate without asking (needed when stdin is not a terminal)')
+      .option('--timeout <duration>', 'follow at most this long (default and at most 24h); the rotation goes on in the app after'),
+  )
+    .addHelpText('after', help(['ops-autopilot rotate kv-prod/PostgresAdminPassword --app "$APP" --key "$KEY"', 'ops-autopilot rotate kv-prod/StorageAccountKey --yes --json', 'ops-autopilot rotate status rotation-3f2a…'], [
+      [0, 'the new credential was verified (a dry run: the current one works)'],
+      [1, 'failed, rolled back, invalid input, or the app could not be reached'],
+      [2, 'usage error, declined, or no terminal and no --yes'],
+      [130, 'cancelled at the prompt, or Ctrl-C while following'],
+    ]))
+    .action(async (target: string, id: string | undefined, options: RotateOptions) => {
+      if (target === 'status') {
+        if (id === undefined) {
+          io.stderr('error: rotate status: expected a rotation id, found none\n');
+          exit.code = 2;
+          return;
+        }
+        exit.code = await rotateStatusCommand(id, options, io);
+        return;
+      }
+      exit.code = await rotateCommand(target, options, io);
+    });
 
   const drill = program.command('drill').description('restore drills: restore to a scratch server, validate, measure RTO and RPO, tear down');
   appJsonOptions(

@@ -58,7 +58,8 @@ export interface DrillHistoryOptions extends RestoreCliOptions {
 const text = (value: unknown): string => (typeof value === 'string' ? value : '');
 const record = (value: unknown): Record<string, unknown> => (value !== null && typeof value === 'object' ? (value as Record<string, unknown>) : {});
 
-function appClient(options: AppConnectionOptions, command: string): AppClient {
+/** The app client of `--app`/`--key` (a usage error when they are missing or wrong); shared with `rotate`. */
+export function appClient(options: AppConnectionOptions, command: string): AppClient {
   try {
     return new AppClient(resolveAppConnection(options));
   } catch (error) {
@@ -68,7 +69,7 @@ function appClient(options: AppConnectionOptions, command: string): AppClient {
 }
 
 /** Runs `fn`; the app's 400 (invalid input) is exit 1 with every problem, a 409 exit 1 with its reason. */
-async function callingApp<T>(command: string, fn: () => Promise<T>): Promise<T> {
+export async function callingApp<T>(command: string, fn: () => Promise<T>): Promise<T> {
   try {
     return await fn();
   } catch (error) {
@@ -82,7 +83,8 @@ async function callingApp<T>(command: string, fn: () => Promise<T>): Promise<T> 
   }
 }
 
-function parseTimeout(value: string | undefined, defaultMs: number): number {
+/** `--timeout` as milliseconds (1 s to 24 h), the default when absent. */
+export function parseTimeout(value: string | undefined, defaultMs: number): number {
   if (value === undefined) return defaultMs;
   const match = /^(\d{1,6})(s|m|h)$/.exec(value.trim());
   const ms = match === null ? Number.NaN : Number(match[1]) * { s: 1000, m: 60_000, h: 3_600_000 }[match[2] as 's' | 'm' | 'h'];
@@ -110,7 +112,8 @@ function phaseProgress(label: string, terminal: Terminal, io: CliIo): { onProgre
   };
 }
 
-async function confirm(question: string, options: { readonly yes?: boolean }, command: string, terminal: Terminal, io: CliIo): Promise<number | undefined> {
+/** Asks for "yes" unless `--yes`; the exit code when declined or cancelled, undefined to go on. */
+export async function confirm(question: string, options: { readonly yes?: boolean }, command: string, terminal: Terminal, io: CliIo): Promise<number | undefined> {
   if (options.yes === true) return undefined;
   if (!terminal.interactive) throw new CliExit(EXIT.usage, `error: ${command}: expected --yes or an interactive terminal to confirm, found neither (stdin is not a TTY); nothing was started`);
   const answer = await terminal.ask(question);
@@ -129,7 +132,7 @@ async function confirm(question: string, options: { readonly yes?: boolean }, co
  * Follows `started` until done (or, when `stopAt` says so, until a phase that waits for a person),
  * with Ctrl-C stopping the follow, never the work.
  */
-async function followStarted(
+export async function followStarted(
   app: AppClient,
   started: OperationStatus,
   label: string,

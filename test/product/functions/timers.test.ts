@@ -83,6 +83,7 @@ describe('schedules', () => {
         ['secretExpiryTimer', '0 0 7 * * *'],
         ['restoreDrillTimer', '0 30 3 * * 0'],
         ['drillSweeperTimer', '0 0 * * * *'],
+        ['rotationTimer', '0 0 5 * * *'],
       ]),
     );
     expect(Object.fromEntries(RUNBOOK_TIMERS.map((timer) => [timer.setting, resolveSchedule(timer, {})]))).toEqual({

@@ -208,4 +208,41 @@ describe('rotationOrchestrator', () => {
       await expectNoSecretsIn(id);
     }, 600_000);
   }
+
+  it('SecretNearExpiry pushed by the sandbox starts the rotation of that version; a duplicate starts nothing; a stale version changes nothing', async () => {
+    const host = world.driver().host;
+    await sandbox().subscribeEventGrid({ name: 'app', endpoint: `${host.baseUrl}/runtime/webhooks/EventGrid?functionName=eventGrid&code=${host.keys.master}`, eventTypes: ['Microsoft.KeyVault.SecretNearExpiry'] });
+    const before = await versions('PostgresAdminPassword');
+    const current = before[before.length - 1];
+    const oldest = before[0];
+    // 29 days left: the sandbox's Key Vault sends SecretNearExpiry on its next clock tick.
+    const clock = await sandbox().now();
+    await world.secrets().updateSecretProperties('PostgresAdminPassword', current?.version ?? '', { expiresOn: new Date(clock.getTime() + 29 * 86_400_000) });
+    await world.driver().advance(2_000);
+    const deliveries = await sandbox().eventGridDeliveries();
+    expect(deliveries.some((delivery) => delivery.eventType === 'Microsoft.KeyVault.SecretNearExpiry' && delivery.subject === 'PostgresAdminPassword' && (delivery.status ?? 0) >= 200 && (delivery.status ?? 0) < 300), JSON.stringify(deliveries)).toBe(true);
+    const id = `rotation-${VAULT}-postgresadminpassword-${current?.version ?? ''}`;
+    expect(host.durable.getStatus(id), 'the event started the rotation of that version').toBeDefined();
+    await world.driver().drive(id, undefined, { stepMs: 5_000 });
+    expect(output(id)).toMatchObject({ outcome: 'rotated', verified: true, previousVersion: current?.version });
+    expect(await logsIn(await latest('PostgresAdminPassword'))).toBe(true);
+
+    // The same event again (Event Grid redelivers): the same instance, nothing new.
+    const event = (await sandbox().eventGridEvents()).find((entry) => entry.eventType === 'Microsoft.KeyVault.SecretNearExpiry' && entry.subject === 'PostgresAdminPassword');
+    const instances = host.durable.listInstances().length;
+    const again = await fetch(`${host.baseUrl}/runtime/webhooks/EventGrid?functionName=eventGrid&code=${host.keys.master}`, { method: 'POST', headers: { 'content-type': 'application/json', 'aeg-event-type': 'Notification' }, body: JSON.stringify([event]) });
+    expect(again.status).toBeLessThan(300);
+    await host.idle();
+    expect(host.durable.listInstances().length).toBe(instances);
+
+    // An event naming a version that is no longer the latest: already rotated, nothing changes.
+    const afterRotation = await versions('PostgresAdminPassword');
+    const stale = { ...event, id: 'stale-event-1', data: { ...(event?.data ?? {}), Version: oldest?.version, Id: `https://${VAULT}.vault.azure.net/secrets/PostgresAdminPassword/${oldest?.version ?? ''}` } };
+    await fetch(`${host.baseUrl}/runtime/webhooks/EventGrid?functionName=eventGrid&code=${host.keys.master}`, { method: 'POST', headers: { 'content-type': 'application/json', 'aeg-event-type': 'Notification' }, body: JSON.stringify([stale]) });
+    const staleId = `rotation-${VAULT}-postgresadminpassword-${oldest?.version ?? ''}`;
+    await world.driver().drive(staleId, undefined, { stepMs: 5_000 });
+    expect(output(staleId)).toMatchObject({ outcome: 'stale', succeeded: true, verified: false });
+    expect(await versions('PostgresAdminPassword')).toEqual(afterRotation);
+  }, 240_000);
 });
+
