@@ -141,25 +141,25 @@ export const namePatternSchema = z
 /** ARM token-bucket parameters; the defaults are ARM's documented per-principal limits. */
 export const requestBudgetSchema = z
   .object({
-    armReadsPerSecond: z.number().positive().max(1000).default(25),
-    armReadBurst: positiveInt.max(10_000).default(250),
-    armWritesPerSecond: z.number().positive().max(1000).default(10),
-    armWriteBurst: positiveInt.max(10_000).default(200),
+    armReadsPerSecond: z.number().positive().max(1000).default(25).describe('ARM reads per second per subscription and principal.'),
+    armReadBurst: positiveInt.max(10_000).default(250).describe('ARM read burst per subscription and principal.'),
+    armWritesPerSecond: z.number().positive().max(1000).default(10).describe('ARM writes per second per subscription and principal.'),
+    armWriteBurst: positiveInt.max(10_000).default(200).describe('ARM write burst per subscription and principal.'),
     /** Per registry: ACR data-plane operations per second. */
-    acrPerSecond: z.number().positive().max(1000).default(10),
-    acrBurst: positiveInt.max(10_000).default(20),
+    acrPerSecond: z.number().positive().max(1000).default(10).describe('ACR data-plane operations per second per registry.'),
+    acrBurst: positiveInt.max(10_000).default(20).describe('ACR data-plane burst per registry.'),
     /** Per vault: Key Vault allows 4,000 secret operations per 10 s; we stay far below it. */
-    keyVaultPerSecond: z.number().positive().max(1000).default(50),
-    keyVaultBurst: positiveInt.max(10_000).default(100),
+    keyVaultPerSecond: z.number().positive().max(1000).default(50).describe('Key Vault operations per second per vault (Key Vault allows 4,000 per 10 s).'),
+    keyVaultBurst: positiveInt.max(10_000).default(100).describe('Key Vault burst per vault.'),
     /**
      * Per storage account (blob data plane). Azure Storage's scalability target is 20,000
      * requests per second per standard account, shared by everything using the account; the
      * autopilot writes a few run records and backups, so it stays far below that.
      */
-    storagePerSecond: z.number().positive().max(20_000).default(100),
-    storageBurst: positiveInt.max(10_000).default(200),
+    storagePerSecond: z.number().positive().max(20_000).default(100).describe('Blob data-plane requests per second per storage account.'),
+    storageBurst: positiveInt.max(10_000).default(200).describe('Blob data-plane burst per storage account.'),
     /** Largest number of concurrent requests one budget lets through. */
-    maxConcurrency: positiveInt.max(256).default(8),
+    maxConcurrency: positiveInt.max(256).default(8).describe('Largest number of concurrent requests one budget lets through.'),
   })
   .strict();
 
@@ -197,24 +197,24 @@ export function endpointOverrides(settings: Readonly<Pick<AzureSettings, Endpoin
 export const azureSettingsSchema = z
   .object({
     /** The Azure cloud. Its endpoints are used unless overridden below. */
-    cloud: z.enum(['AzureCloud', 'AzureUSGovernment', 'AzureChinaCloud']).default('AzureCloud'),
+    cloud: z.enum(['AzureCloud', 'AzureUSGovernment', 'AzureChinaCloud']).default('AzureCloud').describe('The Azure cloud; its endpoints are used unless overridden.'),
     /** Override of the Resource Manager endpoint, for sovereign clouds or the local sandbox. */
-    resourceManagerEndpoint: httpsUrl.optional(),
+    resourceManagerEndpoint: httpsUrl.optional().describe('Override of the Resource Manager endpoint, for sovereign clouds or the local sandbox.'),
     /** Override of the Entra ID authority host. */
-    authorityHost: httpsUrl.optional(),
+    authorityHost: httpsUrl.optional().describe('Override of the Entra ID authority host.'),
     /** Key Vault data-plane URL per vault name. Defaults to the cloud's vault DNS suffix. */
-    keyVaultUrlTemplate: urlTemplate('name').optional(),
+    keyVaultUrlTemplate: urlTemplate('name').optional().describe("Key Vault data-plane URL per vault name, with {name}; default: the cloud's vault DNS suffix."),
     /** ACR data-plane (login server) URL per registry name. */
-    containerRegistryUrlTemplate: urlTemplate('name').optional(),
+    containerRegistryUrlTemplate: urlTemplate('name').optional().describe('ACR data-plane (login server) URL per registry name, with {name}.'),
     /** Blob endpoint per storage account name. */
-    blobUrlTemplate: urlTemplate('name').optional(),
+    blobUrlTemplate: urlTemplate('name').optional().describe('Blob endpoint per storage account name, with {name}.'),
     /** Table service endpoint per storage account name (the state tables). */
-    tableUrlTemplate: urlTemplate('name').optional(),
+    tableUrlTemplate: urlTemplate('name').optional().describe('Table service endpoint per storage account name, with {name} (the state tables).'),
     /**
      * How to reach an app by its Azure host name (`defaultHostName`, ingress FQDN) for health
      * checks. Defaults to `https://{host}`; a gateway or the sandbox can map hosts elsewhere.
      */
-    appHostUrlTemplate: urlTemplate('host').optional(),
+    appHostUrlTemplate: urlTemplate('host').optional().describe('How to reach an app by its Azure host name for health checks, with {host}; default https://{host}.'),
     /**
      * Where to open a PostgreSQL connection to a flexible server, by its FQDN
      * (`fullyQualifiedDomainName`). Defaults to `postgresql://{host}:5432`. TLS still verifies the
@@ -224,24 +224,25 @@ export const azureSettingsSchema = z
     postgresUrlTemplate: z
       .string()
       .refine(isPostgresUrlTemplate, { message: 'expected a postgresql://host:port template, optionally with {host}, e.g. postgresql://{host}:5432' })
-      .optional(),
+      .optional()
+      .describe("Where to open a PostgreSQL connection by the server's FQDN: postgresql://host:port, optionally with {host}; default postgresql://{host}:5432. TLS still verifies the FQDN."),
     /** PEM file of extra CA certificates to trust, in addition to the system roots. */
-    caFile: z.string().min(1).optional(),
+    caFile: z.string().min(1).optional().describe('PEM file of extra CA certificates to trust, besides the system roots.'),
     /** Client id of a user-assigned managed identity; omit for the system-assigned one. */
-    managedIdentityClientId: z.uuid().optional(),
+    managedIdentityClientId: z.uuid().optional().describe('Client id of a user-assigned managed identity; omit for the system-assigned one.'),
     /**
      * Whether the Key Vault challenge's resource must be a parent domain of the vault host.
      * Only loopback vault URLs may turn this off, because a loopback host can never be a
      * subdomain of `vault.azure.net`.
      */
-    keyVaultChallengeResourceVerification: z.boolean().default(true),
+    keyVaultChallengeResourceVerification: z.boolean().default(true).describe('Whether the Key Vault challenge resource must be a parent domain of the vault host; only a loopback vault URL may turn it off.'),
     /**
      * Local sandbox only: the token endpoint of the sandbox's identity emulation. Allowed only
      * when every endpoint above is a loopback address, so a sandbox credential can never be
      * used against real Azure.
      */
-    sandboxTokenEndpoint: httpsUrl.optional(),
-    requestBudget: requestBudgetSchema.default(requestBudgetSchema.parse({})),
+    sandboxTokenEndpoint: httpsUrl.optional().describe('Local sandbox only: its token endpoint. Allowed only when every endpoint is a loopback address.'),
+    requestBudget: requestBudgetSchema.default(requestBudgetSchema.parse({})).describe('Token buckets that pace requests per ARM subscription, registry, vault and storage account.'),
   })
   .strict()
   .superRefine((azure, ctx) => {
@@ -286,50 +287,50 @@ export const azureSettingsSchema = z
 
 const postgresBackupFields = {
   /** Backup retention the server must keep, in days. */
-  minRetentionDays: positiveInt.max(35),
+  minRetentionDays: positiveInt.max(35).describe('PostgreSQL: backup retention the server must keep, in days.'),
   /** Newest completed backup may be at most this old. */
-  maxBackupAgeHours: durationHours,
-  requireGeoRedundantBackup: z.boolean(),
+  maxBackupAgeHours: durationHours.describe('PostgreSQL: the newest completed backup may be at most this old, in hours.'),
+  requireGeoRedundantBackup: z.boolean().describe('PostgreSQL: require geo-redundant backup storage.'),
 };
 
 /** `backup-verify` for a PostgreSQL flexible server. */
 export const postgresBackupPolicySchema = z
   .object({
-    minRetentionDays: postgresBackupFields.minRetentionDays.default(7),
-    maxBackupAgeHours: postgresBackupFields.maxBackupAgeHours.default(26),
-    requireGeoRedundantBackup: postgresBackupFields.requireGeoRedundantBackup.default(false),
+    minRetentionDays: postgresBackupFields.minRetentionDays.default(7).describe('PostgreSQL: backup retention the server must keep, in days.'),
+    maxBackupAgeHours: postgresBackupFields.maxBackupAgeHours.default(26).describe('PostgreSQL: the newest completed backup may be at most this old, in hours.'),
+    requireGeoRedundantBackup: postgresBackupFields.requireGeoRedundantBackup.default(false).describe('PostgreSQL: require geo-redundant backup storage.'),
   })
   .strict();
 
 const storageProtectionFields = {
-  minBlobSoftDeleteDays: positiveInt.max(365),
-  requireContainerSoftDelete: z.boolean(),
-  minContainerSoftDeleteDays: positiveInt.max(365),
-  requireVersioning: z.boolean(),
-  requireGeoRedundancy: z.boolean(),
+  minBlobSoftDeleteDays: positiveInt.max(365).describe('Storage: blob soft delete must keep deleted blobs at least this many days.'),
+  requireContainerSoftDelete: z.boolean().describe('Storage: require container soft delete.'),
+  minContainerSoftDeleteDays: positiveInt.max(365).describe('Storage: container soft delete must keep deleted containers at least this many days.'),
+  requireVersioning: z.boolean().describe('Storage: require blob versioning.'),
+  requireGeoRedundancy: z.boolean().describe('Storage: require a geo-redundant SKU (GRS, RA-GRS, GZRS, RA-GZRS).'),
 };
 
 /** `backup-verify` for a storage account. */
 export const storageProtectionPolicySchema = z
   .object({
-    minBlobSoftDeleteDays: storageProtectionFields.minBlobSoftDeleteDays.default(7),
-    requireContainerSoftDelete: storageProtectionFields.requireContainerSoftDelete.default(true),
-    minContainerSoftDeleteDays: storageProtectionFields.minContainerSoftDeleteDays.default(7),
-    requireVersioning: storageProtectionFields.requireVersioning.default(false),
-    requireGeoRedundancy: storageProtectionFields.requireGeoRedundancy.default(false),
+    minBlobSoftDeleteDays: storageProtectionFields.minBlobSoftDeleteDays.default(7).describe('Storage: blob soft delete must keep deleted blobs at least this many days.'),
+    requireContainerSoftDelete: storageProtectionFields.requireContainerSoftDelete.default(true).describe('Storage: require container soft delete.'),
+    minContainerSoftDeleteDays: storageProtectionFields.minContainerSoftDeleteDays.default(7).describe('Storage: container soft delete must keep deleted containers at least this many days.'),
+    requireVersioning: storageProtectionFields.requireVersioning.default(false).describe('Storage: require blob versioning.'),
+    requireGeoRedundancy: storageProtectionFields.requireGeoRedundancy.default(false).describe('Storage: require a geo-redundant SKU (GRS, RA-GRS, GZRS, RA-GZRS).'),
   })
   .strict();
 
 const keyVaultProtectionFields = {
-  requireSoftDelete: z.boolean(),
-  requirePurgeProtection: z.boolean(),
+  requireSoftDelete: z.boolean().describe('Key Vault: require soft delete.'),
+  requirePurgeProtection: z.boolean().describe('Key Vault: require purge protection.'),
 };
 
 /** `backup-verify` for a Key Vault. */
 export const keyVaultProtectionPolicySchema = z
   .object({
-    requireSoftDelete: keyVaultProtectionFields.requireSoftDelete.default(true),
-    requirePurgeProtection: keyVaultProtectionFields.requirePurgeProtection.default(true),
+    requireSoftDelete: keyVaultProtectionFields.requireSoftDelete.default(true).describe('Key Vault: require soft delete.'),
+    requirePurgeProtection: keyVaultProtectionFields.requirePurgeProtection.default(true).describe('Key Vault: require purge protection.'),
   })
   .strict();
 
@@ -350,13 +351,14 @@ const backupVerifyInputSchema = z.union([
 export const keyVaultBackupPolicySchema = z
   .object({
     /** ARM ID of the storage account that receives the backups. */
-    storageAccountId: z.string(),
+    storageAccountId: z.string().describe('ARM ID of the storage account that receives the backups.'),
     container: z
       .string()
       .regex(/^[a-z0-9](?!.*--)[a-z0-9-]{1,61}[a-z0-9]$/, 'expected a valid blob container name')
-      .default('keyvault-backups'),
-    retentionDays: positiveInt.max(3650).default(30),
-    skipCertificateBackedSecrets: z.boolean().default(true),
+      .default('keyvault-backups')
+      .describe('Blob container of the backups.'),
+    retentionDays: positiveInt.max(3650).default(30).describe('Backups older than this many days are deleted.'),
+    skipCertificateBackedSecrets: z.boolean().default(true).describe('Skip secrets that back a certificate (back up the certificate instead).'),
   })
   .strict();
 
@@ -364,9 +366,9 @@ export const keyVaultBackupPolicySchema = z
 export const revisionCleanupPolicySchema = z
   .object({
     /** Active revisions to keep, newest first. At least 1, so cleanup can never empty an app. */
-    keep: positiveInt.max(100).default(5),
+    keep: positiveInt.max(100).default(5).describe('Active revisions to keep, newest first; at least 1, so cleanup can never empty an app.'),
     /** Never deactivate a revision younger than this. */
-    minAgeHours: z.number().min(0).max(24 * 366).default(24),
+    minAgeHours: z.number().min(0).max(24 * 366).default(24).describe('Never deactivate a revision younger than this, in hours.'),
   })
   .strict();
 
@@ -374,24 +376,24 @@ export const revisionCleanupPolicySchema = z
 export const imagePurgePolicySchema = z
   .object({
     /** Repositories to purge, as RE2 regular expressions over the whole repository name. */
-    repositories: z.array(namePatternSchema).min(1).max(100).default(['.*']),
+    repositories: z.array(namePatternSchema).min(1).max(100).default(['.*']).describe('Repositories to purge, as RE2 regular expressions over the whole repository name.'),
     /** Only tags matching this RE2 regular expression (over the whole tag) are candidates. */
-    tagFilter: namePatternSchema.default('.*'),
+    tagFilter: namePatternSchema.default('.*').describe('Only tags matching this RE2 regular expression (over the whole tag) are candidates.'),
     /** Newest tags to keep per repository. At least 1. */
-    keep: positiveInt.max(10_000).default(10),
+    keep: positiveInt.max(10_000).default(10).describe('Newest tags to keep per repository; at least 1.'),
     /** Candidates must also be older than this. */
-    olderThanDays: z.number().min(0).max(3650).default(30),
-    deleteUntaggedManifests: z.boolean().default(false),
+    olderThanDays: z.number().min(0).max(3650).default(30).describe('Candidates must also be older than this many days.'),
+    deleteUntaggedManifests: z.boolean().default(false).describe('Also delete manifests that no tag points at.'),
     /** Also delete locked tags and manifests (deleteEnabled or writeEnabled false). */
-    includeLocked: z.boolean().default(false),
+    includeLocked: z.boolean().default(false).describe('Also delete locked tags and manifests (deleteEnabled or writeEnabled false).'),
     /** A plan with more deletions than this is refused unless forced. */
-    maxDeletionsPerRun: positiveInt.max(100_000).default(500),
+    maxDeletionsPerRun: positiveInt.max(100_000).default(500).describe('A plan with more deletions than this is refused unless forced.'),
     /**
      * ARM IDs of Container Apps, Container Apps jobs and web apps whose images count as in use,
      * besides every Container App and web app target in this configuration. Each is read on its
      * own, so one that does not exist fails the plan.
      */
-    inUseScope: z.array(z.string()).default([]),
+    inUseScope: z.array(z.string()).default([]).describe('ARM IDs of Container Apps, jobs and web apps whose images count as in use, besides the targets of this file.'),
     /**
      * Who else counts as a user of the registry's images. `subscriptions` (the default): every
      * Container App, Container Apps job and web app or function app (site, slots, sidecars) the
@@ -399,33 +401,33 @@ export const imagePurgePolicySchema = z
      * file lives in, and in `inUseSubscriptions`. `listed`: only the configured targets and
      * `inUseScope` (an explicit opt-in to a narrower, riskier view).
      */
-    inUseDiscovery: z.enum(['subscriptions', 'listed']).default('subscriptions'),
+    inUseDiscovery: z.enum(['subscriptions', 'listed']).default('subscriptions').describe('Who else counts as a user of the images: subscriptions (every app the identity can read there) or listed (only targets and inUseScope).'),
     /** More subscriptions whose apps and jobs count as users (e.g. where a shared registry's consumers live). */
-    inUseSubscriptions: z.array(z.guid()).default([]),
+    inUseSubscriptions: z.array(z.guid()).default([]).describe('More subscriptions whose apps and jobs count as users of the images.'),
     /**
      * The images of this many inactive revisions per Container App, newest first, count as in
      * use: a rollback reactivates them.
      */
-    keepInactiveRevisions: z.number().int().min(0).max(100).default(2),
+    keepInactiveRevisions: z.number().int().min(0).max(100).default(2).describe('The images of this many inactive revisions per Container App (newest first) count as in use: a rollback reactivates them.'),
   })
   .strict();
 
 /** `secret-expiry`: secrets and certificate-backed secrets near expiry. */
 export const secretExpiryPolicySchema = z
   .object({
-    warnWithinDays: positiveInt.max(3650).default(30),
-    requireExpiry: z.boolean().default(false),
+    warnWithinDays: positiveInt.max(3650).default(30).describe('Warn about secrets expiring within this many days.'),
+    requireExpiry: z.boolean().default(false).describe('Report secrets without an expiry date.'),
   })
   .strict();
 
 /** Health endpoint of a web app or container app, used by inventory and remediation checks. */
 export const healthCheckSchema = z
   .object({
-    path: z.string().startsWith('/').default('/healthz'),
+    path: z.string().startsWith('/').default('/healthz').describe('Health path, e.g. /healthz.'),
     /** Optional readiness path, e.g. `/readyz`. */
-    readinessPath: z.string().startsWith('/').optional(),
-    expectStatus: z.number().int().min(100).max(599).default(200),
-    timeoutSeconds: z.number().positive().max(120).default(10),
+    readinessPath: z.string().startsWith('/').optional().describe('Optional readiness path, e.g. /readyz.'),
+    expectStatus: z.number().int().min(100).max(599).default(200).describe('HTTP status a healthy answer has.'),
+    timeoutSeconds: z.number().positive().max(120).default(10).describe('Seconds a health request may take.'),
   })
   .strict();
 
@@ -794,12 +796,12 @@ export function scopeIssues(input: unknown): { path: (string | number)[]; messag
 export const runRecordSettingsSchema = z
   .object({
     /** ARM ID of the storage account that holds run records. */
-    storageAccountId: z.string().optional(),
+    storageAccountId: z.string().optional().describe('ARM ID of the storage account that holds run records (and, by default, the state tables).'),
     /** Direct blob service URL; wins over storageAccountId (e.g. Azurite). */
     blobServiceUrl: httpsUrl.or(z.url().refine((v) => v.startsWith('http://127.0.0.1'), {
       message: 'expected an https:// URL (plain http only for Azurite on 127.0.0.1)',
-    })).optional(),
-    container: z.string().default('autopilot-runs'),
+    })).optional().describe('Direct blob service URL; wins over storageAccountId (e.g. Azurite on 127.0.0.1).'),
+    container: z.string().default('autopilot-runs').describe('Blob container of the run records.'),
   })
   .strict();
 
@@ -823,11 +825,11 @@ export const stateSettingsSchema = z
 
 export const webhookSchema = z
   .object({
-    name: z.string().min(1),
-    url: httpsUrl,
+    name: z.string().min(1).describe('Name of the webhook, unique; escalations refer to it.'),
+    url: httpsUrl.describe('Webhook URL (https); it carries its credential, so messages show only its origin.'),
     /** Teams (MessageCard/Adaptive-compatible `text`) and Slack both read `text`. */
-    format: z.enum(['teams', 'teams-workflow', 'slack', 'generic']).default('generic'),
-    on: z.array(z.enum(['fail', 'warn', 'destructive'])).min(1).default(['fail', 'warn', 'destructive']),
+    format: z.enum(['teams', 'teams-workflow', 'slack', 'generic']).default('generic').describe('Payload format: teams, teams-workflow, slack or generic JSON.'),
+    on: z.array(z.enum(['fail', 'warn', 'destructive'])).min(1).default(['fail', 'warn', 'destructive']).describe('What is notified: fail and warn findings, destructive actions applied.'),
   })
   .strict();
 
@@ -841,19 +843,19 @@ export const PAGERDUTY_EVENTS_URL = 'https://events.pagerduty.com/v2/enqueue';
  */
 export const pagerDutySchema = z
   .object({
-    name: z.string().min(1),
+    name: z.string().min(1).describe('Name of the escalation target; remediation escalations refer to it.'),
     routingKey: z
       .object({
         /** Name of the Key Vault that holds the integration key. */
-        vault: z.string().regex(/^[A-Za-z][A-Za-z0-9-]{1,22}[A-Za-z0-9]$/, 'expected a Key Vault name'),
+        vault: z.string().regex(/^[A-Za-z][A-Za-z0-9-]{1,22}[A-Za-z0-9]$/, 'expected a Key Vault name').describe('Key Vault name.'),
         /** Name of the secret. */
-        secret: z.string().regex(/^[A-Za-z0-9-]{1,127}$/, 'expected a Key Vault secret name'),
+        secret: z.string().regex(/^[A-Za-z0-9-]{1,127}$/, 'expected a Key Vault secret name').describe('Secret name in that vault.'),
       })
       .strict()
       .describe('Key Vault reference of the PagerDuty integration (routing) key; the key itself is never in the config.'),
-    eventsUrl: httpsUrl.default(PAGERDUTY_EVENTS_URL),
+    eventsUrl: httpsUrl.default(PAGERDUTY_EVENTS_URL).describe('PagerDuty Events API v2 URL (EU accounts: events.eu.pagerduty.com).'),
     /** Severity of triggered events. */
-    severity: z.enum(['critical', 'error', 'warning', 'info']).default('critical'),
+    severity: z.enum(['critical', 'error', 'warning', 'info']).default('critical').describe('Severity of triggered PagerDuty events.'),
   })
   .strict();
 
@@ -864,21 +866,25 @@ export const pagerDutySchema = z
 export const estateConfigSchema = z
   .object({
     /** Format version of this file. */
-    version: z.literal(1),
+    version: z.literal(1).describe('Format version of this file; only 1 exists.'),
     /** A short name for the estate, used in run records and notifications. */
-    estate: z.string().regex(/^[a-z0-9][a-z0-9-]{0,62}$/, 'expected lower-case letters, digits and dashes'),
+    estate: z.string().regex(/^[a-z0-9][a-z0-9-]{0,62}$/, 'expected lower-case letters, digits and dashes').describe('Short name of the estate (lower-case letters, digits, dashes), used in run records and notifications.'),
     /**
      * Global dry-run: when true, every trigger plans and records but applies nothing. The
      * safe default; turning it off is a deliberate act.
      */
-    dryRun: z.boolean().default(true),
-    azure: azureSettingsSchema.default(azureSettingsSchema.parse({})),
-    runRecords: runRecordSettingsSchema.default(runRecordSettingsSchema.parse({})),
+    dryRun: z.boolean().default(true).describe('Global dry run: when true every trigger plans and records but applies nothing. The safe default; turning it off is a deliberate act.'),
+    azure: azureSettingsSchema.default(azureSettingsSchema.parse({})).describe('Azure connection settings: cloud, endpoint overrides, CA, identity and request budgets.'),
+    runRecords: runRecordSettingsSchema.default(runRecordSettingsSchema.parse({})).describe('Where run records are written (blob storage).'),
     state: stateSettingsSchema.default({}),
     notifications: z
-      .object({ webhooks: z.array(webhookSchema).default([]), pagerduty: z.array(pagerDutySchema).default([]) })
+      .object({
+        webhooks: z.array(webhookSchema).default([]).describe('Webhooks notified of runs (Teams, Slack or generic JSON).'),
+        pagerduty: z.array(pagerDutySchema).default([]).describe('PagerDuty escalation targets (Events API v2).'),
+      })
       .strict()
-      .default({ webhooks: [], pagerduty: [] }),
+      .default({ webhooks: [], pagerduty: [] })
+      .describe('Webhooks and PagerDuty escalation targets.'),
     /** Estate-wide remediation defaults (mode, windows, breaker, caps, cooldown); rules live on targets. */
     remediation: estateRemediationSchema.optional(),
     subscriptions: z
