@@ -115,6 +115,10 @@ const functions = host.functions.map((fn): FunctionEntry => {
   return { name: fn.name, trigger: fn.triggerType };
 });
 
+// The go/no-go status page (issue 12): opened in a browser, the key travels in the URL here only
+// because this is the loopback dev host with its own generated keys.
+const statusPageUrl = `${host.baseUrl}/${project.routePrefix}/status/page`;
+
 if (json) {
   process.stdout.write(
     `${JSON.stringify({
@@ -123,6 +127,7 @@ if (json) {
       routePrefix: project.routePrefix,
       keys: { function: host.keys.function, master: host.keys.master },
       configFile: settings.OPS_AUTOPILOT_CONFIG_FILE ?? null,
+      statusPageUrl,
       functions,
       durable: { taskHubName: host.durable.taskHubName, url: `${host.baseUrl}/runtime/webhooks/durabletask/` },
       sandbox:
@@ -154,6 +159,7 @@ if (json) {
       log(`\t${fn.name}: ${fn.trigger}Trigger\n`);
     }
   }
+  log(`\nStatus page (go/no-go): ${statusPageUrl}?code=${host.keys.function}\n`);
   log(`Function key: ${host.keys.function}`);
   log(`Master key:   ${host.keys.master}`);
   log(`Durable task hub '${host.durable.taskHubName}' (in memory) at ${host.baseUrl}/runtime/webhooks/durabletask/`);

@@ -9,6 +9,7 @@
  * lists every issue, one per line. Under `--json` an error is also one JSON line on stdout
  * (`{ "error": { name, message, exitCode, issues? } }`) with the same non-zero exit code.
  */
+import { statusCommand, type StatusCommandOptions } from './commands/status.ts';
 import { Command, CommanderError, InvalidArgumentError, Option } from 'commander';
 import packageJson from '../../package.json' with { type: 'json' };
 import { TargetSelectorError } from '../config/target-selector.ts';
@@ -106,6 +107,28 @@ function buildProgram(io: CliIo, exit: { code: number }, json: boolean): Command
     )
     .action(async (options: InventoryCommandOptions) => {
       exit.code = await inventoryCommand(options, io);
+    });
+
+  program
+    .command('status')
+    .description('the go/no-go evidence of an estate (seed 003: backups, restore drill, alerts, secrets; cleanups and remediations reported), as GET /api/status serves it; reads only')
+    .requiredOption('-c, --config <file>', 'estate configuration file')
+    .option('--json', 'print the evidence as one JSON document (the shape of GET /api/status)')
+    .option('--runbook <name>', 'recent runs: only this runbook')
+    .option('--outcome <outcome>', 'recent runs: only this outcome (ok, findings, failed, refused, cancelled)')
+    .option('--since <age>', 'recent runs: since this long ago (e.g. 7d, 12h)', '7d')
+    .option('--page <file>', 'also write the HTML status page to this file')
+    .addHelpText(
+      'after',
+      `${examples(['ops-autopilot status --config examples/lms.yaml', 'ops-autopilot status --config estate.yaml --json', 'ops-autopilot status --config estate.yaml --page status.html'])}\n${exitCodes([
+        [0, 'go: every critical item passes'],
+        [1, 'failure or invalid input (configuration)'],
+        [2, 'usage error'],
+        [3, 'no-go: a critical item fails (the reasons are printed)'],
+      ])}`,
+    )
+    .action(async (options: StatusCommandOptions) => {
+      exit.code = await statusCommand(options, io);
     });
 
   // plan and run take the same runbook argument and the same options, so they cannot drift.

@@ -11,6 +11,7 @@ interface DevJson {
   baseUrl: string;
   keys: { function: string; master: string };
   configFile: string;
+  statusPageUrl: string;
   functions: { name: string; trigger: string; url?: string; key?: string; runNow?: string }[];
   sandbox: { baseUrl: string; caFile: string; tokenEndpoint: string; worlds: { name: string; configFile: string }[]; estates: unknown[] };
 }
@@ -62,6 +63,11 @@ describe('npm run dev -- --json', () => {
     expect(ready.configFile).toBe(ready.sandbox.worlds[0]?.configFile);
     expect(await readFile(ready.sandbox.caFile, 'utf8')).toContain('BEGIN CERTIFICATE');
     expect(await readFile(ready.configFile, 'utf8')).toContain(`resourceManagerEndpoint: ${ready.sandbox.baseUrl}`);
+    // The go/no-go page it prints answers with the function key (lms: no-go, its backup is 74 h old).
+    expect(ready.statusPageUrl).toBe(`${ready.baseUrl}/api/status/page`);
+    const page = await fetch(ready.statusPageUrl, { headers: { 'x-functions-key': ready.keys.function } });
+    expect(page.status).toBe(200);
+    expect(await page.text()).toContain('data-decision="no-go"');
     const timer = ready.functions.find((fn) => fn.name === 'backupVerifyTimer');
     expect(timer?.runNow).toBe(`POST ${ready.baseUrl}/admin/functions/backupVerifyTimer`);
     const denied = await fetch(`${ready.baseUrl}/admin/functions/backupVerifyTimer`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: '{"input":""}' });

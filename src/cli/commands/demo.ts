@@ -9,6 +9,11 @@
  * the app and a storm of 100 alerts suppressed (`demo-remediation.ts`). Stops
  * everything and exits 0 (1 if anything unexpected failed; findings are expected).
  */
+import { mkdir, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { renderStatusPage } from '../../status/page.ts';
+import { estateStatus } from './status.ts';
 import { createAzureClients } from '../../azure/clients.ts';
 import { loadConfigFile } from '../../config/load.ts';
 import type { EstateConfig } from '../../config/schema.ts';
@@ -125,6 +130,21 @@ export async function demoCommand(options: DemoCommandOptions, io: CliIo): Promi
     }
     io.stdout('\n== Runbook runs ==\n');
     for (const line of runs) io.stdout(`  ${line.unexpected ? 'UNEXPECTED ' : ''}${line.summary}\n`);
+    // Last: the go/no-go page of every world, as GET /api/status/page would serve it, to a file.
+    io.stdout('\n== Status pages (go/no-go) ==\n');
+    const pages = join(tmpdir(), 'ops-autopilot-demo');
+    await mkdir(pages, { recursive: true });
+    for (const world of sandbox.worlds) {
+      try {
+        const status = await estateStatus(await loadConfigFile(world.configFile));
+        const file = join(pages, `status-${world.name}.html`);
+        await writeFile(file, renderStatusPage(status));
+        io.stdout(`  ${world.name}: ${status.decision === 'go' ? 'GO' : `NO-GO (blocked by ${status.blocking.join(', ')})`}: ${file}\n`);
+      } catch (error) {
+        failures += 1;
+        io.stderr(`error: ${world.name}: the status page could not be written: ${errorMessage(error)}\n`);
+      }
+    }
   } finally {
     await sandbox.stop();
   }

@@ -6,7 +6,7 @@
  * problems are fixed in the sandbox (a recorded drill, the retention raised, new secret versions
  * with an expiry, the disabled alert rule enabled) it shows GO. Every chart has its table, the
  * page has no script and loads nothing from elsewhere, the filters work without JavaScript, and
- * the page, the API and the CLI agree. Screenshots go to test-artifacts/status/ (gitignored).
+ * the page, the API and the CLI (`status --json`, exit 3 then 0) agree. Screenshots go to test-artifacts/status/ (gitignored).
  *
  * A missing Chromium fails this test: install Debian's `chromium` package (`.ci/run` does).
  */
@@ -15,6 +15,7 @@ import { existsSync, mkdirSync } from 'node:fs';
 import { chromium, type Browser, type Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { EstateStatus } from '../../../src/status/model.ts';
+import { cli } from '../../support/cli.ts';
 import { STATUS_KEYS, useStatusWorld } from '../../support/status-world.ts';
 
 const ARTIFACTS = 'test-artifacts/status';
@@ -44,6 +45,13 @@ beforeAll(async () => {
 afterAll(async () => {
   await browser.close();
 });
+
+/** `ops-autopilot status --config <file> --json`: its exit code and the decision and verdicts it printed. */
+async function cliVerdicts(): Promise<{ code: number | null; decision: string; items: Record<string, string> }> {
+  const run = await cli(['status', '--config', world.configFile(), '--json'], { timeoutMs: 120_000 });
+  const body = JSON.parse(run.stdout) as EstateStatus;
+  return { code: run.code, decision: body.decision, items: Object.fromEntries(body.items.map((item) => [item.id, item.verdict])) };
+}
 
 async function api(): Promise<EstateStatus> {
   const res = await fetch(`${world.host().baseUrl}/api/status`, { headers: { 'x-functions-key': STATUS_KEYS.function } });
@@ -113,7 +121,13 @@ describe('the status page in Chromium (kilometers world)', () => {
     const body = await api();
     expect(body.decision).toBe(decision);
     expect(Object.fromEntries(body.items.map((item) => [item.id, item.verdict]))).toEqual(items);
-  });
+    // And the CLI: exit 3 for no-go, the same verdicts; its text names the blocking reasons.
+    expect(await cliVerdicts()).toEqual({ code: 3, decision: 'no-go', items });
+    const text = await cli(['status', '--config', world.configFile()], { timeoutMs: 120_000 });
+    expect(text.code).toBe(3);
+    expect(text.stdout).toMatch(/^estate kilometers: NO-GO/);
+    expect(text.stdout).toContain('FAIL  Alerts (critical): metric alert rule opsap-asp-kilometers-prod-k7x2-memory');
+  }, 180_000);
 
   it('filters the recent runs with query parameters, without JavaScript', async () => {
     await page.selectOption('select[name="runbook"]', 'secret-expiry');
@@ -142,5 +156,6 @@ describe('the status page in Chromium (kilometers world)', () => {
     const body = await api();
     expect(body.decision).toBe('go');
     expect(Object.fromEntries(body.items.map((item) => [item.id, item.verdict]))).toEqual(items);
-  });
+    expect(await cliVerdicts()).toEqual({ code: 0, decision: 'go', items });
+  }, 180_000);
 });
