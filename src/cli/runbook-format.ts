@@ -70,7 +70,10 @@ export function formatPlans(plans: readonly TargetPlan[], targets: readonly Targ
     const plan = byId.get(target.targetId.toLowerCase());
     out.push(`-- ${shortName(target.targetId)} (${target.kind ?? 'unknown'})`);
     const selection = options.selection?.find((entry) => entry.targetId.toLowerCase() === target.targetId.toLowerCase());
-    if (selection !== undefined && selection.selectedBy !== 'targets') out.push(`  ${selectionLine(selection, options.runbook)}`);
+    // Said only when more than the target's own entry is involved (a scope, a default): an
+    // explicit-only estate reads as it always has.
+    const layered = selection !== undefined && (selection.alsoSelectedBy.length > 0 || !selection.selectedBy.startsWith('targets') || selection.policies.some((policy) => policy.source !== selection.selectedBy || policy.over.length > 0));
+    if (selection !== undefined && layered) out.push(`  ${selectionLine(selection, options.runbook)}`);
     if (plan === undefined) {
       out.push(failedLine(target));
       continue;
