@@ -9,6 +9,8 @@
 import { describe, expect, it } from 'vitest';
 import type { RotationOutput } from '../../../src/orchestrators/rotation.ts';
 import { ROTATION_ORCHESTRATOR } from '../../../src/rotation/names.ts';
+import { rotateCommand, rotateStatusCommand } from '../../../src/cli/commands/rotate.ts';
+import type { Terminal } from '../../../src/cli/terminal.ts';
 import { sandboxRequest } from '../../support/sandbox.ts';
 import { JWT_CANARY, PG_CANARY, ROTATION_APP_ID, ROTATION_VAULT as VAULT, useRotationWorld } from '../../support/rotation-world.ts';
 
@@ -244,5 +246,21 @@ describe('rotationOrchestrator', () => {
     expect(output(staleId)).toMatchObject({ outcome: 'stale', succeeded: true, verified: false });
     expect(await versions('PostgresAdminPassword')).toEqual(afterRotation);
   }, 240_000);
+
+  it('CLI: rotate prints the app\'s plan and, with nobody to confirm, changes nothing (exit 2); rotate status exits 0 only for a verified rotation', async () => {
+    const host = world.driver().host;
+    const connection = { app: host.baseUrl, key: host.keys.function };
+    const out: string[] = [];
+    const io = { stdout: (line: string) => out.push(line), stderr: (line: string) => out.push(line) };
+    const noTerminal: Terminal = { interactive: false, progress: false, ask: () => Promise.resolve(undefined), interrupts: () => ({ signal: new AbortController().signal, dispose: () => undefined }) };
+    const before = await versions('JwtSecret');
+    await expect(rotateCommand(`${VAULT}/JwtSecret`, connection, io, noTerminal)).rejects.toMatchObject({ exitCode: 2 });
+    expect(out.join('')).toContain(`of ${VAULT}/JwtSecret (random)`);
+    expect(out.join('')).toMatch(/current: [0-9a-f]+: version [0-9a-f]+ is enabled and readable/);
+    expect(await versions('JwtSecret')).toEqual(before);
+    expect(out.join('')).not.toContain(await latest('JwtSecret'));
+    expect(await rotateStatusCommand('rotation-pg-happy', connection, io)).toBe(0);
+    expect(await rotateStatusCommand('rotation-pg-reset-fails', connection, io)).toBe(1);
+  }, 60_000);
 });
 
