@@ -37,6 +37,7 @@
  * A store opened `readOnly` (explain-alert, explain-event, the status page) reads and never
  * writes: every write path throws before it reaches the service.
  */
+import { delay } from '@azure/core-util';
 import { resourceIdKey } from '../azure/resource-id.ts';
 import type { AzureClients } from '../azure/clients.ts';
 import { cooldownCapMinutes, WEEKDAYS, type MaintenanceWindow, type RemediationActionName } from '../config/remediation-schema.ts';
@@ -236,6 +237,9 @@ interface RungRecord {
 }
 
 const MAX_COMMITS_KEPT = 20;
+/** How long an evaluation waits for the same remediation's other, still running evaluation of a rung (at-least-once activities). */
+const SAME_OWNER_WAIT_MS = 10_000;
+const SAME_OWNER_POLL_MS = 100;
 const HOUR = 3600_000;
 const DAY = 24 * HOUR;
 /** The longest a running-trigger claim holds without a commit (the resource lock's hold limit). */
@@ -483,10 +487,27 @@ export async function evaluateGuardrails(store: GuardrailStore, input: Guardrail
   const triggerPk = triggersPartition(dryRun, input.target.id);
   const triggerRk = stateKey(input.triggerKey);
   const nowIso = input.now.toISOString();
-  const existing = await table.get<TriggerRow>(triggerPk, triggerRk);
-  const seen = existing !== undefined && Date.parse(existing.value.expiresAt) > input.now.getTime() ? existing : undefined;
-  const rungs = parseJson<Record<string, RungRecord>>(seen?.value.rungsJson, {});
   const owner = input.owner ?? input.reservationKey?.replace(/:[^:]*$/, '') ?? '';
+  // Activities run at least once: after a crash the same remediation's evaluation can run again
+  // while the first is still running (or after it died between claiming the trigger and
+  // reserving). Wait, bounded, for the other one to finish, so that it is answered from the
+  // reservation that one made instead of being blocked as a duplicate of itself.
+  const readTrigger = async (): Promise<{ existing: StateRow<TriggerRow> | undefined; seen: StateRow<TriggerRow> | undefined; rungs: Record<string, RungRecord> }> => {
+    const row = await table.get<TriggerRow>(triggerPk, triggerRk);
+    const live = row !== undefined && Date.parse(row.value.expiresAt) > input.now.getTime() ? row : undefined;
+    return { existing: row, seen: live, rungs: parseJson<Record<string, RungRecord>>(live?.value.rungsJson, {}) };
+  };
+  let { existing, seen, rungs } = await readTrigger();
+  const ownEvaluationRunning = (): boolean => {
+    const record = rungs[String(rungIndex)];
+    return seen !== undefined && owner !== '' && seen.value.owner === owner && record?.verdict === 'evaluating' && record.reservation === undefined;
+  };
+  for (let waited = 0; ownEvaluationRunning() && waited < SAME_OWNER_WAIT_MS; waited += SAME_OWNER_POLL_MS) {
+    await delay(SAME_OWNER_POLL_MS);
+    ({ existing, seen, rungs } = await readTrigger());
+  }
+  // Still evaluating: the earlier attempt died mid-way; this one takes its evaluation over.
+  const resumed = ownEvaluationRunning();
   if (seen !== undefined) {
     const record = rungs[String(rungIndex)];
     const sameKey = input.reservationKey !== undefined && record?.reservation?.key === input.reservationKey;
@@ -500,11 +521,15 @@ export async function evaluateGuardrails(store: GuardrailStore, input: Guardrail
       decisions.push({ guardrail: 'dedupe', verdict: 'pass', reason: `the same remediation (${owner}) re-evaluated rung ${String(rungIndex + 1)}: its reservation ${record.reservation.id} stands` });
       return finish([...decisions, { guardrail: 'dry-run', verdict: 'pass', reason: dryRun ? `dry-run (${dryRunReason}): plan and record, apply nothing` : 'not a dry run' }], dryRun, record.reservation);
     }
-    if (record !== undefined || (owner !== '' && seen.value.owner !== '' && seen.value.owner !== owner)) {
+    if ((record !== undefined && !resumed) || (owner !== '' && seen.value.owner !== '' && seen.value.owner !== owner)) {
       decisions.push({ guardrail: 'dedupe', verdict: 'block', reason: `duplicate: trigger ${input.triggerKey} was first seen at ${seen.value.firstSeen}${seen.value.owner === '' ? '' : ` and is handled by ${seen.value.owner}`}` });
       return finish(decisions, dryRun);
     }
-    decisions.push({ guardrail: 'dedupe', verdict: 'pass', reason: `the ladder of trigger ${input.triggerKey} continues at rung ${String(rungIndex + 1)}` });
+    decisions.push({
+      guardrail: 'dedupe',
+      verdict: 'pass',
+      reason: resumed ? `the same remediation (${owner}) takes over its interrupted evaluation of rung ${String(rungIndex + 1)}` : `the ladder of trigger ${input.triggerKey} continues at rung ${String(rungIndex + 1)}`,
+    });
   } else {
     decisions.push({ guardrail: 'dedupe', verdict: 'pass', reason: `trigger ${input.triggerKey} not seen in the last ${String(settings.dedupeHours)} h` });
   }

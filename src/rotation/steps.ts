@@ -7,6 +7,7 @@
  * tagged with the rotation's owner, and a re-run finds it instead of writing it again.
  */
 import { randomBytes, randomInt } from 'node:crypto';
+import { delay } from '@azure/core-util';
 import type { SecretClient, SecretProperties } from '@azure/keyvault-secrets';
 import type { AzureClients } from '../azure/clients.ts';
 import { callAzure, ResourceConflictError, ResourceNotFoundError, toAzureError } from '../azure/errors.ts';
@@ -418,6 +419,7 @@ export async function resetStep(ctx: RunbookContext, input: ResetStepInput): Pro
     abort.abort();
   }, RESET_DEADLINE_MS);
   try {
+    await untilReady(pg, id, abort.signal);
     const poller = await pg.servers.beginUpdate(id.resourceGroup, id.name, { administratorLoginPassword: value }, { abortSignal: abort.signal, updateIntervalInMs: 2_000 });
     await poller.pollUntilDone({ abortSignal: abort.signal });
   } catch (error) {
@@ -426,6 +428,26 @@ export async function resetStep(ctx: RunbookContext, input: ResetStepInput): Pro
     clearTimeout(timer);
   }
   return { applied: true };
+}
+
+/** Server states that end by themselves; Azure refuses an update until the server is Ready again. */
+const TRANSITIONAL_STATES = new Set(['updating', 'starting', 'restarting', 'provisioning']);
+
+/**
+ * Waits (every 2 s, within the reset's deadline) until the server is Ready: Azure refuses an
+ * update of a server in any other state, and a reset retried after a crash finds the crashed
+ * attempt's PATCH still running ("Updating"). A state that does not end by itself (Stopped,
+ * Disabled) fails the step with what was found.
+ */
+async function untilReady(pg: Awaited<ReturnType<AzureClients['postgresClient']>>, id: ReturnType<typeof parseResourceId>, signal: AbortSignal): Promise<void> {
+  const serverId = `/subscriptions/${id.subscriptionId}/resourceGroups/${id.resourceGroup}/providers/Microsoft.DBforPostgreSQL/flexibleServers/${id.name}`;
+  for (;;) {
+    const server = await callAzure({ resourceId: serverId, operation: 'get PostgreSQL flexible server' }, () => pg.servers.get(id.resourceGroup, id.name, { abortSignal: signal }));
+    const state = server.state ?? 'Ready';
+    if (state.toLowerCase() === 'ready') return;
+    if (!TRANSITIONAL_STATES.has(state.toLowerCase())) throw new RotationStepError(`${id.name}: expected the server to be Ready for a password reset, found ${state}`, { context: { server: serverId } });
+    await delay(2_000, { abortSignal: signal, abortErrorMsg: `${id.name}: still ${state} when the reset's deadline passed` });
+  }
 }
 
 /** Input of the verify step. */
