@@ -209,11 +209,12 @@ describe('Event Grid', () => {
     const [unknown] = await events('unknown-type.json');
     const [write] = await events('resource-write-success.json');
     if (failed === undefined || nearExpiry === undefined || expired === undefined || unknown === undefined || write === undefined) throw new Error('fixtures');
+    // A secret without a rotation policy (ApiKey-Payments has one now: its events start a rotation).
     const vault = (event: Record<string, unknown>, version: string): Record<string, unknown> => ({
       ...event,
       topic: `/subscriptions/${SUB}/resourceGroups/rg-kilometers-prod/providers/Microsoft.KeyVault/vaults/kv-kilometers-k7x2`,
-      subject: 'ApiKey-Payments',
-      data: { Id: `https://kv-kilometers-k7x2.vault.azure.net/secrets/ApiKey-Payments/${version}`, VaultName: 'kv-kilometers-k7x2', ObjectType: 'Secret', ObjectName: 'ApiKey-Payments', Version: version, NBF: 1559081980, EXP: 1559082102 },
+      subject: 'DatabaseConnectionString',
+      data: { Id: `https://kv-kilometers-k7x2.vault.azure.net/secrets/DatabaseConnectionString/${version}`, VaultName: 'kv-kilometers-k7x2', ObjectType: 'Secret', ObjectName: 'DatabaseConnectionString', Version: version, NBF: 1559081980, EXP: 1559082102 },
     });
     const delivered = [
       { ...failed, id: 'swap-failed-1', topic: SITE },
@@ -243,8 +244,8 @@ describe('Event Grid', () => {
     expect(outcomes.get(instanceOf('event:write-1'))).toBe('ignored');
     const hooks = JSON.stringify(await sandbox().webhooks('oncall-teams'));
     expect(hooks).toContain('slot swap of app-kilometers-api-k7x2');
-    expect(hooks).toContain('ApiKey-Payments version aaaa0000 is near expiry');
-    expect(hooks).toContain('ApiKey-Payments version aaaa0000 has expired');
+    expect(hooks).toContain('DatabaseConnectionString version aaaa0000 is near expiry');
+    expect(hooks).toContain('DatabaseConnectionString version aaaa0000 has expired');
     expect((hooks.match(/aaaa0000 is near expiry/g) ?? []).length).toBe(1);
     expect(await mutations()).toEqual([]);
   }, 60_000);
