@@ -56,15 +56,17 @@ function setup(names: readonly string[]): { config: EstateConfig; context: Runbo
   };
 }
 
-/** A test-only runbook: `actions` deletions per app; `hold` keeps a target's plan open. */
+/** A test-only runbook: `actions` deletions per app; `hold` keeps a target's plan open; `planning` names the targets whose plan has begun. */
 function fakeRunbook(actions: number, hold: Record<string, Promise<void>> = {}) {
   const applied: string[] = [];
+  const planning = new Set<string>();
   const runbook: Runbook<Record<string, never>> = {
     name: 'revision-cleanup',
     description: 'test-only fake',
     policyOf: (target: TargetConfig) => (target.runbooks['revision-cleanup'] === undefined ? undefined : {}),
     async plan(_context, target) {
       const name = target.id.split('/').at(-1) ?? '';
+      planning.add(name);
       await hold[name];
       const planned: PlannedAction[] = Array.from({ length: actions }, (_, i) => ({
         id: `deactivate-revision:${name}--r${String(i)}`,
@@ -81,7 +83,7 @@ function fakeRunbook(actions: number, hold: Record<string, Promise<void>> = {}) 
       return Promise.resolve({ outcome: 'applied', message: 'deactivated' });
     },
   };
-  return { runbook, applied };
+  return { runbook, applied, planning };
 }
 
 describe('resource lock', () => {
@@ -198,10 +200,14 @@ describe('the executor holds each target lock', () => {
     const planning = new Promise<void>((resolve) => {
       open = resolve;
     });
-    const { runbook, applied } = fakeRunbook(2, { 'ca-a': planning });
+    const { runbook, applied, planning: planned } = fakeRunbook(2, { 'ca-a': planning });
     const runId = randomUUID();
     const run = executeRunbook(runbook, context, { trigger: 'timer', mode: 'apply', runId });
     const remediation = blobResourceLocks(await container());
+    // The executor takes the target's lock before planning it: once the plan has begun, the lock
+    // is the run's. (Trying earlier raced the run: the remediation could take the lock first,
+    // and the run then rightly skipped the target.)
+    await expect.poll(() => planned.has('ca-a'), { timeout: 20_000 }).toBe(true);
     await expect
       .poll(async () => remediation.acquire(appId('ca-a'), { owner: 'alert-1' }).then((lock) => lock.release().then(() => 'acquired'), (error: unknown) => (error as Error).message), { timeout: 5000 })
       .toMatch(new RegExp(`held by ${runId} \\(revision-cleanup run ${runId}\\)`));
